@@ -1,1 +1,44 @@
-//! Placeholder
+//! # weir-storage: the partition log
+//!
+//! What it owns: the bytes of every partition on disk, in Kafka's layout (a directory
+//! `<topic>-<partition>/` of segments, each a `.log` of v2 record batches exactly as on the wire,
+//! a sparse `.index` and a `.timeindex`), and the offsets that name them.
+//!
+//! Invariants it keeps:
+//! - Offsets increase by one per record, per partition, forever; they are never reused after a
+//!   restart, except below a truncation point.
+//! - A batch is validated (framing, magic 2, record count, CRC-32C) before any of it is written;
+//!   only `baseOffset` and `partitionLeaderEpoch` are set by the broker, outside the CRC.
+//! - What was fsynced is never lost; what was not may be cut on recovery, only at a batch
+//!   boundary, leaving the longest valid prefix.
+//! - Reads see only batches whose write completed, and return whole batches.
+//! - A log is owned by one core: `Rc`/`RefCell`, no `Arc`, no `Mutex`; the number of open `.log`
+//!   descriptors per core is capped by [`SegmentFileCache`].
+//!
+//! Modules: [`batch`] (record batch format), [`index`] (index formats), [`segment`] (one
+//! segment), [`recovery`] (validating scans), [`log`] (the partition log: append, read,
+//! maintenance, open), [`file_cache`] (bounded descriptors), [`checkpoint`] (small durable
+//! files), [`config`], [`error`], [`types`] (identifiers shared by every crate).
+
+pub mod batch;
+pub mod checkpoint;
+pub mod config;
+pub mod error;
+pub mod file_cache;
+mod fs;
+pub mod index;
+pub mod log;
+pub mod recovery;
+pub mod segment;
+pub mod types;
+mod wait;
+
+pub use checkpoint::{take_clean_shutdown_marker, write_clean_shutdown_marker};
+pub use config::LogConfig;
+pub use error::{BatchError, StorageError};
+pub use file_cache::SegmentFileCache;
+pub use log::{
+    AppendInfo, FileRegion, LogOffsets, LogStats, OpenReport, PartitionLog, ReadOutcome,
+    RetentionOutcome, TimestampLookup,
+};
+pub use types::{LeaderEpoch, Offset, TopicPartition};

@@ -1,0 +1,60 @@
+//! Per-log settings. Field names follow Kafka's topic-level configs; the broker maps both the
+//! broker-wide `log.*` names and per-topic overrides onto this struct.
+
+/// Settings of one partition log. Defaults are Apache Kafka's.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LogConfig {
+    /// `segment.bytes` / `log.segment.bytes`: roll the active segment past this size.
+    pub segment_bytes: u64,
+    /// `segment.ms` / `log.roll.ms`: roll the active segment once its first batch is this old.
+    pub segment_ms: i64,
+    /// `index.interval.bytes` / `log.index.interval.bytes`: bytes between sparse index entries.
+    pub index_interval_bytes: u64,
+    /// `retention.ms` / `log.retention.ms`: delete segments whose newest record is older;
+    /// negative means keep forever.
+    pub retention_ms: i64,
+    /// `retention.bytes` / `log.retention.bytes`: delete oldest segments while the log is larger;
+    /// negative means no limit.
+    pub retention_bytes: i64,
+    /// `flush.messages` / `log.flush.interval.messages`: fsync after this many appended messages.
+    pub flush_messages: u64,
+    /// `flush.ms` / `log.flush.interval.ms`: fsync when the oldest unflushed append is this old.
+    pub flush_ms: i64,
+    /// `max.message.bytes` / `message.max.bytes`: the largest record batch accepted.
+    pub max_message_bytes: usize,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            segment_bytes: 1 << 30,
+            segment_ms: 7 * 24 * 3600 * 1000,
+            index_interval_bytes: 4096,
+            retention_ms: 7 * 24 * 3600 * 1000,
+            retention_bytes: -1,
+            // Kafka leaves flushing to the OS and to replication by default.
+            flush_messages: u64::MAX,
+            flush_ms: i64::MAX,
+            max_message_bytes: 1_048_588,
+        }
+    }
+}
+
+/// Offsets within a segment are stored relative to its base as u32, and file positions as u32,
+/// exactly as Kafka's index format does, so a segment can never grow past 4 GiB.
+pub const SEGMENT_BYTES_MAX: u64 = u32::MAX as u64;
+
+/// Kafka's lower bound for `segment.bytes` (a batch header plus some records).
+pub const SEGMENT_BYTES_MIN: u64 = 14;
+
+impl LogConfig {
+    /// Clamps values into the ranges the on-disk format can represent.
+    pub fn normalized(mut self) -> Self {
+        self.segment_bytes = self
+            .segment_bytes
+            .clamp(SEGMENT_BYTES_MIN, SEGMENT_BYTES_MAX);
+        self.index_interval_bytes = self.index_interval_bytes.max(1);
+        self.segment_ms = self.segment_ms.max(1);
+        self
+    }
+}

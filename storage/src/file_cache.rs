@@ -1,0 +1,200 @@
+//! A per-core, bounded cache of open segment `.log` files.
+//!
+//! The seed warns that Kafka keeps a handle open for every segment of every partition. With ~2000
+//! partitions per broker that is many thousands of descriptors. Here every `.log` descriptor of a
+//! core's partitions lives in this cache, which never holds more than `capacity` of them and
+//! closes the least recently used first. A file handed out (to an in-flight fetch) stays open
+//! until that user drops it, so the cap bounds what the cache keeps, not what a burst of
+//! concurrent fetches pins for the duration of a send.
+//!
+//! One cache per core, shared by that core's logs through `Rc`: single-threaded by construction.
+
+use crate::error::Result;
+use crate::fs;
+use crate::index::{OffsetIndex, TimeIndex};
+use crate::types::Offset;
+use ahash::AHashMap;
+use glommio::io::BufferedFile;
+use std::cell::{Cell, RefCell};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+
+/// Which segment: the owning log's id in this cache and the segment's base offset.
+pub type SegmentKey = (u64, Offset);
+
+/// An open segment: its `.log` file, and, for inactive segments, the indexes once loaded.
+/// Dropping the last `Rc` closes the descriptor.
+pub struct OpenSegment {
+    pub file: BufferedFile,
+    pub path: PathBuf,
+    pub(crate) offset_index: RefCell<Option<Rc<OffsetIndex>>>,
+    pub(crate) time_index: RefCell<Option<Rc<TimeIndex>>>,
+}
+
+struct Slot {
+    segment: Rc<OpenSegment>,
+    last_used: u64,
+}
+
+#[derive(Default)]
+struct Inner {
+    slots: AHashMap<SegmentKey, Slot>,
+    by_use: BTreeMap<u64, SegmentKey>,
+    clock: u64,
+}
+
+/// Counters a test or an operator can read.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct CacheStats {
+    pub opens: u64,
+    pub evictions: u64,
+    pub hits: u64,
+}
+
+pub struct SegmentFileCache {
+    capacity: usize,
+    inner: RefCell<Inner>,
+    next_log_id: Cell<u64>,
+    stats: Cell<CacheStats>,
+}
+
+impl SegmentFileCache {
+    /// `capacity` is the most `.log` descriptors this core keeps open (at least 1).
+    pub fn new(capacity: usize) -> Rc<Self> {
+        Rc::new(Self {
+            capacity: capacity.max(1),
+            inner: RefCell::default(),
+            next_log_id: Cell::new(0),
+            stats: Cell::default(),
+        })
+    }
+
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    pub fn open_count(&self) -> usize {
+        self.inner.borrow().slots.len()
+    }
+
+    pub fn stats(&self) -> CacheStats {
+        self.stats.get()
+    }
+
+    pub(crate) fn register_log(&self) -> u64 {
+        let id = self.next_log_id.get();
+        self.next_log_id.set(id + 1);
+        id
+    }
+
+    fn touch(&self, key: SegmentKey) -> Option<Rc<OpenSegment>> {
+        let mut inner = self.inner.borrow_mut();
+        inner.clock += 1;
+        let now = inner.clock;
+        let slot = inner.slots.get_mut(&key)?;
+        let old = std::mem::replace(&mut slot.last_used, now);
+        let segment = slot.segment.clone();
+        inner.by_use.remove(&old);
+        inner.by_use.insert(now, key);
+        Some(segment)
+    }
+
+    /// The open file for a segment, opening it (and evicting the least recently used) if needed.
+    pub async fn get(&self, key: SegmentKey, path: &Path, create: bool) -> Result<Rc<OpenSegment>> {
+        if let Some(s) = self.touch(key) {
+            self.bump(|s| s.hits += 1);
+            return Ok(s);
+        }
+        let file = fs::open_rw(path, create).await?;
+        self.bump(|s| s.opens += 1);
+        // Another task of this core may have opened it while we awaited; keep one.
+        if let Some(s) = self.touch(key) {
+            drop(file);
+            return Ok(s);
+        }
+        let segment = Rc::new(OpenSegment {
+            file,
+            path: path.to_path_buf(),
+            offset_index: RefCell::new(None),
+            time_index: RefCell::new(None),
+        });
+        let evicted = {
+            let mut inner = self.inner.borrow_mut();
+            let mut evicted = Vec::new();
+            while inner.slots.len() >= self.capacity {
+                let Some((_, oldest)) = inner.by_use.pop_first() else {
+                    break;
+                };
+                if let Some(slot) = inner.slots.remove(&oldest) {
+                    evicted.push(slot.segment);
+                }
+            }
+            inner.clock += 1;
+            let now = inner.clock;
+            inner.by_use.insert(now, key);
+            inner.slots.insert(
+                key,
+                Slot {
+                    segment: segment.clone(),
+                    last_used: now,
+                },
+            );
+            evicted
+        };
+        self.bump(|s| s.evictions += evicted.len() as u64);
+        close_all(evicted).await;
+        Ok(segment)
+    }
+
+    /// Forgets a segment (deleted, truncated away, or its log closed) and closes its file.
+    pub async fn remove(&self, key: SegmentKey) {
+        let removed = {
+            let mut inner = self.inner.borrow_mut();
+            inner.slots.remove(&key).map(|slot| {
+                inner.by_use.remove(&slot.last_used);
+                slot.segment
+            })
+        };
+        close_all(removed.into_iter().collect()).await;
+    }
+
+    /// Forgets every segment of one log.
+    pub async fn remove_log(&self, log_id: u64) {
+        let removed: Vec<_> = {
+            let mut inner = self.inner.borrow_mut();
+            let keys: Vec<_> = inner
+                .slots
+                .keys()
+                .filter(|k| k.0 == log_id)
+                .copied()
+                .collect();
+            keys.into_iter()
+                .filter_map(|k| {
+                    let slot = inner.slots.remove(&k)?;
+                    inner.by_use.remove(&slot.last_used);
+                    Some(slot.segment)
+                })
+                .collect()
+        };
+        close_all(removed).await;
+    }
+
+    fn bump(&self, f: impl FnOnce(&mut CacheStats)) {
+        let mut s = self.stats.get();
+        f(&mut s);
+        self.stats.set(s);
+    }
+}
+
+/// Closes files nobody else holds now, so the descriptor count drops at once; files still held
+/// by an in-flight read close when that read drops them.
+async fn close_all(segments: Vec<Rc<OpenSegment>>) {
+    for s in segments {
+        if let Ok(seg) = Rc::try_unwrap(s) {
+            if let Err(e) = seg.file.close().await {
+                tracing::warn!(path = %seg.path.display(), error = %e, "closing segment file");
+            }
+        }
+    }
+}

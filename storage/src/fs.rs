@@ -1,0 +1,135 @@
+//! Thin async file helpers over glommio's io_uring files, with storage's error type.
+//!
+//! `.log` files are opened buffered (through the page cache, never `O_DIRECT`) so fetches are
+//! served from page cache and can be handed to `sendfile`.
+
+use crate::error::{gio, Result, StorageError};
+use glommio::io::{BufferedFile, Directory, OpenOptions};
+use std::path::Path;
+
+pub async fn open_rw(path: &Path, create: bool) -> Result<BufferedFile> {
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(create)
+        .buffered_open(path)
+        .await
+        .map_err(|e| gio(path, e))
+}
+
+/// Writes all of `buf` at `pos`. glommio takes the buffer, so a short write (only seen on a full
+/// disk) cannot be resumed without a copy kept for that rare case; it is reported as an I/O
+/// error instead, which takes the log offline, and recovery cuts the torn tail on the next open.
+pub async fn write_all_at(file: &BufferedFile, path: &Path, buf: Vec<u8>, pos: u64) -> Result<()> {
+    let len = buf.len();
+    let n = file.write_at(buf, pos).await.map_err(|e| gio(path, e))?;
+    if n != len {
+        return Err(StorageError::io(
+            path,
+            std::io::Error::new(
+                std::io::ErrorKind::WriteZero,
+                format!("short write: {n} of {len} bytes"),
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Reads up to `len` bytes at `pos`; fewer only at end of file.
+pub async fn read_at(file: &BufferedFile, path: &Path, pos: u64, len: usize) -> Result<Vec<u8>> {
+    let mut out = Vec::with_capacity(len);
+    while out.len() < len {
+        let got = file
+            .read_at(pos + out.len() as u64, len - out.len())
+            .await
+            .map_err(|e| gio(path, e))?;
+        if got.is_empty() {
+            break;
+        }
+        out.extend_from_slice(&got);
+    }
+    Ok(out)
+}
+
+/// Reads a whole small file, or `None` if it does not exist.
+pub async fn read_small_file(path: &Path) -> Result<Option<Vec<u8>>> {
+    let file = match OpenOptions::new().read(true).buffered_open(path).await {
+        Ok(f) => f,
+        Err(e) => {
+            let e = std::io::Error::from(e);
+            if e.kind() == std::io::ErrorKind::NotFound {
+                return Ok(None);
+            }
+            return Err(StorageError::io(path, e));
+        }
+    };
+    let size = file.file_size().await.map_err(|e| gio(path, e))?;
+    let bytes = read_at(&file, path, 0, size as usize).await?;
+    file.close().await.map_err(|e| gio(path, e))?;
+    Ok(Some(bytes))
+}
+
+/// Replaces `path` with `bytes` atomically: write a temporary file, fsync it, rename it over the
+/// old one, fsync the directory. A crash leaves either the old or the new content, never a mix.
+pub async fn write_atomic(path: &Path, bytes: Vec<u8>) -> Result<()> {
+    let tmp = path.with_extension("tmp");
+    let file = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .buffered_open(&tmp)
+        .await
+        .map_err(|e| gio(&tmp, e))?;
+    write_all_at(&file, &tmp, bytes, 0).await?;
+    file.fdatasync().await.map_err(|e| gio(&tmp, e))?;
+    file.close().await.map_err(|e| gio(&tmp, e))?;
+    glommio::io::rename(&tmp, path)
+        .await
+        .map_err(|e| gio(path, e))?;
+    sync_dir(path.parent().unwrap_or(Path::new("."))).await
+}
+
+/// fsyncs a directory so that creations, renames and removals in it are durable.
+pub async fn sync_dir(dir: &Path) -> Result<()> {
+    let d = Directory::open(dir).await.map_err(|e| gio(dir, e))?;
+    d.sync().await.map_err(|e| gio(dir, e))?;
+    d.close().await.map_err(|e| gio(dir, e))
+}
+
+/// Removes a file; a file already gone is not an error.
+pub async fn remove_if_exists(path: &Path) -> Result<()> {
+    match glommio::io::remove(path).await {
+        Ok(()) => Ok(()),
+        Err(e) => {
+            let e = std::io::Error::from(e);
+            if e.kind() == std::io::ErrorKind::NotFound {
+                Ok(())
+            } else {
+                Err(StorageError::io(path, e))
+            }
+        }
+    }
+}
+
+/// Reads the last `len` bytes of a file whose size is a multiple of `len`; `None` if the file is
+/// missing, empty, or not a whole number of `len`-byte entries.
+pub async fn read_small_file_tail(path: &Path, len: usize) -> Result<Option<Vec<u8>>> {
+    let file = match OpenOptions::new().read(true).buffered_open(path).await {
+        Ok(f) => f,
+        Err(e) => {
+            let e = std::io::Error::from(e);
+            if e.kind() == std::io::ErrorKind::NotFound {
+                return Ok(None);
+            }
+            return Err(StorageError::io(path, e));
+        }
+    };
+    let size = file.file_size().await.map_err(|e| gio(path, e))?;
+    let out = if size == 0 || size % len as u64 != 0 {
+        None
+    } else {
+        Some(read_at(&file, path, size - len as u64, len).await?)
+    };
+    file.close().await.map_err(|e| gio(path, e))?;
+    Ok(out)
+}

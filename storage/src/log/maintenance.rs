@@ -1,0 +1,459 @@
+//! Structural changes to a log: roll, flush, truncation, retention, close and delete. Each runs
+//! under the log's `structure` permit (the writer already holds it when it rolls or flushes).
+
+use super::PartitionLog;
+use crate::error::{gio, Result, StorageError};
+use crate::fs;
+use crate::segment::{self, Segment, INDEX_SUFFIX, LOG_SUFFIX, TIME_INDEX_SUFFIX};
+use crate::types::Offset;
+use std::rc::Rc;
+
+/// What a retention pass did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RetentionOutcome {
+    pub deleted_segments: usize,
+    pub deleted_bytes: u64,
+    pub log_start_offset: Offset,
+}
+
+impl PartitionLog {
+    /// Closes the active segment and starts a new one at `new_base`. The closed segment's data
+    /// and indexes are fsynced in the background, as Kafka does, so a roll never stalls the
+    /// produce path behind a large fsync; the recovery point moves to the new segment only once
+    /// that fsync is done. Caller holds the structure permit.
+    pub(crate) async fn roll(self: &Rc<Self>, new_base: Offset) -> Result<()> {
+        let (old_base, write) = {
+            let mut s = self.state.borrow_mut();
+            let active = s.active_mut();
+            assert!(new_base >= active.next_offset, "roll must not go backwards");
+            let base = active.base_offset;
+            let indexer = active.indexer.as_mut().expect("active segment has indexes");
+            indexer.add_time_entry(base);
+            (base, indexer.unpersisted())
+        };
+        write.run(&self.dir, old_base, false).await?;
+        self.segment_file(new_base, true).await?;
+        for suffix in [INDEX_SUFFIX, TIME_INDEX_SUFFIX] {
+            let path = segment::file_path(&self.dir, new_base, suffix);
+            fs::open_rw(&path, true)
+                .await?
+                .close()
+                .await
+                .map_err(|e| gio(&path, e))?;
+        }
+        {
+            let mut s = self.state.borrow_mut();
+            let old = s.segments.get_mut(&old_base).expect("old active present");
+            // Inactive segments load indexes on demand through the file cache.
+            old.indexer = None;
+            s.segments.insert(new_base, Segment::new_active(new_base));
+            s.stats.rolls += 1;
+            s.background_flushes += 1;
+        }
+        let log = self.clone();
+        glommio::spawn_local(async move {
+            if let Err(e) = log.flush_rolled(old_base, new_base).await {
+                tracing::error!(partition = %log.tp, error = %e, "flushing a rolled segment failed; log goes offline");
+                log.state.borrow_mut().offline = true;
+            }
+            log.state.borrow_mut().background_flushes -= 1;
+            log.progress.notify_all();
+        })
+        .detach();
+        Ok(())
+    }
+
+    /// fsyncs a rolled segment, its indexes and the directory, then moves the recovery point to
+    /// the segment after it.
+    async fn flush_rolled(&self, old_base: Offset, new_base: Offset) -> Result<()> {
+        let log_path = segment::file_path(&self.dir, old_base, LOG_SUFFIX);
+        // The segment may be gone already (retention, truncation): nothing left to make durable.
+        if !self.state.borrow().segments.contains_key(&old_base) {
+            return Ok(());
+        }
+        let file = self.segment_file(old_base, false).await?;
+        file.file.fdatasync().await.map_err(|e| gio(&log_path, e))?;
+        drop(file);
+        for suffix in [INDEX_SUFFIX, TIME_INDEX_SUFFIX] {
+            let path = segment::file_path(&self.dir, old_base, suffix);
+            let f = fs::open_rw(&path, true).await?;
+            f.fdatasync().await.map_err(|e| gio(&path, e))?;
+            f.close().await.map_err(|e| gio(&path, e))?;
+        }
+        fs::sync_dir(&self.dir).await?;
+        let _permit = self.permit().await?;
+        {
+            let mut s = self.state.borrow_mut();
+            if s.recovery_point >= new_base || !s.segments.contains_key(&new_base) {
+                return Ok(());
+            }
+            s.recovery_point = new_base;
+            s.recovery_segment = new_base;
+            s.recovery_position = 0;
+        }
+        self.write_checkpoint().await
+    }
+
+    /// fsyncs the active segment and its indexes and moves the recovery point to what was
+    /// written. Caller holds the structure permit.
+    pub(crate) async fn flush_active(&self) -> Result<()> {
+        let (base, size, end, write) = {
+            let s = self.state.borrow();
+            let a = s.active();
+            let w = a
+                .indexer
+                .as_ref()
+                .expect("active segment has indexes")
+                .unpersisted();
+            (a.base_offset, a.size, s.log_end_offset, w)
+        };
+        write.run(&self.dir, base, true).await?;
+        let file = self.segment_file(base, false).await?;
+        file.file
+            .fdatasync()
+            .await
+            .map_err(|e| gio(&segment::file_path(&self.dir, base, LOG_SUFFIX), e))?;
+        {
+            let mut s = self.state.borrow_mut();
+            if let Some(idx) = s.segments.get_mut(&base).and_then(|a| a.indexer.as_mut()) {
+                idx.mark_persisted(&write);
+            }
+            if end >= s.recovery_point && s.segments.contains_key(&base) {
+                s.recovery_point = end;
+                s.recovery_segment = base;
+                s.recovery_position = size;
+            }
+            s.unflushed_messages = 0;
+            s.first_unflushed_ms = None;
+            s.stats.flushes += 1;
+        }
+        self.write_checkpoint().await
+    }
+
+    fn flush_due(&self, now_ms: i64) -> bool {
+        let s = self.state.borrow();
+        let c = self.config.borrow();
+        s.unflushed_messages > 0
+            && (s.unflushed_messages >= c.flush_messages
+                || s.first_unflushed_ms
+                    .is_some_and(|t| now_ms.saturating_sub(t) >= c.flush_ms))
+    }
+
+    pub(crate) async fn maybe_flush_after_append(&self, now_ms: i64) -> Result<()> {
+        if self.flush_due(now_ms) {
+            self.flush_active().await?;
+        }
+        Ok(())
+    }
+
+    /// Flushes if `flush.messages` or `flush.ms` says so. The owning core calls this from its
+    /// background tick.
+    pub async fn flush_if_due(&self, now_ms: i64) -> Result<bool> {
+        if !self.flush_due(now_ms) {
+            return Ok(false);
+        }
+        self.flush().await?;
+        Ok(true)
+    }
+
+    /// fsyncs everything written so far.
+    pub async fn flush(&self) -> Result<()> {
+        self.ensure_open()?;
+        let _permit = self.permit().await?;
+        self.flush_active().await
+    }
+
+    pub(crate) async fn permit(&self) -> Result<glommio::sync::Permit<'_>> {
+        self.structure
+            .acquire_permit(1)
+            .await
+            .map_err(|_| StorageError::Closed(self.dir.clone()))
+    }
+
+    /// Removes every offset at or after `offset` (a follower diverged from its leader). As Kafka
+    /// does, the batch containing `offset` goes entirely. Appends waiting to be written fail.
+    pub async fn truncate_to(&self, offset: Offset) -> Result<()> {
+        self.ensure_open()?;
+        let _permit = self.permit().await?;
+        self.writes
+            .borrow_mut()
+            .fail_pending(|| StorageError::Closed(self.dir.clone()));
+        let (log_start, log_end) = {
+            let s = self.state.borrow();
+            (s.log_start_offset, s.log_end_offset)
+        };
+        if offset >= log_end {
+            self.writes.borrow_mut().next_offset = log_end;
+            return Ok(());
+        }
+        if offset < log_start {
+            return self.reset_locked(offset).await;
+        }
+        let doomed: Vec<Offset> = self
+            .state
+            .borrow()
+            .segments
+            .range(offset + 1..)
+            .map(|(b, _)| *b)
+            .collect();
+        for base in doomed.iter().rev() {
+            self.delete_segment_files(*base).await?;
+            self.state.borrow_mut().segments.remove(base);
+        }
+        // The segment holding `offset` becomes the active one, cut at the batch containing it.
+        let (base, size) = {
+            let s = self.state.borrow();
+            let a = s.active();
+            (a.base_offset, a.size)
+        };
+        let file = self.segment_file(base, false).await?;
+        let path = segment::file_path(&self.dir, base, LOG_SUFFIX);
+        let start = self.index_floor(base, offset).await?;
+        let (cut_at, new_end) =
+            match segment::find_batch(&file.file, &path, start, size, offset).await? {
+                Some((pos, h)) => (pos, h.base_offset.min(offset)),
+                None => (size, offset),
+            };
+        file.file
+            .truncate(cut_at)
+            .await
+            .map_err(|e| gio(&path, e))?;
+        file.file.fdatasync().await.map_err(|e| gio(&path, e))?;
+        let (mut indexer, scan) = self.index_by_scan(base, cut_at, false).await?;
+        indexer.rewrite(&self.dir, base).await?;
+        {
+            let mut s = self.state.borrow_mut();
+            let seg = s.active_mut();
+            seg.size = cut_at;
+            seg.next_offset = if scan.batches == 0 {
+                base
+            } else {
+                scan.next_offset
+            };
+            seg.max_timestamp = indexer.max_timestamp;
+            seg.offset_of_max_timestamp = indexer.offset_of_max_timestamp;
+            seg.first_batch_timestamp = scan.first_batch_timestamp;
+            seg.indexer = Some(indexer);
+            let end = seg.next_offset.max(base);
+            debug_assert!(end <= new_end.max(base));
+            s.log_end_offset = end;
+            s.high_watermark = s.high_watermark.min(end);
+            s.recovery_point = end;
+            s.recovery_segment = base;
+            s.recovery_position = cut_at;
+            if s.epochs.truncate_from_end(end) {
+                s.epochs_dirty = true;
+            }
+        }
+        self.writes.borrow_mut().next_offset = self.log_end_offset();
+        self.write_checkpoint().await?;
+        self.progress.notify_all();
+        Ok(())
+    }
+
+    /// Deletes everything and starts an empty log at `offset` (Kafka's
+    /// `truncateFullyAndStartAt`, used when a follower is behind the leader's log start).
+    pub async fn truncate_fully_and_start_at(&self, offset: Offset) -> Result<()> {
+        self.ensure_open()?;
+        let _permit = self.permit().await?;
+        self.writes
+            .borrow_mut()
+            .fail_pending(|| StorageError::Closed(self.dir.clone()));
+        self.reset_locked(offset).await
+    }
+
+    async fn reset_locked(&self, offset: Offset) -> Result<()> {
+        let bases = self.segment_bases();
+        self.segment_file(offset, true).await?;
+        {
+            let mut s = self.state.borrow_mut();
+            s.segments.clear();
+            s.segments.insert(offset, Segment::new_active(offset));
+            s.log_start_offset = offset;
+            s.log_end_offset = offset;
+            s.high_watermark = offset;
+            s.recovery_point = offset;
+            s.recovery_segment = offset;
+            s.recovery_position = 0;
+            s.epochs = Default::default();
+            s.epochs_dirty = true;
+        }
+        for base in bases.into_iter().filter(|b| *b != offset) {
+            self.delete_segment_files(base).await?;
+        }
+        // A segment at `offset` that existed before is emptied rather than deleted.
+        let file = self.segment_file(offset, true).await?;
+        let path = segment::file_path(&self.dir, offset, LOG_SUFFIX);
+        file.file.truncate(0).await.map_err(|e| gio(&path, e))?;
+        let mut fresh = segment::Indexer::new();
+        fresh.rewrite(&self.dir, offset).await?;
+        fs::sync_dir(&self.dir).await?;
+        self.writes.borrow_mut().next_offset = offset;
+        self.write_checkpoint().await?;
+        self.progress.notify_all();
+        Ok(())
+    }
+
+    /// Deletes whole segments that `retention.ms` or `retention.bytes` no longer keep, oldest
+    /// first, never past the high watermark (data not yet replicated is never deleted), and
+    /// advances the log start offset. When every segment has expired by time, the active one is
+    /// rolled first so it can go too, as Kafka does.
+    pub async fn enforce_retention(self: &Rc<Self>, now_ms: i64) -> Result<RetentionOutcome> {
+        self.ensure_open()?;
+        let _permit = self.permit().await?;
+        let config = self.config.borrow().clone();
+        let expired = |seg: &Segment| {
+            config.retention_ms >= 0
+                && seg.max_timestamp >= 0
+                && now_ms - seg.max_timestamp > config.retention_ms
+        };
+        let roll_active = {
+            let s = self.state.borrow();
+            let a = s.active();
+            !a.is_empty()
+                && expired(a)
+                && s.segments.values().all(expired)
+                && s.high_watermark >= s.log_end_offset
+        };
+        if roll_active {
+            let end = self.log_end_offset();
+            self.roll(end).await?;
+        }
+        let doomed: Vec<(Offset, u64)> = {
+            let s = self.state.borrow();
+            let mut total = s.size_bytes() as i64;
+            let active_base = s.active().base_offset;
+            let mut out = Vec::new();
+            for seg in s.segments.values() {
+                if seg.base_offset == active_base || seg.next_offset > s.high_watermark {
+                    break;
+                }
+                let by_size = config.retention_bytes >= 0
+                    && total - seg.size as i64 >= config.retention_bytes;
+                if !(expired(seg) || by_size) {
+                    break;
+                }
+                total -= seg.size as i64;
+                out.push((seg.base_offset, seg.size));
+            }
+            out
+        };
+        let mut outcome = RetentionOutcome::default();
+        for (base, size) in doomed {
+            self.delete_segment_files(base).await?;
+            let mut s = self.state.borrow_mut();
+            s.segments.remove(&base);
+            let first = *s.segments.keys().next().expect("active segment remains");
+            s.log_start_offset = s.log_start_offset.max(first);
+            let start = s.log_start_offset;
+            if s.epochs.truncate_from_start(start) {
+                s.epochs_dirty = true;
+            }
+            outcome.deleted_segments += 1;
+            outcome.deleted_bytes += size;
+        }
+        outcome.log_start_offset = self.log_start_offset();
+        if outcome.deleted_segments > 0 {
+            tracing::info!(partition = %self.tp, deleted = outcome.deleted_segments, log_start = outcome.log_start_offset, "retention deleted segments");
+            self.write_checkpoint().await?;
+        }
+        Ok(outcome)
+    }
+
+    /// Moves the log start offset forward (Kafka's DeleteRecords), up to the high watermark, and
+    /// deletes segments wholly below it.
+    pub async fn advance_log_start(&self, offset: Offset) -> Result<Offset> {
+        self.ensure_open()?;
+        let _permit = self.permit().await?;
+        let (hw, start) = {
+            let s = self.state.borrow();
+            (s.high_watermark, s.log_start_offset)
+        };
+        if offset > hw {
+            return Err(StorageError::OffsetOutOfRange {
+                offset,
+                log_start: start,
+                log_end: hw,
+            });
+        }
+        if offset <= start {
+            return Ok(start);
+        }
+        let doomed: Vec<Offset> = {
+            let s = self.state.borrow();
+            let active = s.active().base_offset;
+            s.segments
+                .values()
+                .filter(|g| g.base_offset != active && g.next_offset <= offset)
+                .map(|g| g.base_offset)
+                .collect()
+        };
+        for base in doomed {
+            self.delete_segment_files(base).await?;
+            self.state.borrow_mut().segments.remove(&base);
+        }
+        {
+            let mut s = self.state.borrow_mut();
+            s.log_start_offset = offset;
+            if s.epochs.truncate_from_start(offset) {
+                s.epochs_dirty = true;
+            }
+        }
+        self.write_checkpoint().await?;
+        Ok(offset)
+    }
+
+    /// Flushes and closes the log. Appends still pending are written first; later calls fail
+    /// with `Closed`.
+    pub async fn close(&self) -> Result<()> {
+        if self.state.borrow().closed {
+            return Ok(());
+        }
+        self.progress
+            .wait_until(|| self.writes.borrow().is_idle().then_some(()))
+            .await;
+        let permit = self.permit().await?;
+        let result = if self.state.borrow().offline {
+            Ok(())
+        } else {
+            self.flush_active().await
+        };
+        self.state.borrow_mut().closed = true;
+        drop(permit);
+        self.structure.close();
+        self.cache.remove_log(self.id).await;
+        self.progress.notify_all();
+        result
+    }
+
+    /// Closes the log and removes its directory (topic deletion).
+    pub async fn delete(self: Rc<Self>) -> Result<()> {
+        if let Err(e) = self.close().await {
+            tracing::warn!(partition = %self.tp, error = %e, "flush before delete failed; deleting anyway");
+        }
+        let dir = self.dir.clone();
+        let result = glommio::executor()
+            .spawn_blocking(move || std::fs::remove_dir_all(&dir))
+            .await;
+        result.map_err(|e| StorageError::io(&self.dir, e))
+    }
+
+    /// Where a scan for `offset` in segment `base` may start: the index entry at or below it.
+    pub(crate) async fn index_floor(&self, base: Offset, offset: Offset) -> Result<u64> {
+        let rel = (offset - base).clamp(0, u32::MAX as i64) as u32;
+        if let Some(idx) = self
+            .state
+            .borrow()
+            .segments
+            .get(&base)
+            .and_then(|s| s.indexer.as_ref())
+        {
+            return Ok(idx
+                .offsets
+                .floor_by_offset(rel)
+                .map_or(0, |e| e.position as u64));
+        }
+        let index = self.inactive_offset_index(base).await?;
+        Ok(index.floor_by_offset(rel).map_or(0, |e| e.position as u64))
+    }
+}
