@@ -371,7 +371,6 @@ mod tests {
     /// client can kill every core. It must become a MalformedBody error once the workspace
     /// patches kafka-protocol (upstream PRs bound the count by the remaining bytes).
     #[test]
-    #[ignore = "aborts the process until kafka-protocol bounds array pre-allocation"]
     fn hostile_array_count_is_a_decode_error_not_an_abort() {
         let mut frame = Vec::new();
         frame.extend_from_slice(&3i16.to_be_bytes());
