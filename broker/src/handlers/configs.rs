@@ -1,0 +1,210 @@
+//! DescribeConfigs, AlterConfigs and IncrementalAlterConfigs for topics (changes go through the
+//! controller and the metadata log) and, read-only, for the broker.
+
+use super::admin::{SOURCE_DEFAULT, SOURCE_DYNAMIC_TOPIC, SOURCE_STATIC_BROKER};
+use super::sb;
+use crate::runtime::core::Core;
+use crate::runtime::messages::{
+    ConfigChange, ControllerCall, ControllerReply, ShardRequest, ShardResponse,
+};
+use crate::shard::CONTROLLER_SHARD;
+use kafka_protocol::messages::describe_configs_response::{
+    DescribeConfigsResourceResult, DescribeConfigsResult,
+};
+use kafka_protocol::messages::*;
+use kafka_protocol::ResponseError as K;
+use std::rc::Rc;
+
+/// Kafka's ConfigResource types.
+const RESOURCE_TOPIC: i8 = 2;
+const RESOURCE_BROKER: i8 = 4;
+
+pub fn describe(core: &Rc<Core>, req: DescribeConfigsRequest) -> DescribeConfigsResponse {
+    let s = &core.settings;
+    let results = req
+        .resources
+        .into_iter()
+        .map(|r| {
+            let base = DescribeConfigsResult::default()
+                .with_resource_type(r.resource_type)
+                .with_resource_name(r.resource_name.clone());
+            let wanted = |name: &str| {
+                r.configuration_keys
+                    .as_ref()
+                    .is_none_or(|keys| keys.iter().any(|k| k.as_str() == name))
+            };
+            match r.resource_type {
+                RESOURCE_TOPIC => {
+                    let overrides = core
+                        .image
+                        .borrow()
+                        .topic(r.resource_name.as_str())
+                        .map(|t| t.configs.clone());
+                    let Some(overrides) = overrides else {
+                        return base
+                            .with_error_code(K::UnknownTopicOrPartition.code())
+                            .with_error_message(Some(sb(format!(
+                                "Topic {} does not exist",
+                                r.resource_name.as_str()
+                            ))));
+                    };
+                    let configs = (s.describe_topic)(&overrides)
+                        .into_iter()
+                        .filter(|(k, _, _)| wanted(k))
+                        .map(|(k, v, default)| {
+                            DescribeConfigsResourceResult::default()
+                                .with_name(sb(k))
+                                .with_value(Some(sb(v)))
+                                .with_config_source(if default {
+                                    SOURCE_DEFAULT
+                                } else {
+                                    SOURCE_DYNAMIC_TOPIC
+                                })
+                        })
+                        .collect();
+                    base.with_configs(configs)
+                }
+                RESOURCE_BROKER
+                    if r.resource_name.is_empty()
+                        || r.resource_name.as_str() == s.node_id.to_string() =>
+                {
+                    let configs = s
+                        .broker_configs
+                        .iter()
+                        .filter(|(k, _, _)| wanted(k))
+                        .map(|(k, v, ro)| {
+                            DescribeConfigsResourceResult::default()
+                                .with_name(sb(k.clone()))
+                                .with_value(Some(sb(v.clone())))
+                                .with_read_only(*ro)
+                                .with_config_source(SOURCE_STATIC_BROKER)
+                        })
+                        .collect();
+                    base.with_configs(configs)
+                }
+                RESOURCE_BROKER => base
+                    .with_error_code(K::InvalidRequest.code())
+                    .with_error_message(Some(sb("unexpected broker id"))),
+                _ => base
+                    .with_error_code(K::InvalidRequest.code())
+                    .with_error_message(Some(sb("unsupported resource type"))),
+            }
+        })
+        .collect();
+    DescribeConfigsResponse::default().with_results(results)
+}
+
+async fn alter_topic(
+    core: &Rc<Core>,
+    topic: &str,
+    changes: Vec<ConfigChange>,
+    replace_all: bool,
+    validate_only: bool,
+) -> (i16, Option<String>) {
+    let call = ControllerCall::AlterConfigs {
+        topic: topic.to_string(),
+        changes,
+        replace_all,
+        validate_only,
+    };
+    match core
+        .call(CONTROLLER_SHARD, ShardRequest::Controller(call))
+        .await
+    {
+        Some(ShardResponse::Controller(ControllerReply::AlterConfigs(Ok(())))) => (0, None),
+        Some(ShardResponse::Controller(ControllerReply::AlterConfigs(Err((code, msg))))) => {
+            (code, Some(msg))
+        }
+        _ => (
+            K::NotController.code(),
+            Some("controller unavailable".into()),
+        ),
+    }
+}
+
+fn refuse_broker_change(resource_type: i8) -> (i16, Option<String>) {
+    if resource_type == RESOURCE_BROKER {
+        (
+            K::InvalidRequest.code(),
+            Some("broker configs are static in Weir; change server.properties and restart".into()),
+        )
+    } else {
+        (
+            K::InvalidRequest.code(),
+            Some("unsupported resource type".into()),
+        )
+    }
+}
+
+pub async fn alter(core: &Rc<Core>, req: AlterConfigsRequest) -> AlterConfigsResponse {
+    let mut responses = Vec::new();
+    for r in req.resources {
+        let (code, msg) = if r.resource_type == RESOURCE_TOPIC {
+            let changes = r
+                .configs
+                .into_iter()
+                .map(|c| ConfigChange {
+                    key: c.name.to_string(),
+                    op: 0,
+                    value: c.value.map(|v| v.to_string()),
+                })
+                .collect();
+            alter_topic(
+                core,
+                r.resource_name.as_str(),
+                changes,
+                true,
+                req.validate_only,
+            )
+            .await
+        } else {
+            refuse_broker_change(r.resource_type)
+        };
+        responses.push(
+            alter_configs_response::AlterConfigsResourceResponse::default()
+                .with_resource_type(r.resource_type)
+                .with_resource_name(r.resource_name)
+                .with_error_code(code)
+                .with_error_message(msg.map(sb)),
+        );
+    }
+    AlterConfigsResponse::default().with_responses(responses)
+}
+
+pub async fn incremental_alter(
+    core: &Rc<Core>,
+    req: IncrementalAlterConfigsRequest,
+) -> IncrementalAlterConfigsResponse {
+    let mut responses = Vec::new();
+    for r in req.resources {
+        let (code, msg) = if r.resource_type == RESOURCE_TOPIC {
+            let changes = r
+                .configs
+                .into_iter()
+                .map(|c| ConfigChange {
+                    key: c.name.to_string(),
+                    op: c.config_operation,
+                    value: c.value.map(|v| v.to_string()),
+                })
+                .collect();
+            alter_topic(
+                core,
+                r.resource_name.as_str(),
+                changes,
+                false,
+                req.validate_only,
+            )
+            .await
+        } else {
+            refuse_broker_change(r.resource_type)
+        };
+        responses.push(
+            incremental_alter_configs_response::AlterConfigsResourceResponse::default()
+                .with_resource_type(r.resource_type)
+                .with_resource_name(r.resource_name)
+                .with_error_code(code)
+                .with_error_message(msg.map(sb)),
+        );
+    }
+    IncrementalAlterConfigsResponse::default().with_responses(responses)
+}

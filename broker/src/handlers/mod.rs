@@ -1,0 +1,101 @@
+//! Kafka API handlers: one module per family of requests. Each turns a decoded request into a
+//! response, routing partition work to the owning core.
+
+mod admin;
+mod configs;
+mod fetch;
+mod metadata;
+mod offsets;
+mod produce;
+
+use crate::runtime::core::Core;
+use kafka_protocol::messages::{ApiKey, ApiVersionsResponse, RequestKind, ResponseKind};
+use kafka_protocol::protocol::{StrBytes, VersionRange};
+use std::rc::Rc;
+use weir_net::{ConnectionInfo, Reply, Request, SupportedApis};
+
+/// What this broker answers, and at which versions: only what is really implemented.
+pub fn supported_apis() -> SupportedApis {
+    let v = |min, max| VersionRange { min, max };
+    SupportedApis::new([
+        (ApiKey::Produce, v(3, 12)),
+        (ApiKey::Fetch, v(4, 16)),
+        (ApiKey::ListOffsets, v(1, 8)),
+        (ApiKey::Metadata, v(0, 12)),
+        (ApiKey::ApiVersions, v(0, 3)),
+        (ApiKey::CreateTopics, v(2, 7)),
+        (ApiKey::DeleteTopics, v(1, 6)),
+        (ApiKey::InitProducerId, v(0, 5)),
+        (ApiKey::DescribeConfigs, v(1, 4)),
+        (ApiKey::AlterConfigs, v(0, 2)),
+        (ApiKey::CreatePartitions, v(0, 3)),
+        (ApiKey::IncrementalAlterConfigs, v(0, 1)),
+        (ApiKey::DescribeCluster, v(0, 1)),
+    ])
+    .expect("every advertised range is decodable by kafka-protocol")
+}
+
+pub async fn handle(core: &Rc<Core>, conn: Rc<ConnectionInfo>, request: Request) -> Reply {
+    let version = request.api_version();
+    let _ = conn;
+    match request.body {
+        RequestKind::ApiVersions(_) => Reply::Message(ResponseKind::ApiVersions(api_versions())),
+        RequestKind::Metadata(r) => Reply::Message(ResponseKind::Metadata(
+            metadata::handle(core, r, version).await,
+        )),
+        RequestKind::Produce(r) => produce::handle(core, r, version).await,
+        RequestKind::Fetch(r) => {
+            fetch::handle(core, r, version, request.header.correlation_id).await
+        }
+        RequestKind::ListOffsets(r) => Reply::Message(ResponseKind::ListOffsets(
+            offsets::list_offsets(core, r, version).await,
+        )),
+        RequestKind::CreateTopics(r) => Reply::Message(ResponseKind::CreateTopics(
+            admin::create_topics(core, r, version).await,
+        )),
+        RequestKind::DeleteTopics(r) => Reply::Message(ResponseKind::DeleteTopics(
+            admin::delete_topics(core, r, version).await,
+        )),
+        RequestKind::CreatePartitions(r) => Reply::Message(ResponseKind::CreatePartitions(
+            admin::create_partitions(core, r).await,
+        )),
+        RequestKind::InitProducerId(r) => Reply::Message(ResponseKind::InitProducerId(
+            admin::init_producer_id(core, r).await,
+        )),
+        RequestKind::DescribeCluster(_) => {
+            Reply::Message(ResponseKind::DescribeCluster(admin::describe_cluster(core)))
+        }
+        RequestKind::DescribeConfigs(r) => {
+            Reply::Message(ResponseKind::DescribeConfigs(configs::describe(core, r)))
+        }
+        RequestKind::AlterConfigs(r) => {
+            Reply::Message(ResponseKind::AlterConfigs(configs::alter(core, r).await))
+        }
+        RequestKind::IncrementalAlterConfigs(r) => Reply::Message(
+            ResponseKind::IncrementalAlterConfigs(configs::incremental_alter(core, r).await),
+        ),
+        other => {
+            // The net layer refuses what is not advertised; reaching here is a table mismatch.
+            tracing::error!(api = ?request.api_key, "request for an API without a handler; closing");
+            drop(other);
+            Reply::Close
+        }
+    }
+}
+
+fn api_versions() -> ApiVersionsResponse {
+    let mut keys = supported_apis().api_versions();
+    // librdkafka decides whether a broker speaks Produce at all by seeing version 0
+    // advertised; Kafka 4 keeps advertising it for that reason while serving only v3+.
+    for k in keys
+        .iter_mut()
+        .filter(|k| k.api_key == ApiKey::Produce as i16)
+    {
+        k.min_version = 0;
+    }
+    ApiVersionsResponse::default().with_api_keys(keys)
+}
+
+pub(crate) fn sb(s: impl Into<String>) -> StrBytes {
+    StrBytes::from_string(s.into())
+}

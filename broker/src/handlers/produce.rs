@@ -1,0 +1,104 @@
+//! Produce: validate, route each partition's batch to its owning core, gather the answers.
+//! Partitions on other cores are appended there concurrently (fan out, gather in order).
+
+use crate::metadata::controller::now_ms;
+use crate::runtime::core::Core;
+use crate::runtime::messages::{ProduceFailure, ShardRequest, ShardResponse};
+use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
+use kafka_protocol::messages::{ProduceRequest, ProduceResponse, ResponseKind};
+use kafka_protocol::ResponseError as K;
+use std::rc::Rc;
+use weir_net::Reply;
+use weir_storage::AppendInfo;
+
+pub async fn handle(core: &Rc<Core>, req: ProduceRequest, _version: i16) -> Reply {
+    let acks = req.acks;
+    let now = now_ms();
+    let mut tasks = Vec::new();
+    for topic in req.topic_data {
+        let name = topic.name.0.to_string();
+        let mut parts = Vec::new();
+        for p in topic.partition_data {
+            let core = core.clone();
+            let name = name.clone();
+            let index = p.index;
+            let task = glommio::spawn_local(async move {
+                let result = produce_one(&core, &name, index, p.records, acks, now).await;
+                (index, result)
+            });
+            parts.push(task);
+        }
+        tasks.push((topic.name, parts));
+    }
+    let mut responses = Vec::with_capacity(tasks.len());
+    for (name, parts) in tasks {
+        let mut partition_responses = Vec::with_capacity(parts.len());
+        for t in parts {
+            let (index, result) = t.await;
+            let r = PartitionProduceResponse::default().with_index(index);
+            partition_responses.push(match result {
+                Ok(info) => r
+                    .with_base_offset(info.first_offset)
+                    .with_log_append_time_ms(-1)
+                    .with_log_start_offset(info.log_start_offset),
+                Err(f) => r
+                    .with_error_code(f.code)
+                    .with_base_offset(-1)
+                    .with_log_append_time_ms(-1)
+                    .with_log_start_offset(-1)
+                    .with_error_message(f.message.map(super::sb)),
+            });
+        }
+        responses.push(
+            TopicProduceResponse::default()
+                .with_name(name)
+                .with_partition_responses(partition_responses),
+        );
+    }
+    if acks == 0 {
+        return Reply::NoResponse;
+    }
+    Reply::Message(ResponseKind::Produce(
+        ProduceResponse::default().with_responses(responses),
+    ))
+}
+
+async fn produce_one(
+    core: &Rc<Core>,
+    topic: &str,
+    partition: i32,
+    records: Option<bytes::Bytes>,
+    acks: i16,
+    now: i64,
+) -> Result<AppendInfo, ProduceFailure> {
+    let fail = |kind: K| ProduceFailure {
+        code: kind.code(),
+        message: None,
+    };
+    if !matches!(acks, -1..=1) {
+        return Err(fail(K::InvalidRequiredAcks));
+    }
+    let exists = core
+        .image
+        .borrow()
+        .topic(topic)
+        .is_some_and(|t| (partition as usize) < t.partitions.len() && partition >= 0);
+    if !exists {
+        return Err(fail(K::UnknownTopicOrPartition));
+    }
+    let Some(records) = records else {
+        return Err(fail(K::InvalidRecord));
+    };
+    let owner = core.owner_of(topic, partition);
+    let request = ShardRequest::Produce {
+        topic: topic.to_string(),
+        partition,
+        records,
+        acks,
+        now_ms: now,
+    };
+    match core.call(owner, request).await {
+        Some(ShardResponse::Produce(r)) => r,
+        _ => Err(fail(K::NotLeaderOrFollower)),
+    }
+}

@@ -1,0 +1,20 @@
+//! # weir: the broker
+//!
+//! Starts one pinned glommio executor per core, shards partitions to cores ([`shard`]), and
+//! answers the Kafka protocol (through `weir-net`) from the partition logs (`weir-storage`).
+//!
+//! Modules: [`config`] (server.properties and CLI), [`runtime`] (per-core state, mesh, start-up
+//! and shutdown), [`handlers`] (one module per API family), [`replica`] (a partition on its
+//! owning core), [`metadata`] (metadata log, images, controller), [`errors`] (typed errors to
+//! Kafka error codes, in one place), [`records`] (reading records of internal logs).
+
+pub mod config;
+pub mod errors;
+pub mod handlers;
+pub mod metadata;
+pub mod producer_snapshot;
+pub mod producer_state;
+pub mod records;
+pub mod replica;
+pub mod runtime;
+pub mod shard;

@@ -1,0 +1,232 @@
+//! A partition as its owning core holds it: the log, the leader epoch, the topic's settings and
+//! the idempotent producers' state. Everything here runs on that one core.
+
+use crate::errors::storage_error;
+use crate::metadata::TopicId;
+use crate::producer_state::{Check, ProducerStateManager, DEFAULT_PRODUCER_ID_EXPIRATION_MS};
+use crate::runtime::messages::{ListedOffset, ProduceFailure, ReadResult, ReadSpec};
+use crate::runtime::settings::TopicSettings;
+use bytes::Bytes;
+use kafka_protocol::ResponseError as K;
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+use weir_storage::{AppendInfo, FileRegion, Offset, PartitionLog, StorageError, TopicPartition};
+
+/// ListOffsets' special timestamps.
+pub const LATEST_TIMESTAMP: i64 = -1;
+pub const EARLIEST_TIMESTAMP: i64 = -2;
+pub const MAX_TIMESTAMP: i64 = -3;
+
+pub struct Replica {
+    pub tp: TopicPartition,
+    pub topic_id: TopicId,
+    pub log: Rc<PartitionLog>,
+    pub leader_epoch: Cell<i32>,
+    pub settings: RefCell<TopicSettings>,
+    /// In-sync replicas, this broker included (replication will change it).
+    pub isr_size: Cell<i32>,
+    /// Idempotent producers' sequences, so a retried batch is acknowledged, not appended twice.
+    pub producers: RefCell<ProducerStateManager>,
+}
+
+/// Releases an in-flight idempotent batch if its append never finishes (the request task was
+/// dropped), so that producer's later batches are not held back.
+struct InFlight<'a> {
+    producers: &'a RefCell<ProducerStateManager>,
+    header: Option<weir_storage::batch::BatchHeader>,
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        if let Some(h) = self.header.take() {
+            self.producers.borrow_mut().abort(&h);
+        }
+    }
+}
+
+impl Replica {
+    pub fn new(
+        tp: TopicPartition,
+        topic_id: TopicId,
+        log: Rc<PartitionLog>,
+        leader_epoch: i32,
+        settings: TopicSettings,
+    ) -> Self {
+        Self {
+            tp,
+            topic_id,
+            log,
+            leader_epoch: Cell::new(leader_epoch),
+            settings: RefCell::new(settings),
+            isr_size: Cell::new(1),
+            producers: RefCell::new(ProducerStateManager::new(DEFAULT_PRODUCER_ID_EXPIRATION_MS)),
+        }
+    }
+
+    pub fn set_settings(&self, settings: TopicSettings) {
+        self.log.set_config(settings.log.clone());
+        *self.settings.borrow_mut() = settings;
+    }
+
+    /// Appends a producer's records as the leader. Kafka's checks, in Kafka's order: acks=all
+    /// needs `min.insync.replicas` in sync; produce v3+ carries exactly one v2 batch; the batch
+    /// must be valid and within `max.message.bytes`.
+    pub async fn produce(
+        &self,
+        records: Bytes,
+        acks: i16,
+        now_ms: i64,
+    ) -> Result<AppendInfo, ProduceFailure> {
+        let min_isr = self.settings.borrow().min_insync_replicas;
+        if acks == -1 && self.isr_size.get() < min_isr {
+            return Err(ProduceFailure {
+                code: K::NotEnoughReplicas.code(),
+                message: Some(format!("The size of the current ISR {} is insufficient to satisfy the min.isr requirement of {min_isr} for partition {}", self.isr_size.get(), self.tp)),
+            });
+        }
+        let batches = weir_storage::batch::split_and_validate(&records).map_err(|e| {
+            let e = StorageError::InvalidBatch(e);
+            ProduceFailure {
+                code: storage_error(&e).code(),
+                message: Some(e.to_string()),
+            }
+        })?;
+        if batches.len() != 1 {
+            return Err(ProduceFailure {
+                code: K::InvalidRecord.code(),
+                message: Some("Produce requests with version 3 and above must contain exactly one record batch per partition".into()),
+            });
+        }
+        let header = batches[0].1;
+        if header.is_transactional() || header.is_control() {
+            // Transactions are not implemented: refuse rather than store half of their meaning.
+            return Err(ProduceFailure {
+                code: K::TransactionalIdAuthorizationFailed.code(),
+                message: Some("transactions are not supported by this broker".into()),
+            });
+        }
+        // Idempotence: checked and queued with no await in between, so check order is offset
+        // order (what the producer state relies on).
+        let check = self
+            .producers
+            .borrow_mut()
+            .check(&header)
+            .map_err(|e| ProduceFailure {
+                code: e.kafka_error_code(),
+                message: Some(e.to_string()),
+            })?;
+        let mut guard = InFlight {
+            producers: &self.producers,
+            header: None,
+        };
+        match check {
+            Check::Duplicate {
+                first_offset,
+                last_offset,
+            } => {
+                // A retry of an acknowledged batch: acknowledge it again with its original
+                // offsets, append nothing.
+                return Ok(AppendInfo {
+                    first_offset,
+                    last_offset,
+                    max_timestamp: header.max_timestamp,
+                    log_start_offset: self.log.log_start_offset(),
+                    record_count: header.record_count as u64,
+                });
+            }
+            Check::Append => guard.header = Some(header),
+            Check::Untracked => {}
+        }
+        let info = self
+            .log
+            .append_as_leader(&records, self.leader_epoch.get(), now_ms)
+            .await;
+        match info {
+            Ok(info) => {
+                if let Some(mut h) = guard.header.take() {
+                    h.base_offset = info.first_offset;
+                    self.producers.borrow_mut().record(&h);
+                }
+                // A single replica is its own ISR: what is written is committed.
+                self.log.set_high_watermark(self.log.log_end_offset());
+                Ok(info)
+            }
+            Err(e) => Err(ProduceFailure {
+                code: storage_error(&e).code(),
+                message: Some(e.to_string()),
+            }),
+        }
+    }
+
+    /// Reads for a consumer: up to the high watermark (READ_UNCOMMITTED) or the last stable
+    /// offset (READ_COMMITTED; equal to the high watermark, as no transactions exist).
+    pub async fn read(&self, spec: &ReadSpec) -> ReadResult<FileRegion> {
+        let hw = self.log.high_watermark();
+        match self.log.read(spec.offset, spec.max_bytes, hw, true).await {
+            Ok(out) => ReadResult {
+                error_code: 0,
+                high_watermark: out.high_watermark,
+                log_start_offset: out.log_start_offset,
+                region: out.region,
+            },
+            Err(e) => {
+                let offsets = self.log.offsets();
+                ReadResult {
+                    error_code: storage_error(&e).code(),
+                    high_watermark: offsets.high_watermark,
+                    log_start_offset: offsets.log_start_offset,
+                    region: None,
+                }
+            }
+        }
+    }
+
+    /// Whether a fetch at `offset` would find data now (or an error to report).
+    pub fn has_data_for(&self, offset: Offset) -> bool {
+        let o = self.log.offsets();
+        offset < o.log_start_offset || offset > o.log_end_offset || offset < o.high_watermark
+    }
+
+    /// Kafka's ListOffsets for a consumer.
+    pub async fn list_offset(&self, timestamp: i64) -> Result<ListedOffset, i16> {
+        let epoch = self.leader_epoch.get();
+        let o = self.log.offsets();
+        let at = |offset| {
+            Ok(ListedOffset {
+                offset,
+                timestamp: -1,
+                leader_epoch: epoch,
+            })
+        };
+        match timestamp {
+            LATEST_TIMESTAMP => at(o.high_watermark),
+            EARLIEST_TIMESTAMP => at(o.log_start_offset),
+            MAX_TIMESTAMP => Ok(match self.log.max_timestamp() {
+                Some(t) if t.offset < o.high_watermark => ListedOffset {
+                    offset: t.offset,
+                    timestamp: t.timestamp,
+                    leader_epoch: epoch,
+                },
+                _ => ListedOffset {
+                    offset: -1,
+                    timestamp: -1,
+                    leader_epoch: epoch,
+                },
+            }),
+            ts if ts < 0 => Err(K::InvalidRequest.code()),
+            ts => match self.log.offset_for_timestamp(ts).await {
+                Ok(Some(t)) if t.offset < o.high_watermark => Ok(ListedOffset {
+                    offset: t.offset,
+                    timestamp: t.timestamp,
+                    leader_epoch: epoch,
+                }),
+                Ok(_) => Ok(ListedOffset {
+                    offset: -1,
+                    timestamp: -1,
+                    leader_epoch: epoch,
+                }),
+                Err(e) => Err(storage_error(&e).code()),
+            },
+        }
+    }
+}

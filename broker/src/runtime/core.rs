@@ -1,0 +1,462 @@
+//! One core's runtime: the partitions it owns, its metadata image, its end of the mesh, and (on
+//! the controller core) the controller. Requests for partitions this core owns run here; others
+//! are forwarded to their owner as messages.
+
+use super::mesh::{Mesh, ShardMsg};
+use super::messages::{ReadResult, ReadSpec, RemoteRegion, ShardRequest, ShardResponse};
+use super::settings::Settings;
+use crate::metadata::controller::{now_ms, Controller};
+use crate::metadata::{Change, MetadataImage, MetadataRecord};
+use crate::replica::Replica;
+use crate::shard::{shard_for, ShardId, CONTROLLER_SHARD};
+use ahash::AHashMap;
+use glommio::channels::channel_mesh::Receivers;
+use kafka_protocol::ResponseError as K;
+use std::cell::{Cell, RefCell};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::rc::Rc;
+use std::time::Duration;
+use weir_storage::{FileRegion, PartitionLog, SegmentFileCache, TopicPartition};
+
+pub struct Core {
+    pub settings: Settings,
+    pub mesh: Mesh,
+    pub image: RefCell<MetadataImage>,
+    partitions: RefCell<AHashMap<TopicPartition, Rc<Replica>>>,
+    cache: Rc<SegmentFileCache>,
+    pub controller: Option<Controller>,
+    /// Whether the log directory was shut down cleanly (no recovery scans needed).
+    clean_start: bool,
+    stopping: Cell<bool>,
+    /// Set once the controller's replay of the metadata log has been applied here.
+    initial_applied: Cell<bool>,
+}
+
+impl Core {
+    pub fn new(
+        settings: Settings,
+        mesh: Mesh,
+        cache: Rc<SegmentFileCache>,
+        controller: Option<Controller>,
+        clean_start: bool,
+    ) -> Rc<Self> {
+        Rc::new(Self {
+            settings,
+            mesh,
+            image: RefCell::default(),
+            partitions: RefCell::default(),
+            cache,
+            controller,
+            clean_start,
+            stopping: Cell::new(false),
+            initial_applied: Cell::new(false),
+        })
+    }
+
+    pub fn id(&self) -> ShardId {
+        self.mesh.me()
+    }
+
+    pub fn cores(&self) -> usize {
+        self.settings.cores
+    }
+
+    pub fn owner_of(&self, topic: &str, partition: i32) -> ShardId {
+        crate::shard::shard_for_parts(topic, partition, self.cores())
+    }
+
+    pub fn replica(&self, topic: &str, partition: i32) -> Option<Rc<Replica>> {
+        self.partitions
+            .borrow()
+            .get(&TopicPartition::new(topic, partition))
+            .cloned()
+    }
+
+    pub fn owned_partitions(&self) -> usize {
+        self.partitions.borrow().len()
+    }
+
+    /// Runs `request` on `shard`: directly if that is this core, else as a message.
+    pub async fn call(
+        self: &Rc<Self>,
+        shard: ShardId,
+        request: ShardRequest,
+    ) -> Option<ShardResponse> {
+        if shard == self.id() {
+            return Some(Box::pin(self.handle(request, false)).await);
+        }
+        match self.mesh.call(shard, request).await {
+            Ok(r) => Some(r),
+            Err(e) => {
+                tracing::warn!(error = %e, "cross-core call failed");
+                None
+            }
+        }
+    }
+
+    /// Serves calls from the other cores until the mesh closes.
+    pub fn serve_mesh(self: &Rc<Self>, mut receivers: Receivers<ShardMsg>) {
+        for (peer, stream) in receivers.streams() {
+            let core = self.clone();
+            glommio::spawn_local(async move {
+                while let Some(msg) = stream.recv().await {
+                    match msg {
+                        ShardMsg::Call { id, request } => {
+                            let core = core.clone();
+                            glommio::spawn_local(async move {
+                                let response = core.handle(request, true).await;
+                                core.mesh.reply(peer, id, response).await;
+                            })
+                            .detach();
+                        }
+                        ShardMsg::Reply { id, response } => core.mesh.deliver(id, response),
+                    }
+                }
+            })
+            .detach();
+        }
+    }
+
+    /// Handles a shard request on this core; `remote` says the answer crosses cores, so file
+    /// regions are handed over as duplicated descriptors.
+    pub async fn handle(self: &Rc<Self>, request: ShardRequest, remote: bool) -> ShardResponse {
+        match request {
+            ShardRequest::Produce {
+                topic,
+                partition,
+                records,
+                acks,
+                now_ms,
+            } => {
+                let Some(r) = self.replica(&topic, partition) else {
+                    return ShardResponse::Produce(Err(super::messages::ProduceFailure {
+                        code: K::UnknownTopicOrPartition.code(),
+                        message: None,
+                    }));
+                };
+                ShardResponse::Produce(r.produce(records, acks, now_ms).await)
+            }
+            ShardRequest::Read(specs) => {
+                debug_assert!(remote, "local reads use read_local");
+                let local = self.read_local(&specs).await;
+                ShardResponse::Read(local.into_iter().map(to_remote).collect())
+            }
+            ShardRequest::WaitForData { parts, max_wait_ms } => {
+                self.wait_for_data(&parts, max_wait_ms).await;
+                ShardResponse::Waited
+            }
+            ShardRequest::ListOffset {
+                topic,
+                partition,
+                timestamp,
+                committed: _,
+            } => {
+                let Some(r) = self.replica(&topic, partition) else {
+                    return ShardResponse::ListOffset(Err(K::UnknownTopicOrPartition.code()));
+                };
+                ShardResponse::ListOffset(r.list_offset(timestamp).await)
+            }
+            ShardRequest::Apply(records) => {
+                self.apply(records).await;
+                self.initial_applied.set(true);
+                ShardResponse::Applied
+            }
+            ShardRequest::Controller(call) => {
+                let Some(controller) = &self.controller else {
+                    return ShardResponse::Controller(not_controller(call));
+                };
+                let core = self.clone();
+                let publish = move |records: Vec<MetadataRecord>| {
+                    let core = core.clone();
+                    async move { core.publish(records).await }
+                };
+                ShardResponse::Controller(controller.handle(call, publish).await)
+            }
+        }
+    }
+
+    /// Reads partitions this core owns.
+    pub async fn read_local(&self, specs: &[ReadSpec]) -> Vec<ReadResult<FileRegion>> {
+        let mut out = Vec::with_capacity(specs.len());
+        for spec in specs {
+            match self.replica(&spec.topic, spec.partition) {
+                Some(r) => out.push(r.read(spec).await),
+                None => out.push(ReadResult {
+                    error_code: K::UnknownTopicOrPartition.code(),
+                    high_watermark: -1,
+                    log_start_offset: -1,
+                    region: None,
+                }),
+            }
+        }
+        out
+    }
+
+    /// Resolves when any listed partition this core owns can answer a fetch, or after the wait.
+    pub async fn wait_for_data(&self, parts: &[ReadSpec], max_wait_ms: u64) {
+        let replicas: Vec<(Rc<Replica>, i64)> = parts
+            .iter()
+            .filter_map(|p| Some((self.replica(&p.topic, p.partition)?, p.offset)))
+            .collect();
+        if replicas.is_empty() || replicas.iter().any(|(r, o)| r.has_data_for(*o)) {
+            return;
+        }
+        // Consumers read up to the high watermark, so only its movement can answer them.
+        let waits = replicas.iter().map(|(r, _)| {
+            let hw = r.log.high_watermark();
+            let log = r.log.clone();
+            Box::pin(async move { log.wait_for_progress(i64::MAX, hw).await })
+        });
+        let any = futures_lite::future::or(
+            select_all(waits.collect()),
+            glommio::timer::sleep(Duration::from_millis(max_wait_ms)),
+        );
+        any.await;
+    }
+
+    /// Delivers committed metadata records to every core (this one included) and waits until
+    /// all have applied them, so an answered CreateTopics means the partitions are ready.
+    pub async fn publish(self: &Rc<Self>, records: Vec<MetadataRecord>) {
+        let calls = (0..self.cores()).map(|shard| {
+            let core = self.clone();
+            let records = records.clone();
+            Box::pin(async move {
+                core.call(shard, ShardRequest::Apply(records)).await;
+            })
+        });
+        join_all(calls.collect()).await;
+    }
+
+    /// Applies metadata records to this core's image and opens, reconfigures or deletes the
+    /// partitions this core owns accordingly.
+    pub fn initial_metadata_applied(&self) -> bool {
+        self.initial_applied.get()
+    }
+
+    pub async fn apply(&self, records: Vec<MetadataRecord>) {
+        for record in records {
+            let change = self.image.borrow_mut().apply(&record);
+            match change {
+                Change::None | Change::TopicCreated { .. } => {}
+                Change::PartitionAdded { topic, partition } => {
+                    if self.owner_of(&topic, partition) == self.id() {
+                        if let Err(e) = self.open_partition(&topic, partition).await {
+                            tracing::error!(topic, partition, error = %e, "opening partition failed");
+                        }
+                    }
+                }
+                Change::ConfigChanged { topic } => {
+                    let configs = self
+                        .image
+                        .borrow()
+                        .topic(&topic)
+                        .map(|t| t.configs.clone())
+                        .unwrap_or_default();
+                    match (self.settings.resolve_topic)(&configs) {
+                        Ok(s) => {
+                            for r in self
+                                .partitions
+                                .borrow()
+                                .values()
+                                .filter(|r| r.tp.topic == topic)
+                            {
+                                r.set_settings(s.clone());
+                            }
+                        }
+                        Err(e) => {
+                            tracing::error!(topic, error = %e, "committed topic config does not resolve")
+                        }
+                    }
+                }
+                Change::TopicRemoved { name, partitions } => {
+                    let _ = &name;
+                    for p in 0..partitions {
+                        let removed = self
+                            .partitions
+                            .borrow_mut()
+                            .remove(&TopicPartition::new(name.clone(), p));
+                        if let Some(r) = removed {
+                            if let Err(e) = r.log.clone().delete().await {
+                                tracing::error!(partition = %r.tp, error = %e, "deleting partition files failed");
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    async fn open_partition(
+        &self,
+        topic: &str,
+        partition: i32,
+    ) -> Result<(), weir_storage::StorageError> {
+        let tp = TopicPartition::new(topic, partition);
+        if self.partitions.borrow().contains_key(&tp) {
+            return Ok(());
+        }
+        let (topic_id, epoch, configs) = {
+            let image = self.image.borrow();
+            let Some(t) = image.topic(topic) else {
+                return Ok(());
+            };
+            let epoch = t
+                .partitions
+                .get(partition as usize)
+                .map_or(0, |p| p.leader_epoch);
+            (t.id, epoch, t.configs.clone())
+        };
+        let settings = match (self.settings.resolve_topic)(&configs) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!(topic, error = %e, "topic config does not resolve; using broker defaults");
+                (self.settings.resolve_topic)(&Default::default()).expect("broker defaults resolve")
+            }
+        };
+        let dir = self.settings.log_dir.join(tp.dir_name());
+        let log = PartitionLog::open(
+            dir,
+            tp.clone(),
+            settings.log.clone(),
+            self.cache.clone(),
+            self.clean_start,
+        )
+        .await?;
+        // Single replica: everything in the log is committed.
+        log.set_high_watermark(log.log_end_offset());
+        let replica = Rc::new(Replica::new(tp.clone(), topic_id, log, epoch, settings));
+        crate::producer_snapshot::load(&replica, now_ms()).await?;
+        self.partitions.borrow_mut().insert(tp, replica);
+        Ok(())
+    }
+
+    /// Background upkeep for this core's partitions: retention, timed flushes, high watermark
+    /// checkpoints. Runs in a low-priority task queue so it yields to produce and fetch.
+    pub async fn upkeep(self: Rc<Self>) {
+        let tick = Duration::from_millis(1000);
+        let mut since_retention = 0u64;
+        let mut since_checkpoint = 0u64;
+        while !self.stopping.get() {
+            glommio::timer::sleep(tick).await;
+            since_retention += 1000;
+            since_checkpoint += 1000;
+            let replicas: Vec<Rc<Replica>> = self.partitions.borrow().values().cloned().collect();
+            let now = now_ms();
+            for r in &replicas {
+                if let Err(e) = r.log.flush_if_due(now).await {
+                    tracing::error!(partition = %r.tp, error = %e, "timed flush failed");
+                }
+            }
+            if since_retention >= self.settings.retention_check_interval_ms {
+                since_retention = 0;
+                for r in &replicas {
+                    if let Err(e) = r.log.enforce_retention(now).await {
+                        tracing::error!(partition = %r.tp, error = %e, "retention failed");
+                    }
+                }
+            }
+            if since_checkpoint >= self.settings.hw_checkpoint_interval_ms {
+                since_checkpoint = 0;
+                for r in &replicas {
+                    if let Err(e) = r.log.checkpoint().await {
+                        tracing::warn!(partition = %r.tp, error = %e, "checkpoint failed");
+                    }
+                }
+            }
+        }
+    }
+
+    /// Closes every partition (flushing it) and the controller's log.
+    pub async fn shutdown(&self) -> bool {
+        self.stopping.set(true);
+        let replicas: Vec<Rc<Replica>> = self
+            .partitions
+            .borrow_mut()
+            .drain()
+            .map(|(_, r)| r)
+            .collect();
+        let mut clean = true;
+        for r in replicas {
+            crate::producer_snapshot::save(&r);
+            if let Err(e) = r.log.close().await {
+                tracing::error!(partition = %r.tp, error = %e, "close failed");
+                clean = false;
+            }
+        }
+        if let Some(c) = &self.controller {
+            if let Err(e) = c.close().await {
+                tracing::error!(error = %e, "closing the metadata log failed");
+                clean = false;
+            }
+        }
+        clean
+    }
+
+    pub fn is_controller(&self) -> bool {
+        self.id() == CONTROLLER_SHARD
+    }
+
+    pub fn shard_of(&self, tp: &TopicPartition) -> ShardId {
+        shard_for(tp, self.cores())
+    }
+}
+
+fn not_controller(call: super::messages::ControllerCall) -> super::messages::ControllerReply {
+    use super::messages::{ControllerCall as C, ControllerReply as R};
+    fn e<T>() -> Result<T, (i16, String)> {
+        Err((K::NotController.code(), "not the controller".to_string()))
+    }
+    match call {
+        C::CreateTopics { topics, .. } => R::CreateTopics(topics.iter().map(|_| e()).collect()),
+        C::DeleteTopics { topics } => R::DeleteTopics(topics.iter().map(|_| e()).collect()),
+        C::CreatePartitions { topics, .. } => {
+            R::CreatePartitions(topics.iter().map(|_| e()).collect())
+        }
+        C::AlterConfigs { .. } => R::AlterConfigs(e()),
+        C::AllocateProducerId => R::ProducerId(e()),
+    }
+}
+
+/// Hands a file region to another core as its own descriptor.
+fn to_remote(r: ReadResult<FileRegion>) -> ReadResult<RemoteRegion> {
+    let region = r.region.and_then(|region| {
+        // SAFETY: dup returns a new descriptor we own (or -1, handled).
+        let fd = unsafe { libc::dup(region.as_raw_fd()) };
+        if fd < 0 {
+            tracing::error!(error = %std::io::Error::last_os_error(), "dup of a segment descriptor failed");
+            return None;
+        }
+        // SAFETY: `fd` is a fresh descriptor nobody else owns.
+        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        Some(RemoteRegion { fd, position: region.position, len: region.len })
+    });
+    ReadResult {
+        error_code: r.error_code,
+        high_watermark: r.high_watermark,
+        log_start_offset: r.log_start_offset,
+        region,
+    }
+}
+
+/// Waits for all futures (they run interleaved on this core).
+pub async fn join_all<F: std::future::Future<Output = ()> + 'static>(
+    futures: Vec<std::pin::Pin<Box<F>>>,
+) {
+    let tasks: Vec<_> = futures.into_iter().map(glommio::spawn_local).collect();
+    for t in tasks {
+        t.await;
+    }
+}
+
+/// Resolves when the first future does.
+async fn select_all<F: std::future::Future<Output = ()>>(mut futures: Vec<std::pin::Pin<Box<F>>>) {
+    futures_lite::future::poll_fn(|cx| {
+        for f in futures.iter_mut() {
+            if f.as_mut().poll(cx).is_ready() {
+                return std::task::Poll::Ready(());
+            }
+        }
+        std::task::Poll::Pending
+    })
+    .await
+}

@@ -1,0 +1,167 @@
+//! The requests one core sends another, and their answers. Everything here is `Send`: it is
+//! moved through the mesh, never shared.
+
+use crate::metadata::{MetadataRecord, TopicId};
+use bytes::Bytes;
+use std::os::fd::OwnedFd;
+use weir_storage::{AppendInfo, TimestampLookup};
+
+pub enum ShardRequest {
+    /// Append one partition's records (acks are handled by the caller).
+    Produce {
+        topic: String,
+        partition: i32,
+        records: Bytes,
+        acks: i16,
+        now_ms: i64,
+    },
+    /// Read partitions owned by the receiving core.
+    Read(Vec<ReadSpec>),
+    /// Resolve when any of these partitions has data past the given offset, or after the wait.
+    WaitForData {
+        parts: Vec<ReadSpec>,
+        max_wait_ms: u64,
+    },
+    ListOffset {
+        topic: String,
+        partition: i32,
+        timestamp: i64,
+        committed: bool,
+    },
+    /// Metadata records the controller committed, to apply in order.
+    Apply(Vec<MetadataRecord>),
+    Controller(ControllerCall),
+}
+
+pub enum ShardResponse {
+    Produce(Result<AppendInfo, ProduceFailure>),
+    Read(Vec<ReadResult<RemoteRegion>>),
+    Waited,
+    ListOffset(Result<ListedOffset, i16>),
+    Applied,
+    Controller(ControllerReply),
+}
+
+#[derive(Debug, Clone)]
+pub struct ReadSpec {
+    pub topic: String,
+    pub partition: i32,
+    pub offset: i64,
+    pub max_bytes: u64,
+    /// READ_COMMITTED: bounded by the last stable offset (the high watermark: no transactions).
+    pub committed: bool,
+}
+
+/// A read's answer; `R` is a local file region or, across cores, a duplicated descriptor.
+#[derive(Debug)]
+pub struct ReadResult<R> {
+    pub error_code: i16,
+    pub high_watermark: i64,
+    pub log_start_offset: i64,
+    pub region: Option<R>,
+}
+
+/// A file region sent to another core: its own descriptor (a `dup`), so the bytes can still go
+/// to that core's socket with `sendfile` and the owning core's file cache stays its own.
+#[derive(Debug)]
+pub struct RemoteRegion {
+    pub fd: OwnedFd,
+    pub position: u64,
+    pub len: u64,
+}
+
+impl std::os::fd::AsRawFd for RemoteRegion {
+    fn as_raw_fd(&self) -> std::os::fd::RawFd {
+        self.fd.as_raw_fd()
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct ListedOffset {
+    pub offset: i64,
+    pub timestamp: i64,
+    pub leader_epoch: i32,
+}
+
+impl From<TimestampLookup> for ListedOffset {
+    fn from(t: TimestampLookup) -> Self {
+        Self {
+            offset: t.offset,
+            timestamp: t.timestamp,
+            leader_epoch: 0,
+        }
+    }
+}
+
+/// A produce refused: the Kafka error code and, where useful, a message; `Duplicate` carries
+/// the original offsets of a retried idempotent batch.
+#[derive(Debug, Clone)]
+pub struct ProduceFailure {
+    pub code: i16,
+    pub message: Option<String>,
+}
+
+/// A topic to create, as CreateTopics asks.
+#[derive(Debug, Clone)]
+pub struct NewTopic {
+    pub name: String,
+    pub num_partitions: i32,
+    pub replication_factor: i16,
+    /// Manual assignment: partition → broker ids.
+    pub assignments: Vec<(i32, Vec<i32>)>,
+    pub configs: Vec<(String, Option<String>)>,
+}
+
+#[derive(Debug, Clone)]
+pub enum TopicRef {
+    Name(String),
+    Id(TopicId),
+}
+
+/// A config change for IncrementalAlterConfigs (op 0 SET, 1 DELETE, 2 APPEND, 3 SUBTRACT) or
+/// AlterConfigs (which replaces every override: `replace_all`).
+#[derive(Debug, Clone)]
+pub struct ConfigChange {
+    pub key: String,
+    pub op: i8,
+    pub value: Option<String>,
+}
+
+pub enum ControllerCall {
+    CreateTopics {
+        topics: Vec<NewTopic>,
+        validate_only: bool,
+    },
+    DeleteTopics {
+        topics: Vec<TopicRef>,
+    },
+    CreatePartitions {
+        topics: Vec<(String, i32)>,
+        validate_only: bool,
+    },
+    AlterConfigs {
+        topic: String,
+        changes: Vec<ConfigChange>,
+        replace_all: bool,
+        validate_only: bool,
+    },
+    AllocateProducerId,
+}
+
+/// Per item results in request order: `Ok` carries what the response needs.
+pub enum ControllerReply {
+    CreateTopics(Vec<Result<CreatedTopic, (i16, String)>>),
+    DeleteTopics(Vec<Result<(String, TopicId), (i16, String)>>),
+    CreatePartitions(Vec<Result<(), (i16, String)>>),
+    AlterConfigs(Result<(), (i16, String)>),
+    ProducerId(Result<i64, (i16, String)>),
+}
+
+#[derive(Debug, Clone)]
+pub struct CreatedTopic {
+    pub id: TopicId,
+    pub num_partitions: i32,
+    pub replication_factor: i16,
+    /// Effective configs after the create (name, value, is_default).
+    pub configs: Vec<(String, String, bool)>,
+}

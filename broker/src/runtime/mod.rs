@@ -1,0 +1,7 @@
+//! The per-core runtime and the cross-core mesh.
+
+pub mod core;
+pub mod mesh;
+pub mod messages;
+pub mod server;
+pub mod settings;

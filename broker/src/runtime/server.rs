@@ -1,0 +1,349 @@
+//! Start-up and shutdown: one pinned executor per core, the mesh between them, the controller
+//! on core 0, a listener per core on the same port, and a clean stop on SIGTERM/SIGINT that
+//! flushes every log and leaves Kafka's clean-shutdown marker.
+
+use super::core::Core;
+use super::mesh::{Mesh, ShardMsg, MESH_QUEUE_DEPTH};
+use super::settings::{Settings, TopicSettings};
+use crate::config::{BrokerConfig, TopicConfig};
+use crate::handlers;
+use crate::metadata::controller::{Controller, ControllerDefaults};
+use crate::shard::CONTROLLER_SHARD;
+use anyhow::{bail, Context};
+use glommio::channels::channel_mesh::MeshBuilder;
+use glommio::{LocalExecutorBuilder, Placement, Shares};
+use std::collections::BTreeMap;
+use std::net::ToSocketAddrs;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc};
+use std::time::Duration;
+use weir_storage::checkpoint::CLEAN_SHUTDOWN_FILE;
+use weir_storage::SegmentFileCache;
+
+/// How long a core waits for the controller's initial metadata before giving up.
+const STARTUP_METADATA_WAIT_MS: u64 = 120_000;
+
+/// How often a core looks at the stop flag.
+const STOP_POLL: Duration = Duration::from_millis(50);
+
+impl Settings {
+    pub fn from_config(c: &BrokerConfig) -> anyhow::Result<Self> {
+        let listener = c.client_listener();
+        let listen = listener
+            .bind_addr()
+            .to_socket_addrs()
+            .with_context(|| format!("listeners: cannot resolve {}", listener.bind_addr()))?
+            .next()
+            .context("listeners: no address")?;
+        let advertised = c.advertised_client_listener();
+        let broker = Rc::new(c.clone());
+        let resolve = broker.clone();
+        let describe = broker.clone();
+        Ok(Settings {
+            node_id: c.node_id,
+            cluster_id: c
+                .cluster_id
+                .clone()
+                .unwrap_or_else(|| "weir-cluster".into()),
+            listen,
+            advertised_host: if advertised.host.is_empty() || advertised.host == "0.0.0.0" {
+                "127.0.0.1".into()
+            } else {
+                advertised.host.clone()
+            },
+            advertised_port: if advertised.port == 0 {
+                listen.port() as i32
+            } else {
+                advertised.port as i32
+            },
+            log_dir: c.log_dir().to_path_buf(),
+            cores: c.cores,
+            num_partitions: c.num_partitions,
+            default_replication_factor: c.default_replication_factor as i16,
+            auto_create_topics_enable: c.auto_create_topics_enable,
+            delete_topic_enable: c.delete_topic_enable,
+            retention_check_interval_ms: c.log_retention_check_interval_ms.max(1000) as u64,
+            hw_checkpoint_interval_ms: c.replica_high_watermark_checkpoint_interval_ms.max(1000)
+                as u64,
+            open_segments_max: c.open_segments_max,
+            net: weir_net::NetConfig {
+                socket_request_max_bytes: c.socket_request_max_bytes.max(1) as usize,
+                queued_max_request_bytes: c.queued_request_bytes_per_core(),
+                max_connections: (c.max_connections.max(1) as usize / c.cores.max(1)).max(1),
+                ..weir_net::NetConfig::default()
+            },
+            resolve_topic: Rc::new(move |overrides: &BTreeMap<String, String>| {
+                let t =
+                    TopicConfig::with_overrides(&resolve, overrides).map_err(|e| e.to_string())?;
+                Ok(TopicSettings {
+                    log: t.to_log_config(),
+                    min_insync_replicas: t.min_insync_replicas,
+                    unclean_leader_election: t.unclean_leader_election_enable,
+                })
+            }),
+            describe_topic: Rc::new(move |overrides: &BTreeMap<String, String>| {
+                let t = TopicConfig::with_overrides(&describe, overrides)
+                    .unwrap_or_else(|_| TopicConfig::from_broker(&describe));
+                t.describe(overrides)
+                    .into_iter()
+                    .map(|e| {
+                        (
+                            e.name,
+                            e.value.unwrap_or_default(),
+                            e.source != crate::config::ConfigSource::DynamicTopic,
+                        )
+                    })
+                    .collect()
+            }),
+            broker_configs: c
+                .describe()
+                .into_iter()
+                .map(|e| (e.name, e.value.unwrap_or_default(), e.read_only))
+                .collect(),
+        })
+    }
+}
+
+/// Why a core stopped.
+enum CoreExit {
+    Clean,
+    Unclean,
+    Failed(String),
+}
+
+/// Runs the broker until SIGTERM or SIGINT. Returns an error if start-up fails.
+pub fn run(config: BrokerConfig) -> anyhow::Result<()> {
+    let log_dir = config.log_dir().to_path_buf();
+    std::fs::create_dir_all(&log_dir)
+        .with_context(|| format!("log.dirs: cannot create {}", log_dir.display()))?;
+    let clean = take_clean_marker(&log_dir)?;
+    tracing::info!(dir = %log_dir.display(), clean_shutdown = clean, cores = config.cores, "starting Weir");
+    let cpus = available_cpus();
+    if config.cores == 0 {
+        bail!("weir.cores must be at least 1");
+    }
+    let signals = block_stop_signals();
+    let mesh = MeshBuilder::<ShardMsg, _>::full(config.cores, MESH_QUEUE_DEPTH);
+    let (exit_tx, exit_rx) = mpsc::channel::<(usize, CoreExit)>();
+    // Control plane only: each core checks it a few times a second to begin its shutdown.
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut handles = Vec::new();
+    for i in 0..config.cores {
+        let stop_rx = stop.clone();
+        let mesh = mesh.clone();
+        let config = config.clone();
+        let exit_tx = exit_tx.clone();
+        let cpu = cpus[i % cpus.len()];
+        let handle = LocalExecutorBuilder::new(Placement::Fixed(cpu))
+            .name(&format!("weir-core-{i}"))
+            .spawn(move || async move {
+                let exit = match core_main(i, config, mesh, stop_rx, clean).await {
+                    Ok(true) => CoreExit::Clean,
+                    Ok(false) => CoreExit::Unclean,
+                    Err(e) => CoreExit::Failed(format!("{e:#}")),
+                };
+                let _ = exit_tx.send((i, exit));
+            })
+            .map_err(|e| anyhow::anyhow!("starting executor for core {i}: {e}"))?;
+        handles.push(handle);
+    }
+    drop(exit_tx);
+    // Wait for a stop signal, or for a core to stop on its own (start-up failure).
+    let mut exits = Vec::new();
+    loop {
+        if let Some(sig) = wait_signal(&signals, Duration::from_millis(200)) {
+            tracing::info!(signal = sig, "stopping");
+            break;
+        }
+        match exit_rx.try_recv() {
+            Ok(exit) => {
+                exits.push(exit);
+                break;
+            }
+            Err(mpsc::TryRecvError::Empty) => {}
+            Err(mpsc::TryRecvError::Disconnected) => break,
+        }
+    }
+    stop.store(true, Ordering::SeqCst);
+    for h in handles {
+        let _ = h.join();
+    }
+    exits.extend(exit_rx.try_iter());
+    let mut all_clean = exits.len() == config.cores;
+    let mut failure = None;
+    for (i, e) in exits {
+        match e {
+            CoreExit::Clean => {}
+            CoreExit::Unclean => all_clean = false,
+            CoreExit::Failed(msg) => {
+                all_clean = false;
+                tracing::error!(core = i, error = %msg, "core failed");
+                failure.get_or_insert(msg);
+            }
+        }
+    }
+    if all_clean {
+        write_clean_marker(&log_dir)?;
+        tracing::info!("stopped cleanly");
+    }
+    match failure {
+        Some(msg) => bail!("{msg}"),
+        None => Ok(()),
+    }
+}
+
+async fn core_main(
+    i: usize,
+    config: BrokerConfig,
+    mesh: MeshBuilder<ShardMsg, glommio::channels::channel_mesh::Full>,
+    stop: Arc<AtomicBool>,
+    clean: bool,
+) -> anyhow::Result<bool> {
+    let settings = Settings::from_config(&config)?;
+    let (senders, receivers) = mesh
+        .join()
+        .await
+        .map_err(|_| anyhow::anyhow!("joining the core mesh failed"))?;
+    let cache = SegmentFileCache::new(config.open_segments_per_core());
+    let (controller, replayed) = if i == CONTROLLER_SHARD {
+        let defaults = ControllerDefaults {
+            node_id: settings.node_id,
+            num_partitions: settings.num_partitions,
+            replication_factor: settings.default_replication_factor,
+            delete_topic_enable: settings.delete_topic_enable,
+            live_brokers: vec![settings.node_id],
+        };
+        let resolve = settings.resolve_topic.clone();
+        let describe = settings.describe_topic.clone();
+        let validator = Rc::new(move |o: &BTreeMap<String, String>| {
+            resolve(o)?;
+            Ok(describe(o))
+        });
+        let (c, records) =
+            Controller::open(&settings.log_dir, cache.clone(), clean, defaults, validator)
+                .await
+                .context("opening the metadata log")?;
+        (Some(c), Some(records))
+    } else {
+        (None, None)
+    };
+    let core = Core::new(settings, Mesh::new(senders), cache, controller, clean);
+    core.serve_mesh(receivers);
+    match replayed {
+        Some(records) => {
+            tracing::info!(records = records.len(), "metadata log replayed");
+            core.publish(records).await;
+        }
+        None => wait_for_metadata(&core).await?,
+    }
+    tracing::info!(core = i, partitions = core.owned_partitions(), "core ready");
+    let supported = handlers::supported_apis();
+    let net =
+        weir_net::NetCore::new(core.settings.net.clone(), supported).context("network settings")?;
+    let listener = weir_net::Listener::bind(core.settings.listen, net)
+        .with_context(|| format!("binding {}", core.settings.listen))?;
+    let background = glommio::executor().create_task_queue(
+        Shares::Static(50),
+        glommio::Latency::NotImportant,
+        "upkeep",
+    );
+    glommio::spawn_local_into(core.clone().upkeep(), background)
+        .map_err(|e| anyhow::anyhow!("spawning upkeep: {e}"))?
+        .detach();
+    let handler_core = core.clone();
+    let handler = Rc::new(move |conn, request| {
+        let core = handler_core.clone();
+        async move { handlers::handle(&core, conn, request).await }
+    });
+    listener
+        .serve(handler, async move {
+            while !stop.load(Ordering::SeqCst) {
+                glommio::timer::sleep(STOP_POLL).await;
+            }
+        })
+        .await;
+    let clean = core.shutdown().await;
+    core.mesh.close();
+    Ok(clean)
+}
+
+/// Non-controller cores wait for the controller's replay before serving, so their first
+/// answers already know every topic.
+async fn wait_for_metadata(core: &Rc<Core>) -> anyhow::Result<()> {
+    let step = Duration::from_millis(10);
+    for _ in 0..STARTUP_METADATA_WAIT_MS / 10 {
+        if core.initial_metadata_applied() {
+            return Ok(());
+        }
+        glommio::timer::sleep(step).await;
+    }
+    bail!("no metadata from the controller core after {STARTUP_METADATA_WAIT_MS} ms")
+}
+
+fn take_clean_marker(dir: &std::path::Path) -> anyhow::Result<bool> {
+    let marker = dir.join(CLEAN_SHUTDOWN_FILE);
+    if !marker.exists() {
+        return Ok(false);
+    }
+    std::fs::remove_file(&marker).with_context(|| format!("removing {}", marker.display()))?;
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .with_context(|| format!("syncing {}", dir.display()))?;
+    Ok(true)
+}
+
+fn write_clean_marker(dir: &std::path::Path) -> anyhow::Result<()> {
+    let marker = dir.join(CLEAN_SHUTDOWN_FILE);
+    std::fs::File::create(&marker)
+        .and_then(|f| f.sync_all())
+        .with_context(|| format!("writing {}", marker.display()))?;
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .with_context(|| format!("syncing {}", dir.display()))?;
+    Ok(())
+}
+
+fn available_cpus() -> Vec<usize> {
+    // SAFETY: a zeroed cpu_set_t is valid; sched_getaffinity fills it for this thread.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    let ok =
+        unsafe { libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) }
+            == 0;
+    let cpus: Vec<usize> = if ok {
+        (0..libc::CPU_SETSIZE as usize)
+            .filter(|c| unsafe { libc::CPU_ISSET(*c, &set) })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    if cpus.is_empty() {
+        vec![0]
+    } else {
+        cpus
+    }
+}
+
+/// Blocks SIGTERM and SIGINT in this thread (and every thread it starts), so they can be taken
+/// synchronously with `sigtimedwait` instead of interrupting an executor.
+fn block_stop_signals() -> libc::sigset_t {
+    // SAFETY: plain libc signal-set manipulation on a set we own.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGTERM);
+        libc::sigaddset(&mut set, libc::SIGINT);
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+        set
+    }
+}
+
+fn wait_signal(set: &libc::sigset_t, timeout: Duration) -> Option<i32> {
+    let ts = libc::timespec {
+        tv_sec: timeout.as_secs() as libc::time_t,
+        tv_nsec: timeout.subsec_nanos() as libc::c_long,
+    };
+    // SAFETY: `set` is a valid signal set; a null siginfo pointer is allowed.
+    let sig = unsafe { libc::sigtimedwait(set, std::ptr::null_mut(), &ts) };
+    (sig > 0).then_some(sig)
+}

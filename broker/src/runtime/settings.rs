@@ -1,0 +1,44 @@
+//! What the runtime needs from the broker configuration, resolved once at start-up.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::rc::Rc;
+use weir_storage::LogConfig;
+
+/// A topic's effective settings: its overrides over the broker's `log.*` defaults.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TopicSettings {
+    pub log: LogConfig,
+    pub min_insync_replicas: i32,
+    pub unclean_leader_election: bool,
+}
+
+/// Resolves topic overrides into effective settings, or says which override is invalid.
+pub type TopicResolver = Rc<dyn Fn(&BTreeMap<String, String>) -> Result<TopicSettings, String>>;
+
+/// Lists every topic config with its effective value and whether it is a default.
+pub type TopicDescriber = Rc<dyn Fn(&BTreeMap<String, String>) -> Vec<(String, String, bool)>>;
+
+pub struct Settings {
+    pub node_id: i32,
+    pub cluster_id: String,
+    pub listen: SocketAddr,
+    pub advertised_host: String,
+    pub advertised_port: i32,
+    pub log_dir: PathBuf,
+    pub cores: usize,
+    pub num_partitions: i32,
+    pub default_replication_factor: i16,
+    pub auto_create_topics_enable: bool,
+    pub delete_topic_enable: bool,
+    pub retention_check_interval_ms: u64,
+    pub hw_checkpoint_interval_ms: u64,
+    /// Cap on open segment descriptors, for the whole broker (split evenly across cores).
+    pub open_segments_max: usize,
+    pub net: weir_net::NetConfig,
+    pub resolve_topic: TopicResolver,
+    pub describe_topic: TopicDescriber,
+    /// Broker configs for DescribeConfigs on the broker resource: (name, value, read_only).
+    pub broker_configs: Vec<(String, String, bool)>,
+}
