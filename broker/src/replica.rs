@@ -201,18 +201,30 @@ impl Replica {
         match timestamp {
             LATEST_TIMESTAMP => at(o.high_watermark),
             EARLIEST_TIMESTAMP => at(o.log_start_offset),
-            MAX_TIMESTAMP => Ok(match self.log.max_timestamp() {
-                Some(t) if t.offset < o.high_watermark => ListedOffset {
-                    offset: t.offset,
-                    timestamp: t.timestamp,
-                    leader_epoch: epoch,
-                },
-                _ => ListedOffset {
+            // The exact record carrying the largest timestamp (Kafka 3.7+, KAFKA-16310): the
+            // first record at or after that timestamp is that record.
+            MAX_TIMESTAMP => match self.log.max_timestamp() {
+                Some(t) if t.offset < o.high_watermark => {
+                    match self.log.offset_for_timestamp(t.timestamp).await {
+                        Ok(Some(exact)) => Ok(ListedOffset {
+                            offset: exact.offset,
+                            timestamp: exact.timestamp,
+                            leader_epoch: epoch,
+                        }),
+                        Ok(None) => Ok(ListedOffset {
+                            offset: t.offset,
+                            timestamp: t.timestamp,
+                            leader_epoch: epoch,
+                        }),
+                        Err(e) => Err(storage_error(&e).code()),
+                    }
+                }
+                _ => Ok(ListedOffset {
                     offset: -1,
                     timestamp: -1,
                     leader_epoch: epoch,
-                },
-            }),
+                }),
+            },
             ts if ts < 0 => Err(K::InvalidRequest.code()),
             ts => match self.log.offset_for_timestamp(ts).await {
                 Ok(Some(t)) if t.offset < o.high_watermark => Ok(ListedOffset {

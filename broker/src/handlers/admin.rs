@@ -247,9 +247,15 @@ pub async fn init_producer_id(
     }
 }
 
-pub fn describe_cluster(core: &Rc<Core>) -> DescribeClusterResponse {
+pub fn describe_cluster(core: &Rc<Core>, include_operations: bool) -> DescribeClusterResponse {
     let s = &core.settings;
+    let ops = if include_operations {
+        super::CLUSTER_OPERATIONS
+    } else {
+        i32::MIN
+    };
     DescribeClusterResponse::default()
+        .with_cluster_authorized_operations(ops)
         .with_cluster_id(sb(s.cluster_id.clone()))
         .with_controller_id(BrokerId(s.node_id))
         .with_brokers(vec![DescribeClusterBroker::default()

@@ -28,6 +28,16 @@ pub async fn handle(core: &Rc<Core>, req: MetadataRequest, version: i16) -> Meta
                 .collect(),
         ),
     };
+    let topic_ops = if req.include_topic_authorized_operations {
+        super::TOPIC_OPERATIONS
+    } else {
+        i32::MIN
+    };
+    let cluster_ops = if req.include_cluster_authorized_operations && (8..=10).contains(&version) {
+        super::CLUSTER_OPERATIONS
+    } else {
+        i32::MIN
+    };
     let auto_create = s.auto_create_topics_enable && (version < 4 || req.allow_auto_topic_creation);
     let mut topics = Vec::new();
     match requested {
@@ -74,7 +84,19 @@ pub async fn handle(core: &Rc<Core>, req: MetadataRequest, version: i16) -> Meta
             .with_port(s.advertised_port)])
         .with_cluster_id(Some(sb(s.cluster_id.clone())))
         .with_controller_id(BrokerId(s.node_id))
-        .with_topics(topics)
+        .with_topics(
+            topics
+                .into_iter()
+                .map(|t| {
+                    if t.error_code == 0 && version >= 8 {
+                        t.with_topic_authorized_operations(topic_ops)
+                    } else {
+                        t
+                    }
+                })
+                .collect(),
+        )
+        .with_cluster_authorized_operations(cluster_ops)
 }
 
 fn topic_entry(t: &TopicMeta, _node_id: i32) -> MetadataResponseTopic {

@@ -62,9 +62,9 @@ pub async fn handle(core: &Rc<Core>, conn: Rc<ConnectionInfo>, request: Request)
         RequestKind::InitProducerId(r) => Reply::Message(ResponseKind::InitProducerId(
             admin::init_producer_id(core, r).await,
         )),
-        RequestKind::DescribeCluster(_) => {
-            Reply::Message(ResponseKind::DescribeCluster(admin::describe_cluster(core)))
-        }
+        RequestKind::DescribeCluster(r) => Reply::Message(ResponseKind::DescribeCluster(
+            admin::describe_cluster(core, r.include_cluster_authorized_operations),
+        )),
         RequestKind::DescribeConfigs(r) => {
             Reply::Message(ResponseKind::DescribeConfigs(configs::describe(core, r)))
         }
@@ -95,6 +95,52 @@ fn api_versions() -> ApiVersionsResponse {
     }
     ApiVersionsResponse::default().with_api_keys(keys)
 }
+
+/// Kafka's AclOperation codes, for the "authorized operations" bitfields clients may ask for.
+/// Weir has no ACLs yet, so every operation valid on a resource is authorized.
+mod acl {
+    const READ: i32 = 3;
+    const WRITE: i32 = 4;
+    const CREATE: i32 = 5;
+    const DELETE: i32 = 6;
+    const ALTER: i32 = 7;
+    const DESCRIBE: i32 = 8;
+    const CLUSTER_ACTION: i32 = 9;
+    const DESCRIBE_CONFIGS: i32 = 10;
+    const ALTER_CONFIGS: i32 = 11;
+    const IDEMPOTENT_WRITE: i32 = 12;
+
+    const fn bits(ops: &[i32]) -> i32 {
+        let mut b = 0;
+        let mut i = 0;
+        while i < ops.len() {
+            b |= 1 << ops[i];
+            i += 1;
+        }
+        b
+    }
+
+    pub const CLUSTER_OPERATIONS: i32 = bits(&[
+        CREATE,
+        ALTER,
+        DESCRIBE,
+        CLUSTER_ACTION,
+        DESCRIBE_CONFIGS,
+        ALTER_CONFIGS,
+        IDEMPOTENT_WRITE,
+    ]);
+    pub const TOPIC_OPERATIONS: i32 = bits(&[
+        READ,
+        WRITE,
+        CREATE,
+        DELETE,
+        ALTER,
+        DESCRIBE,
+        DESCRIBE_CONFIGS,
+        ALTER_CONFIGS,
+    ]);
+}
+pub(crate) use acl::{CLUSTER_OPERATIONS, TOPIC_OPERATIONS};
 
 pub(crate) fn sb(s: impl Into<String>) -> StrBytes {
     StrBytes::from_string(s.into())
