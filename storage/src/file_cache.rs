@@ -32,6 +32,14 @@ pub struct OpenSegment {
     pub(crate) time_index: RefCell<Option<Rc<TimeIndex>>>,
 }
 
+impl OpenSegment {
+    /// Drops the indexes loaded for an inactive segment, after its bytes changed under them.
+    pub(crate) fn forget_indexes(&self) {
+        self.offset_index.borrow_mut().take();
+        self.time_index.borrow_mut().take();
+    }
+}
+
 struct Slot {
     segment: Rc<OpenSegment>,
     last_used: u64,

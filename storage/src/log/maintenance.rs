@@ -41,7 +41,7 @@ impl PartitionLog {
                 .await
                 .map_err(|e| gio(&path, e))?;
         }
-        {
+        let truncations = {
             let mut s = self.state.borrow_mut();
             let old = s.segments.get_mut(&old_base).expect("old active present");
             // Inactive segments load indexes on demand through the file cache.
@@ -49,10 +49,11 @@ impl PartitionLog {
             s.segments.insert(new_base, Segment::new_active(new_base));
             s.stats.rolls += 1;
             s.background_flushes += 1;
-        }
+            s.truncations
+        };
         let log = self.clone();
         glommio::spawn_local(async move {
-            if let Err(e) = log.flush_rolled(old_base, new_base).await {
+            if let Err(e) = log.flush_rolled(old_base, new_base, truncations).await {
                 tracing::error!(partition = %log.tp, error = %e, "flushing a rolled segment failed; log goes offline");
                 log.state.borrow_mut().offline = true;
             }
@@ -65,23 +66,31 @@ impl PartitionLog {
 
     /// fsyncs a rolled segment, its indexes and the directory, then moves the recovery point to
     /// the segment after it.
-    async fn flush_rolled(&self, old_base: Offset, new_base: Offset) -> Result<()> {
-        let log_path = segment::file_path(&self.dir, old_base, LOG_SUFFIX);
+    async fn flush_rolled(
+        &self,
+        old_base: Offset,
+        new_base: Offset,
+        truncations: u64,
+    ) -> Result<()> {
         // The segment may be gone already (retention, truncation): nothing left to make durable.
         if !self.state.borrow().segments.contains_key(&old_base) {
             return Ok(());
         }
-        let file = self.segment_file(old_base, false).await?;
-        file.file.fdatasync().await.map_err(|e| gio(&log_path, e))?;
-        drop(file);
-        for suffix in [INDEX_SUFFIX, TIME_INDEX_SUFFIX] {
-            let path = segment::file_path(&self.dir, old_base, suffix);
-            let f = fs::open_rw(&path, true).await?;
-            f.fdatasync().await.map_err(|e| gio(&path, e))?;
-            f.close().await.map_err(|e| gio(&path, e))?;
+        // It may also go while this runs without the permit, its files removed under the
+        // fsyncs: an error then is no reason to take the log offline. And after a truncation
+        // the fsync vouches for nothing: the segment may have been cut and written again since.
+        let stale = || {
+            let s = self.state.borrow();
+            s.truncations != truncations || !s.segments.contains_key(&old_base)
+        };
+        match self.sync_rolled_files(old_base).await {
+            Err(_) if stale() => return Ok(()),
+            result => result?,
         }
-        fs::sync_dir(&self.dir).await?;
         let _permit = self.permit().await?;
+        if stale() {
+            return Ok(());
+        }
         {
             let mut s = self.state.borrow_mut();
             if s.recovery_point >= new_base || !s.segments.contains_key(&new_base) {
@@ -92,6 +101,22 @@ impl PartitionLog {
             s.recovery_position = 0;
         }
         self.write_checkpoint().await
+    }
+
+    async fn sync_rolled_files(&self, base: Offset) -> Result<()> {
+        let log_path = segment::file_path(&self.dir, base, LOG_SUFFIX);
+        let file = self.segment_file(base, false).await?;
+        file.file.fdatasync().await.map_err(|e| gio(&log_path, e))?;
+        drop(file);
+        for suffix in [INDEX_SUFFIX, TIME_INDEX_SUFFIX] {
+            let path = segment::file_path(&self.dir, base, suffix);
+            // Not created: the roll wrote them, and a deleted segment must not leave index
+            // files behind.
+            let f = fs::open_rw(&path, false).await?;
+            f.fdatasync().await.map_err(|e| gio(&path, e))?;
+            f.close().await.map_err(|e| gio(&path, e))?;
+        }
+        fs::sync_dir(&self.dir).await
     }
 
     /// fsyncs the active segment and its indexes and moves the recovery point to what was
@@ -189,6 +214,7 @@ impl PartitionLog {
         if offset < log_start {
             return self.reset_locked(offset).await;
         }
+        self.state.borrow_mut().truncations += 1;
         let doomed: Vec<Offset> = self
             .state
             .borrow()
@@ -238,13 +264,20 @@ impl PartitionLog {
             debug_assert!(end <= new_end.max(base));
             s.log_end_offset = end;
             s.high_watermark = s.high_watermark.min(end);
-            s.recovery_point = end;
-            s.recovery_segment = base;
-            s.recovery_position = cut_at;
+            // The fsync above covers this segment only: while an older one's background fsync
+            // is pending, the recovery point stays in it.
+            if s.recovery_point >= base {
+                s.recovery_point = end;
+                s.recovery_segment = base;
+                s.recovery_position = cut_at;
+            }
             if s.epochs.truncate_from_end(end) {
                 s.epochs_dirty = true;
             }
         }
+        // Indexes cached while the segment was inactive (the lookup above loads one) describe
+        // the bytes just cut; once it rolls again, reads would locate batches by stale positions.
+        file.forget_indexes();
         self.writes.borrow_mut().next_offset = self.log_end_offset();
         self.write_checkpoint().await?;
         self.progress.notify_all();
@@ -263,6 +296,7 @@ impl PartitionLog {
     }
 
     async fn reset_locked(&self, offset: Offset) -> Result<()> {
+        self.state.borrow_mut().truncations += 1;
         let bases = self.segment_bases();
         self.segment_file(offset, true).await?;
         {
@@ -285,6 +319,7 @@ impl PartitionLog {
         let file = self.segment_file(offset, true).await?;
         let path = segment::file_path(&self.dir, offset, LOG_SUFFIX);
         file.file.truncate(0).await.map_err(|e| gio(&path, e))?;
+        file.forget_indexes();
         let mut fresh = segment::Indexer::new();
         fresh.rewrite(&self.dir, offset).await?;
         fs::sync_dir(&self.dir).await?;
@@ -409,10 +444,20 @@ impl PartitionLog {
         if self.state.borrow().closed {
             return Ok(());
         }
-        self.progress
-            .wait_until(|| self.writes.borrow().is_idle().then_some(()))
-            .await;
-        let permit = self.permit().await?;
+        // A rolled segment's background fsync must finish first: after close the caller may
+        // write the clean-shutdown marker, vouching for it; and it needs the permit to finish.
+        let permit = loop {
+            self.progress
+                .wait_until(|| {
+                    (self.writes.borrow().is_idle() && self.state.borrow().background_flushes == 0)
+                        .then_some(())
+                })
+                .await;
+            let permit = self.permit().await?;
+            if self.writes.borrow().is_idle() && self.state.borrow().background_flushes == 0 {
+                break permit;
+            }
+        };
         let result = if self.state.borrow().offline {
             Ok(())
         } else {

@@ -67,6 +67,9 @@ pub(crate) struct LogState {
     pub stats: LogStats,
     /// Rolled segments whose fsync runs in the background; close waits for them.
     pub background_flushes: u32,
+    /// Counts truncations. A background flush that sees it change knows the segments it was
+    /// spawned for may have been deleted, or cut and written again (even under the same base).
+    pub truncations: u64,
 }
 
 /// Counters for operators and tests.

@@ -92,6 +92,7 @@ impl PartitionLog {
                 closed: false,
                 stats: Default::default(),
                 background_flushes: 0,
+                truncations: 0,
             }),
             writes: RefCell::new(WriteQueue::default()),
             progress: Notify::default(),
