@@ -35,6 +35,41 @@ pub async fn write_all_at(file: &BufferedFile, path: &Path, buf: Vec<u8>, pos: u
     Ok(())
 }
 
+/// Writes all of `buf` at `pos` with plain `pwrite` calls on the executor thread.
+///
+/// Why not io_uring here: a buffered write to ext4/xfs submitted through io_uring is punted to
+/// a kernel worker thread, and that hand-off costs more than the copy into the page cache
+/// (measured: 16 KiB appends through glommio's `write_at` reached 0.3x of a plain `write`; the
+/// same appends with `pwrite` run at memory-copy speed). A page-cache write blocks only when the
+/// kernel throttles dirty pages, which is back-pressure the broker should feel anyway — Kafka
+/// writes the same way. Reads for fetch never come here (they are `sendfile`d).
+pub fn pwrite_all(file: &BufferedFile, path: &Path, buf: &[u8], mut pos: u64) -> Result<()> {
+    use std::os::fd::AsRawFd;
+    let fd = file.as_raw_fd();
+    let mut rest = buf;
+    while !rest.is_empty() {
+        // SAFETY: `rest` is a valid slice for its length; `fd` is open for the call's duration
+        // (the file is borrowed).
+        let n = unsafe { libc::pwrite(fd, rest.as_ptr().cast(), rest.len(), pos as libc::off_t) };
+        if n < 0 {
+            let e = std::io::Error::last_os_error();
+            if e.kind() == std::io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(StorageError::io(path, e));
+        }
+        if n == 0 {
+            return Err(StorageError::io(
+                path,
+                std::io::Error::from(std::io::ErrorKind::WriteZero),
+            ));
+        }
+        rest = &rest[n as usize..];
+        pos += n as u64;
+    }
+    Ok(())
+}
+
 /// Reads up to `len` bytes at `pos`; fewer only at end of file.
 pub async fn read_at(file: &BufferedFile, path: &Path, pos: u64, len: usize) -> Result<Vec<u8>> {
     let mut out = Vec::with_capacity(len);

@@ -328,7 +328,7 @@ impl PartitionLog {
         let file = self.segment_file(base, true).await?;
         let path = segment::file_path(&self.dir, base, LOG_SUFFIX);
         let len = chunk.len() as u64;
-        crate::fs::write_all_at(&file.file, &path, chunk, position).await?;
+        crate::fs::pwrite_all(&file.file, &path, &chunk, position)?;
         let mut s = self.state.borrow_mut();
         let seg: &mut Segment = s.active_mut();
         let indexer = seg.indexer.as_mut().expect("active segment has indexes");

@@ -83,9 +83,21 @@ impl PartitionLog {
             let s = self.state.borrow();
             s.truncations != truncations || !s.segments.contains_key(&old_base)
         };
-        match self.sync_rolled_files(old_base).await {
-            Err(_) if stale() => return Ok(()),
-            result => result?,
+        // Sync every segment from the recovery point up to this one, not just this one: two
+        // background fsyncs may finish out of order, and the recovery point may only pass
+        // segments that are all on disk.
+        let pending: Vec<Offset> = {
+            let s = self.state.borrow();
+            s.segments
+                .range(s.recovery_segment..=old_base)
+                .map(|(b, _)| *b)
+                .collect()
+        };
+        for b in pending {
+            match self.sync_rolled_files(b).await {
+                Err(_) if stale() => return Ok(()),
+                result => result?,
+            }
         }
         let _permit = self.permit().await?;
         if stale() {
@@ -133,6 +145,19 @@ impl PartitionLog {
             (a.base_offset, a.size, s.log_end_offset, w)
         };
         write.run(&self.dir, base, true).await?;
+        // Everything from the recovery point up must be on disk before the recovery point moves
+        // past it: rolled segments whose background fsync has not finished are synced here too
+        // (as Kafka's flush syncs every segment above its recovery point).
+        let rolled: Vec<Offset> = {
+            let s = self.state.borrow();
+            s.segments
+                .range(s.recovery_segment..base)
+                .map(|(b, _)| *b)
+                .collect()
+        };
+        for b in rolled {
+            self.sync_rolled_files(b).await?;
+        }
         let file = self.segment_file(base, false).await?;
         file.file
             .fdatasync()
