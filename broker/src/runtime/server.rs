@@ -264,6 +264,16 @@ async fn core_main(
         })
         .await;
     let clean = core.shutdown().await;
+    // What went out of this core's sockets, and how: the proof that fetched records were not
+    // copied through user space.
+    let sent = weir_net::send_stats();
+    tracing::info!(
+        core = i,
+        file_bytes_sendfile = sent.file_bytes_zero_copy,
+        file_bytes_copied = sent.file_bytes_copied,
+        memory_bytes = sent.memory_bytes,
+        "core stopped"
+    );
     core.mesh.close();
     Ok(clean)
 }
