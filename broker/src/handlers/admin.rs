@@ -16,6 +16,14 @@ use kafka_protocol::messages::*;
 use kafka_protocol::ResponseError as K;
 use std::rc::Rc;
 
+/// The answer for an item when the controller core could not be reached.
+fn controller_unavailable<T>() -> Result<T, (i16, String)> {
+    Err((
+        K::NotController.code(),
+        "controller unavailable".to_string(),
+    ))
+}
+
 async fn controller(core: &Rc<Core>, call: ControllerCall) -> Option<ControllerReply> {
     match core
         .call(CONTROLLER_SHARD, ShardRequest::Controller(call))
@@ -71,15 +79,7 @@ pub async fn create_topics(
     .await
     {
         Some(ControllerReply::CreateTopics(r)) => r,
-        _ => names
-            .iter()
-            .map(|_| {
-                Err((
-                    K::NotController.code(),
-                    "controller unavailable".to_string(),
-                ))
-            })
-            .collect(),
+        _ => names.iter().map(|_| controller_unavailable()).collect(),
     };
     let topics = names
         .into_iter()
@@ -144,15 +144,7 @@ pub async fn delete_topics(
     .await
     {
         Some(ControllerReply::DeleteTopics(r)) => r,
-        _ => refs
-            .iter()
-            .map(|_| {
-                Err((
-                    K::NotController.code(),
-                    "controller unavailable".to_string(),
-                ))
-            })
-            .collect(),
+        _ => refs.iter().map(|_| controller_unavailable()).collect(),
     };
     let responses = refs
         .into_iter()
@@ -197,15 +189,7 @@ pub async fn create_partitions(
     .await
     {
         Some(ControllerReply::CreatePartitions(r)) => r,
-        _ => names
-            .iter()
-            .map(|_| {
-                Err((
-                    K::NotController.code(),
-                    "controller unavailable".to_string(),
-                ))
-            })
-            .collect(),
+        _ => names.iter().map(|_| controller_unavailable()).collect(),
     };
     let results = names
         .into_iter()

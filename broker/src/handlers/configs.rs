@@ -122,44 +122,51 @@ async fn alter_topic(
     }
 }
 
-fn refuse_broker_change(resource_type: i8) -> (i16, Option<String>) {
-    if resource_type == RESOURCE_BROKER {
-        (
+/// One resource of an AlterConfigs or IncrementalAlterConfigs request: topics go to the
+/// controller; broker configs are static in Weir.
+async fn alter_resource(
+    core: &Rc<Core>,
+    resource_type: i8,
+    name: &str,
+    changes: Vec<ConfigChange>,
+    replace_all: bool,
+    validate_only: bool,
+) -> (i16, Option<String>) {
+    match resource_type {
+        RESOURCE_TOPIC => alter_topic(core, name, changes, replace_all, validate_only).await,
+        RESOURCE_BROKER => (
             K::InvalidRequest.code(),
             Some("broker configs are static in Weir; change server.properties and restart".into()),
-        )
-    } else {
-        (
+        ),
+        _ => (
             K::InvalidRequest.code(),
             Some("unsupported resource type".into()),
-        )
+        ),
     }
 }
 
 pub async fn alter(core: &Rc<Core>, req: AlterConfigsRequest) -> AlterConfigsResponse {
     let mut responses = Vec::new();
     for r in req.resources {
-        let (code, msg) = if r.resource_type == RESOURCE_TOPIC {
-            let changes = r
-                .configs
-                .into_iter()
-                .map(|c| ConfigChange {
-                    key: c.name.to_string(),
-                    op: 0,
-                    value: c.value.map(|v| v.to_string()),
-                })
-                .collect();
-            alter_topic(
-                core,
-                r.resource_name.as_str(),
-                changes,
-                true,
-                req.validate_only,
-            )
-            .await
-        } else {
-            refuse_broker_change(r.resource_type)
-        };
+        // AlterConfigs replaces the whole set of overrides with what the request lists.
+        let changes = r
+            .configs
+            .into_iter()
+            .map(|c| ConfigChange {
+                key: c.name.to_string(),
+                op: 0,
+                value: c.value.map(|v| v.to_string()),
+            })
+            .collect();
+        let (code, msg) = alter_resource(
+            core,
+            r.resource_type,
+            r.resource_name.as_str(),
+            changes,
+            true,
+            req.validate_only,
+        )
+        .await;
         responses.push(
             alter_configs_response::AlterConfigsResourceResponse::default()
                 .with_resource_type(r.resource_type)
@@ -177,27 +184,24 @@ pub async fn incremental_alter(
 ) -> IncrementalAlterConfigsResponse {
     let mut responses = Vec::new();
     for r in req.resources {
-        let (code, msg) = if r.resource_type == RESOURCE_TOPIC {
-            let changes = r
-                .configs
-                .into_iter()
-                .map(|c| ConfigChange {
-                    key: c.name.to_string(),
-                    op: c.config_operation,
-                    value: c.value.map(|v| v.to_string()),
-                })
-                .collect();
-            alter_topic(
-                core,
-                r.resource_name.as_str(),
-                changes,
-                false,
-                req.validate_only,
-            )
-            .await
-        } else {
-            refuse_broker_change(r.resource_type)
-        };
+        let changes = r
+            .configs
+            .into_iter()
+            .map(|c| ConfigChange {
+                key: c.name.to_string(),
+                op: c.config_operation,
+                value: c.value.map(|v| v.to_string()),
+            })
+            .collect();
+        let (code, msg) = alter_resource(
+            core,
+            r.resource_type,
+            r.resource_name.as_str(),
+            changes,
+            false,
+            req.validate_only,
+        )
+        .await;
         responses.push(
             incremental_alter_configs_response::AlterConfigsResourceResponse::default()
                 .with_resource_type(r.resource_type)
