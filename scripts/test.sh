@@ -18,3 +18,20 @@ cargo test --workspace --locked
 
 step "benchmarks compile"
 cargo bench --workspace --locked --no-run
+
+step "integration tests (real clients against the weir binary)"
+# kcat, confluent-kafka (librdkafka) and kafka-python drive target/debug/weir; see
+# tests/integration/conftest.py. Installs its own tools on a fresh Debian/Ubuntu machine.
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+if ! command -v kcat >/dev/null 2>&1; then
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq kcat >/dev/null
+fi
+PY="${PYTHON:-python3}"
+"$PY" -m pip install -q --disable-pip-version-check -r tests/integration/requirements.txt \
+  || "$PY" -m pip install -q --disable-pip-version-check --break-system-packages \
+       -r tests/integration/requirements.txt
+cargo build -p weir --locked
+WEIR_BIN="${WEIR_BIN:-$PWD/target/debug/weir}" timeout 600 \
+  "$PY" -m pytest tests/integration -q --timeout 180 -p no:cacheprovider

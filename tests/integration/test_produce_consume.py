@@ -1,0 +1,119 @@
+"""Produce/consume with confluent-kafka (librdkafka): acks=0/1/all, idempotence, headers."""
+from __future__ import annotations
+
+import time
+
+import pytest
+
+import helpers as h
+
+N = 10_000
+PARTITIONS = 3
+
+
+def _items(n, tag):
+    # 100 distinct keys, so every partition sees many keys and every key many messages
+    return [(f"key-{i % 100}".encode(), f"{tag}-{i}".encode()) for i in range(n)]
+
+
+def _check_consumed(msgs, items, tag, reports=None):
+    seq = {v: i for i, (_, v) in enumerate(items)}
+    values = [m.value() for m in msgs]
+    assert len(values) == len(set(values)), "duplicate messages consumed"
+    unknown = [v for v in values if v not in seq]
+    assert not unknown, f"consumed messages never produced: {unknown[:5]}"
+    assert len(msgs) == len(items), f"{len(items)} produced, {len(msgs)} consumed"
+
+    h.assert_contiguous_from_zero(msgs, tag)
+    key_partition = {}
+    for p, ms in h.by_partition(msgs).items():
+        order = [seq[m.value()] for m in ms]
+        assert order == sorted(order), f"partition {p}: messages out of production order"
+        for m in ms:
+            assert m.key() == items[seq[m.value()]][0], "key/value pairing changed"
+            assert key_partition.setdefault(m.key(), p) == p, f"key {m.key()} in two partitions"
+    assert set(h.by_partition(msgs)) == set(range(PARTITIONS)), "keys should spread over all partitions"
+
+    if reports is not None:
+        # delivery reports name exactly the partition/offset where each message was stored
+        stored = {m.value(): (m.partition(), m.offset()) for m in msgs}
+        for err, part, off, _k, v in reports:
+            assert err is None
+            assert stored[v] == (part, off), f"{v}: reported {(part, off)}, stored at {stored[v]}"
+
+
+@pytest.mark.parametrize("acks", ["0", "1", "all"])
+def test_produce_consume_10k_keyed(broker, acks):
+    topic = h.topic_name(f"acks{acks}")
+    h.create_topic(broker.bootstrap, topic, PARTITIONS)
+    items = _items(N, f"acks{acks}")
+    p = h.producer(broker.bootstrap, acks=acks, **{"enable.idempotence": False})
+    reports = h.produce_and_collect(p, items, topic, timeout=90)
+    errors = [r for r in reports if r[0] is not None]
+    assert not errors, f"{len(errors)} delivery errors, first: {errors[0]}"
+
+    msgs = h.consume_all(broker.bootstrap, topic, range(PARTITIONS), expected=N, timeout=60)
+    # acks=0: the broker never answers, so the reports carry no offsets; on loopback nothing
+    # may be lost, and what arrived must still be ordered and contiguous.
+    _check_consumed(msgs, items, topic, reports=None if acks == "0" else reports)
+
+
+def test_idempotent_producer_exactly_once(broker):
+    topic = h.topic_name("idem")
+    h.create_topic(broker.bootstrap, topic, PARTITIONS)
+    items = _items(5000, "idem")
+    p = h.producer(broker.bootstrap, **{"enable.idempotence": True, "acks": "all",
+                                        "max.in.flight.requests.per.connection": 5})
+    reports = h.produce_and_collect(p, items, topic, timeout=90)
+    errors = [r for r in reports if r[0] is not None]
+    assert not errors, f"{len(errors)} delivery errors, first: {errors[0]}"
+    per_part = {}
+    for _e, part, off, _k, _v in reports:
+        per_part.setdefault(part, []).append(off)
+    for part, offs in per_part.items():
+        assert sorted(offs) == list(range(len(offs))), f"partition {part}: acked offsets not 0..n-1"
+    msgs = h.consume_all(broker.bootstrap, topic, range(PARTITIONS), expected=len(items), timeout=60)
+    _check_consumed(msgs, items, topic, reports=reports)
+
+
+def test_headers_timestamps_null_key_and_value(broker):
+    topic = h.topic_name("hdr")
+    h.create_topic(broker.bootstrap, topic, 1)
+    p = h.producer(broker.bootstrap, acks="all")
+    got = []
+    cases = [
+        dict(key=None, value=b"no-key", headers=[("a", b"1"), ("a", b"2"), ("empty", b"")]),
+        dict(key=b"k", value=b"", headers=None),
+        dict(key=b"tomb", value=None, headers=[("n", None)]),
+        dict(key=b"\x00\xff" * 10, value=bytes(range(256)), headers=[("bin", b"\x00\x01")]),
+    ]
+    ts = int(time.time() * 1000) - 3_600_000  # recent: old timestamps are subject to retention
+    for i, c in enumerate(cases):
+        kw = {"headers": c["headers"]} if c["headers"] is not None else {}
+        p.produce(topic, key=c["key"], value=c["value"], partition=0, timestamp=ts + i,
+                  on_delivery=lambda err, msg: got.append(err), **kw)
+    assert p.flush(30) == 0 and got == [None] * len(cases)
+    msgs = h.consume_all(broker.bootstrap, topic, [0], expected=len(cases), timeout=30)
+    assert len(msgs) == len(cases)
+    for i, (m, c) in enumerate(zip(msgs, cases)):
+        assert m.offset() == i
+        assert m.key() == c["key"] and m.value() == c["value"]
+        assert (m.headers() or []) == (c["headers"] or [])
+        ts_type, ts_val = m.timestamp()
+        assert ts_val == ts + i, "CreateTime timestamps must be kept"
+
+
+@pytest.mark.parametrize("codec", ["gzip", "snappy", "lz4", "zstd"])
+def test_compressed_batches(broker, codec):
+    """The broker stores and serves compressed batches (and assigns offsets to every record
+    inside them, not one per batch)."""
+    topic = h.topic_name(codec)
+    h.create_topic(broker.bootstrap, topic, 1)
+    items = [(b"k%d" % (i % 5), (b"%s message %d " % (codec.encode(), i)) * 20) for i in range(2000)]
+    p = h.producer(broker.bootstrap, acks="all", **{"compression.type": codec, "linger.ms": 20})
+    reports = h.produce_and_collect(p, items, topic, partition=0)
+    assert all(r[0] is None for r in reports)
+    assert sorted(r[2] for r in reports) == list(range(len(items)))
+    msgs = h.consume_all(broker.bootstrap, topic, [0], expected=len(items), timeout=60)
+    assert [(m.key(), m.value()) for m in msgs] == items
+    h.assert_contiguous_from_zero(msgs, codec)
