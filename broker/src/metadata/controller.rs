@@ -643,6 +643,8 @@ pub fn now_ms() -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::{BrokerConfig, TopicConfig};
+    use crate::runtime::messages::ConfigChange;
 
     #[test]
     fn topic_names_follow_kafka_rules() {
@@ -652,5 +654,233 @@ mod tests {
         }
         assert!(validate_topic_name(&"a".repeat(249)).is_ok());
         assert!(validate_topic_name(&"a".repeat(250)).is_err());
+    }
+
+    fn run<F: std::future::Future<Output = ()> + 'static>(f: impl FnOnce() -> F + Send + 'static) {
+        glommio::LocalExecutorBuilder::default()
+            .spawn(move || async move { f().await })
+            .unwrap()
+            .join()
+            .unwrap();
+    }
+
+    async fn open(dir: &Path) -> (Controller, Vec<MetadataRecord>) {
+        let broker = Rc::new(BrokerConfig::default());
+        let validator: ConfigValidator = Rc::new(move |o: &BTreeMap<String, String>| {
+            let t = TopicConfig::with_overrides(&broker, o).map_err(|e| e.to_string())?;
+            Ok(t.describe(o)
+                .into_iter()
+                .map(|e| (e.name, e.value.unwrap_or_default(), false))
+                .collect())
+        });
+        let defaults = ControllerDefaults {
+            node_id: 1,
+            num_partitions: 3,
+            replication_factor: 1,
+            delete_topic_enable: true,
+            live_brokers: vec![1],
+        };
+        Controller::open(dir, SegmentFileCache::new(16), false, defaults, validator)
+            .await
+            .unwrap()
+    }
+
+    fn topic(name: &str, partitions: i32, rf: i16) -> NewTopic {
+        NewTopic {
+            name: name.into(),
+            num_partitions: partitions,
+            replication_factor: rf,
+            assignments: vec![],
+            configs: vec![],
+        }
+    }
+
+    async fn create(c: &Controller, t: NewTopic) -> Result<CreatedTopic, Failure> {
+        match c
+            .handle(
+                ControllerCall::CreateTopics {
+                    topics: vec![t],
+                    validate_only: false,
+                },
+                |_| async {},
+            )
+            .await
+        {
+            ControllerReply::CreateTopics(mut r) => r.pop().unwrap(),
+            _ => unreachable!("create answers create"),
+        }
+    }
+
+    #[test]
+    fn create_validates_like_kafka_and_survives_reopen() {
+        run(|| async {
+            let dir = tempfile::tempdir().unwrap();
+            let (c, replayed) = open(dir.path()).await;
+            assert!(replayed.is_empty());
+            let made = create(&c, topic("orders", -1, -1)).await.unwrap();
+            assert_eq!(
+                (made.num_partitions, made.replication_factor),
+                (3, 1),
+                "defaults apply"
+            );
+            let code = |r: Result<CreatedTopic, Failure>| r.err().map(|e| e.0);
+            assert_eq!(
+                code(create(&c, topic("orders", 1, 1)).await),
+                Some(K::TopicAlreadyExists.code())
+            );
+            assert_eq!(
+                code(create(&c, topic("bad/name", 1, 1)).await),
+                Some(K::InvalidTopicException.code())
+            );
+            assert_eq!(code(create(&c, topic("or.ders", 1, 1)).await), None);
+            assert_eq!(
+                code(create(&c, topic("or_ders", 1, 1)).await),
+                Some(K::InvalidTopicException.code()),
+                "collides with or.ders"
+            );
+            assert_eq!(
+                code(create(&c, topic("zero", 0, 1)).await),
+                Some(K::InvalidPartitions.code())
+            );
+            assert_eq!(
+                code(create(&c, topic("rf3", 1, 3)).await),
+                Some(K::InvalidReplicationFactor.code())
+            );
+            let mut with_bad_config = topic("cfg", 1, 1);
+            with_bad_config.configs = vec![("retention.ms".into(), Some("soon".into()))];
+            assert_eq!(
+                code(create(&c, with_bad_config).await),
+                Some(K::InvalidConfig.code())
+            );
+            c.close().await.unwrap();
+
+            let (c, replayed) = open(dir.path()).await;
+            let mut image = MetadataImage::default();
+            for r in &replayed {
+                image.apply(r);
+            }
+            assert_eq!(image.topic("orders").unwrap().partitions.len(), 3);
+            assert!(image.topic("or.ders").is_some());
+            assert!(
+                image.topic("cfg").is_none(),
+                "refused creates leave nothing behind"
+            );
+            c.close().await.unwrap();
+        });
+    }
+
+    #[test]
+    fn partitions_only_grow_and_configs_alter_incrementally() {
+        run(|| async {
+            let dir = tempfile::tempdir().unwrap();
+            let (c, _) = open(dir.path()).await;
+            create(&c, topic("t", 2, 1)).await.unwrap();
+            let grow = |n: i32| ControllerCall::CreatePartitions {
+                topics: vec![("t".into(), n)],
+                validate_only: false,
+            };
+            let result = |r: ControllerReply| match r {
+                ControllerReply::CreatePartitions(mut v) => v.pop().unwrap().err().map(|e| e.0),
+                _ => unreachable!(),
+            };
+            assert_eq!(
+                result(c.handle(grow(1), |_| async {}).await),
+                Some(K::InvalidPartitions.code()),
+                "never shrinks"
+            );
+            assert_eq!(
+                result(c.handle(grow(2), |_| async {}).await),
+                Some(K::InvalidPartitions.code())
+            );
+            assert_eq!(result(c.handle(grow(5), |_| async {}).await), None);
+            assert_eq!(c.image.borrow().topic("t").unwrap().partitions.len(), 5);
+
+            let alter = |changes: Vec<ConfigChange>, replace_all| ControllerCall::AlterConfigs {
+                topic: "t".into(),
+                changes,
+                replace_all,
+                validate_only: false,
+            };
+            let set = |k: &str, op: i8, v: Option<&str>| ConfigChange {
+                key: k.into(),
+                op,
+                value: v.map(str::to_string),
+            };
+            let ok = |r: ControllerReply| matches!(r, ControllerReply::AlterConfigs(Ok(())));
+            assert!(ok(c
+                .handle(
+                    alter(
+                        vec![
+                            set("retention.ms", 0, Some("1000")),
+                            set("cleanup.policy", 0, Some("delete"))
+                        ],
+                        false
+                    ),
+                    |_| async {}
+                )
+                .await));
+            assert!(ok(c
+                .handle(
+                    alter(vec![set("cleanup.policy", 2, Some("compact"))], false),
+                    |_| async {}
+                )
+                .await));
+            assert_eq!(
+                c.image.borrow().topic("t").unwrap().configs["cleanup.policy"],
+                "delete,compact"
+            );
+            assert!(ok(c
+                .handle(
+                    alter(vec![set("cleanup.policy", 3, Some("delete"))], false),
+                    |_| async {}
+                )
+                .await));
+            assert_eq!(
+                c.image.borrow().topic("t").unwrap().configs["cleanup.policy"],
+                "compact"
+            );
+            // AlterConfigs (not incremental) replaces every override with what it lists.
+            assert!(ok(c
+                .handle(
+                    alter(vec![set("segment.bytes", 0, Some("1048576"))], true),
+                    |_| async {}
+                )
+                .await));
+            let configs = c.image.borrow().topic("t").unwrap().configs.clone();
+            assert_eq!(configs.keys().collect::<Vec<_>>(), vec!["segment.bytes"]);
+            assert!(!ok(c
+                .handle(
+                    alter(vec![set("retention.ms", 0, Some("x"))], false),
+                    |_| async {}
+                )
+                .await));
+            c.close().await.unwrap();
+        });
+    }
+
+    #[test]
+    fn producer_ids_are_never_reused_across_restarts() {
+        run(|| async {
+            let dir = tempfile::tempdir().unwrap();
+            let id = |r: ControllerReply| match r {
+                ControllerReply::ProducerId(Ok(id)) => id,
+                _ => panic!("no producer id"),
+            };
+            let (c, _) = open(dir.path()).await;
+            let a = id(c
+                .handle(ControllerCall::AllocateProducerId, |_| async {})
+                .await);
+            let b = id(c
+                .handle(ControllerCall::AllocateProducerId, |_| async {})
+                .await);
+            assert_eq!(b, a + 1);
+            c.close().await.unwrap();
+            let (c, _) = open(dir.path()).await;
+            let d = id(c
+                .handle(ControllerCall::AllocateProducerId, |_| async {})
+                .await);
+            assert!(d > b, "a restart starts a fresh block ({d} after {b})");
+            c.close().await.unwrap();
+        });
     }
 }
