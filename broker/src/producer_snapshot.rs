@@ -73,25 +73,34 @@ pub async fn load(replica: &Replica, now_ms: i64) -> Result<(), StorageError> {
     Ok(())
 }
 
-/// Writes the snapshot and removes older ones. A failure only costs a longer replay next time.
-pub fn save(replica: &Replica) {
+/// Writes the snapshot (atomically, through the executor's async file I/O) and removes older
+/// ones. A failure only costs a longer replay next time.
+pub async fn save(replica: &Replica) {
     let end = replica.log.log_end_offset();
     let (offset, bytes) = {
         let p = replica.producers.borrow();
         (p.snapshot_offset(end), p.encode_snapshot(end))
     };
     let path = replica.log.dir().join(file_name(offset, SNAPSHOT_SUFFIX));
-    let tmp = path.with_extension("tmp");
-    let written = std::fs::write(&tmp, &bytes)
-        .and_then(|()| std::fs::File::open(&tmp)?.sync_all())
-        .and_then(|()| std::fs::rename(&tmp, &path));
-    if let Err(e) = written {
+    if let Err(e) = weir_storage::write_atomic(&path, bytes).await {
         tracing::warn!(partition = %replica.tp, error = %e, "writing the producer snapshot failed");
         return;
     }
+    replica
+        .snapshot_segment
+        .set(replica.log.segment_bases().last().copied().unwrap_or(0));
     for (o, old) in snapshots(replica) {
         if o != offset {
             let _ = std::fs::remove_file(old);
         }
+    }
+}
+
+/// Kafka snapshots producer state when a segment rolls, so a crash replays at most about one
+/// segment of batch headers. The upkeep tick calls this; it writes only after a roll.
+pub async fn save_if_rolled(replica: &Replica) {
+    let active = replica.log.segment_bases().last().copied().unwrap_or(0);
+    if active != replica.snapshot_segment.get() && replica.producers.borrow().producer_count() > 0 {
+        save(replica).await;
     }
 }

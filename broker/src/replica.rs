@@ -27,6 +27,8 @@ pub struct Replica {
     pub isr_size: Cell<i32>,
     /// Idempotent producers' sequences, so a retried batch is acknowledged, not appended twice.
     pub producers: RefCell<ProducerStateManager>,
+    /// The active segment when producer state was last snapshotted (a roll prompts a new one).
+    pub snapshot_segment: Cell<Offset>,
 }
 
 /// Releases an in-flight idempotent batch if its append never finishes (the request task was
@@ -60,6 +62,7 @@ impl Replica {
             settings: RefCell::new(settings),
             isr_size: Cell::new(1),
             producers: RefCell::new(ProducerStateManager::new(DEFAULT_PRODUCER_ID_EXPIRATION_MS)),
+            snapshot_segment: Cell::new(0),
         }
     }
 

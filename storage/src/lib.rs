@@ -37,6 +37,8 @@ pub use checkpoint::{take_clean_shutdown_marker, write_clean_shutdown_marker};
 pub use config::LogConfig;
 pub use error::{BatchError, StorageError};
 pub use file_cache::SegmentFileCache;
+/// For small files beside a log that other layers keep (e.g. producer state snapshots).
+pub use fs::write_atomic;
 pub use log::{
     AppendInfo, FileRegion, LogOffsets, LogStats, OpenReport, PartitionLog, ReadOutcome,
     RetentionOutcome, TimestampLookup,

@@ -361,6 +361,7 @@ impl Core {
                     if let Err(e) = r.log.checkpoint().await {
                         tracing::warn!(partition = %r.tp, error = %e, "checkpoint failed");
                     }
+                    crate::producer_snapshot::save_if_rolled(r).await;
                 }
             }
         }
@@ -377,7 +378,7 @@ impl Core {
             .collect();
         let mut clean = true;
         for r in replicas {
-            crate::producer_snapshot::save(&r);
+            crate::producer_snapshot::save(&r).await;
             if let Err(e) = r.log.close().await {
                 tracing::error!(partition = %r.tp, error = %e, "close failed");
                 clean = false;
