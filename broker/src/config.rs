@@ -52,6 +52,36 @@ pub enum ConfigError {
     },
 }
 
+/// Parses a CPU list as Linux writes them (`0,2-3,8`): ascending or not, no duplicates.
+fn parse_cpu_list(text: &str) -> Result<Vec<usize>, String> {
+    let mut cpus = Vec::new();
+    for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let (lo, hi) = match part.split_once('-') {
+            Some((a, b)) => (a.trim(), b.trim()),
+            None => (part, part),
+        };
+        let lo: usize = lo
+            .parse()
+            .map_err(|_| format!("'{part}' is not a CPU number or range"))?;
+        let hi: usize = hi
+            .parse()
+            .map_err(|_| format!("'{part}' is not a CPU number or range"))?;
+        if lo > hi || hi >= libc::CPU_SETSIZE as usize {
+            return Err(format!("'{part}' is not a valid CPU range"));
+        }
+        for c in lo..=hi {
+            if cpus.contains(&c) {
+                return Err(format!("CPU {c} is listed twice"));
+            }
+            cpus.push(c);
+        }
+    }
+    if cpus.is_empty() {
+        return Err("expected at least one CPU, e.g. 0,2-3".into());
+    }
+    Ok(cpus)
+}
+
 fn invalid(key: &str, value: &str, reason: impl Into<String>) -> ConfigError {
     ConfigError::InvalidValue {
         key: key.to_owned(),
@@ -577,6 +607,7 @@ const BROKER_KEYS: &[KeyDef] = &[
     key("group.max.session.timeout.ms", I, Some("1800000")),
     key("transaction.state.log.num.partitions", I, Some("50")),
     key("weir.cores", I, None),
+    key("weir.cpus", L, None),
     key("weir.log.open.segments.max", I, Some("16384")),
 ];
 
@@ -693,8 +724,13 @@ pub struct BrokerConfig {
     pub group_max_session_timeout_ms: i32,
     /// `transaction.state.log.num.partitions` (≥ 1). Default 50.
     pub transaction_state_log_num_partitions: i32,
-    /// `weir.cores` (≥ 1): executors pinned one per core. Default: available parallelism.
+    /// `weir.cores` (≥ 1): executors pinned one per core. Default: the length of `weir.cpus`
+    /// if set, else available parallelism.
     pub cores: usize,
+    /// `weir.cpus`: which CPUs the executors are pinned to, e.g. `0,2-3`, in order (executor i
+    /// on the i-th CPU, wrapping if there are more executors). Default: the CPUs this process
+    /// may run on (its affinity mask, so `taskset` also chooses).
+    pub cpus: Option<Vec<usize>>,
     /// `weir.log.open.segments.max` (≥ 1): open segment descriptors across the broker, split
     /// evenly between cores. Default 16384.
     pub open_segments_max: usize,
@@ -855,9 +891,16 @@ impl BrokerConfig {
         }
 
         let available = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let cores = match r.opt_int("weir.cores", 1)? {
-            Some(n) => n as usize,
-            None => available,
+        let cpus = match r.opt_string("weir.cpus") {
+            Some(list) => {
+                Some(parse_cpu_list(&list).map_err(|reason| invalid("weir.cpus", &list, reason))?)
+            }
+            None => None,
+        };
+        let cores = match (r.opt_int("weir.cores", 1)?, &cpus) {
+            (Some(n), _) => n as usize,
+            (None, Some(list)) => list.len(),
+            (None, None) => available,
         };
         if cores > available {
             warnings.push(format!(
@@ -919,6 +962,7 @@ impl BrokerConfig {
             transaction_state_log_num_partitions: r
                 .int("transaction.state.log.num.partitions", 1)?,
             cores,
+            cpus,
             open_segments_max: r.int("weir.log.open.segments.max", 1)? as usize,
             static_values: props
                 .iter()
@@ -1873,5 +1917,21 @@ mod tests {
         assert_eq!(find("weir.cores").value, Some(b.cores.to_string()));
         assert!(entries.iter().all(|e| e.read_only));
         assert_eq!(ConfigSource::StaticBroker as i8, 4);
+    }
+
+    #[test]
+    fn cpu_lists_choose_the_pinned_set() {
+        assert_eq!(parse_cpu_list("0,2-3").unwrap(), vec![0, 2, 3]);
+        assert_eq!(parse_cpu_list(" 5 ").unwrap(), vec![5]);
+        for bad in ["", "a", "3-1", "1,1", "0-"] {
+            assert!(parse_cpu_list(bad).is_err(), "{bad:?}");
+        }
+        let (c, _) = broker("weir.cpus=0-1");
+        assert_eq!((c.cores, c.cpus.clone()), (2, Some(vec![0, 1])));
+        let (c, _) = broker("weir.cpus=1\nweir.cores=3");
+        assert_eq!(
+            c.cores, 3,
+            "an explicit count wins; executors wrap over the CPUs"
+        );
     }
 }

@@ -119,7 +119,7 @@ pub fn run(config: BrokerConfig) -> anyhow::Result<()> {
         .with_context(|| format!("log.dirs: cannot create {}", log_dir.display()))?;
     let clean = take_clean_marker(&log_dir)?;
     tracing::info!(dir = %log_dir.display(), clean_shutdown = clean, cores = config.cores, "starting Weir");
-    let cpus = available_cpus();
+    let cpus = config.cpus.clone().unwrap_or_else(available_cpus);
     if config.cores == 0 {
         bail!("weir.cores must be at least 1");
     }
