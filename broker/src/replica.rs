@@ -87,7 +87,8 @@ impl Replica {
                 message: Some(format!("The size of the current ISR {} is insufficient to satisfy the min.isr requirement of {min_isr} for partition {}", self.isr_size.get(), self.tp)),
             });
         }
-        let batches = weir_storage::batch::split_and_validate(&records).map_err(|e| {
+        // Headers only: the log validates every byte (CRC included) once, when it appends.
+        let batches = weir_storage::batch::split_headers(&records).map_err(|e| {
             let e = StorageError::InvalidBatch(e);
             ProduceFailure {
                 code: storage_error(&e).code(),
@@ -100,7 +101,7 @@ impl Replica {
                 message: Some("Produce requests with version 3 and above must contain exactly one record batch per partition".into()),
             });
         }
-        let header = batches[0].1;
+        let header = batches[0];
         if header.is_transactional() || header.is_control() {
             // Transactions are not implemented: refuse rather than store half of their meaning.
             return Err(ProduceFailure {

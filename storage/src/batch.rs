@@ -183,6 +183,28 @@ pub fn split_and_validate(
     Ok(out)
 }
 
+/// Splits concatenated batches by their headers alone: framing and shape, no CRC. For callers
+/// that need the headers before handing the bytes to the log, which validates fully (so the CRC
+/// is computed once per batch on the produce path).
+pub fn split_headers(buf: &[u8]) -> Result<Vec<BatchHeader>, BatchError> {
+    let mut out = Vec::new();
+    let mut pos = 0;
+    while pos < buf.len() {
+        let header = BatchHeader::parse(&buf[pos..])?;
+        header.check_shape()?;
+        let len = header.total_len();
+        if len > buf.len() - pos {
+            return Err(BatchError::LengthMismatch {
+                batch_length: header.batch_length as i64,
+                available: buf.len() - pos - LOG_OVERHEAD.min(buf.len() - pos),
+            });
+        }
+        out.push(header);
+        pos += len;
+    }
+    Ok(out)
+}
+
 /// Writes the broker-assigned fields. Neither is covered by the CRC.
 pub fn assign(batch: &mut [u8], base_offset: Offset, leader_epoch: LeaderEpoch) {
     batch[BASE_OFFSET_AT..BASE_OFFSET_AT + 8].copy_from_slice(&base_offset.to_be_bytes());
@@ -380,6 +402,8 @@ mod tests {
         let mut two = b.clone();
         two.extend_from_slice(&b);
         assert_eq!(split_and_validate(&two).unwrap().len(), 2);
+        assert_eq!(split_headers(&two).unwrap().len(), 2);
+        assert!(split_headers(&two[..two.len() - 1]).is_err());
         two.push(0);
         assert!(split_and_validate(&two).is_err());
     }
