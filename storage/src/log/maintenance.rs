@@ -96,6 +96,9 @@ impl PartitionLog {
         for b in pending {
             match self.sync_rolled_files(b).await {
                 Err(_) if stale() => return Ok(()),
+                // Retention may delete an older segment while this runs without the permit:
+                // gone, it needs no fsync.
+                Err(_) if !self.state.borrow().segments.contains_key(&b) => continue,
                 result => result?,
             }
         }
@@ -248,8 +251,10 @@ impl PartitionLog {
             .map(|(b, _)| *b)
             .collect();
         for base in doomed.iter().rev() {
-            self.delete_segment_files(*base).await?;
+            // Out of the state first: a background fsync that finds the files gone must see
+            // the segment gone too, or it would take the log offline.
             self.state.borrow_mut().segments.remove(base);
+            self.delete_segment_files(*base).await?;
         }
         // The segment holding `offset` becomes the active one, cut at the batch containing it.
         let (base, size) = {
@@ -400,9 +405,10 @@ impl PartitionLog {
         };
         let mut outcome = RetentionOutcome::default();
         for (base, size) in doomed {
+            // Out of the state before the files go (see truncate_to).
+            self.state.borrow_mut().segments.remove(&base);
             self.delete_segment_files(base).await?;
             let mut s = self.state.borrow_mut();
-            s.segments.remove(&base);
             let first = *s.segments.keys().next().expect("active segment remains");
             s.log_start_offset = s.log_start_offset.max(first);
             let start = s.log_start_offset;
@@ -449,8 +455,8 @@ impl PartitionLog {
                 .collect()
         };
         for base in doomed {
-            self.delete_segment_files(base).await?;
             self.state.borrow_mut().segments.remove(&base);
+            self.delete_segment_files(base).await?;
         }
         {
             let mut s = self.state.borrow_mut();
