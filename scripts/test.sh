@@ -13,8 +13,15 @@ cargo fmt --all -- --check
 step "lint"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
+step "build the broker (integration tests and the bench tool's test drive it)"
+cargo build -p weir --locked
+export WEIR_BIN="${WEIR_BIN:-$PWD/target/debug/weir}"
+
 step "unit and property tests"
 cargo test --workspace --locked
+
+step "latency histograms: weir-bench produce, consume and e2e against the broker (verifies counts)"
+cargo test -p weir-bench --locked --test against_broker -- --nocapture
 
 step "benchmarks compile"
 cargo bench --workspace --locked --no-run
@@ -32,6 +39,5 @@ PY="${PYTHON:-python3}"
 "$PY" -m pip install -q --disable-pip-version-check -r tests/integration/requirements.txt \
   || "$PY" -m pip install -q --disable-pip-version-check --break-system-packages \
        -r tests/integration/requirements.txt
-cargo build -p weir --locked
-WEIR_BIN="${WEIR_BIN:-$PWD/target/debug/weir}" timeout 600 \
+timeout 600 \
   "$PY" -m pytest tests/integration -q --timeout 180 -p no:cacheprovider
