@@ -97,6 +97,8 @@ impl PartitionLog {
             writes: RefCell::new(WriteQueue::default()),
             progress: Notify::default(),
             structure: Semaphore::new(1),
+            checkpoint_gate: Semaphore::new(1),
+            last_checkpoint: RefCell::new(None),
         });
         let report = log.load(checkpoint, clean_shutdown).await?;
         Ok((log, report))
