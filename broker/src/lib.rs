@@ -6,10 +6,12 @@
 //! Modules: [`config`] (server.properties and CLI), [`runtime`] (per-core state, mesh, start-up
 //! and shutdown), [`handlers`] (one module per API family), [`replica`] (a partition on its
 //! owning core), [`metadata`] (metadata log, images, controller), [`errors`] (typed errors to
-//! Kafka error codes, in one place), [`records`] (reading records of internal logs).
+//! Kafka error codes, in one place), [`records`] (reading records of internal logs), [`group`] (consumer groups and committed
+//! offsets).
 
 pub mod config;
 pub mod errors;
+pub mod group;
 pub mod handlers;
 pub mod metadata;
 pub mod producer_snapshot;

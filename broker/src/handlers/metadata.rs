@@ -123,14 +123,20 @@ fn topic_entry(t: &TopicMeta, _node_id: i32) -> MetadataResponseTopic {
 /// Creates a topic with the broker's defaults, as Kafka does for a Metadata request naming an
 /// unknown topic. Waits for the creation, so the answer already lists its partitions.
 async fn auto_create_topic(core: &Rc<Core>, name: &str) -> MetadataResponseTopic {
-    let call = ControllerCall::CreateTopics {
-        topics: vec![NewTopic {
+    let topic = if name == crate::group::OFFSETS_TOPIC {
+        // The internal topic gets its own partition count and settings, as in Kafka.
+        crate::group::api::offsets_topic(core)
+    } else {
+        NewTopic {
             name: name.to_string(),
             num_partitions: -1,
             replication_factor: -1,
             assignments: vec![],
             configs: vec![],
-        }],
+        }
+    };
+    let call = ControllerCall::CreateTopics {
+        topics: vec![topic],
         validate_only: false,
     };
     let reply = core

@@ -31,14 +31,65 @@ pub fn supported_apis() -> SupportedApis {
         (ApiKey::CreatePartitions, v(0, 3)),
         (ApiKey::IncrementalAlterConfigs, v(0, 1)),
         (ApiKey::DescribeCluster, v(0, 1)),
+        (ApiKey::FindCoordinator, v(0, 4)),
+        (ApiKey::JoinGroup, v(0, 9)),
+        (ApiKey::SyncGroup, v(0, 5)),
+        (ApiKey::Heartbeat, v(0, 4)),
+        (ApiKey::LeaveGroup, v(0, 5)),
+        (ApiKey::OffsetCommit, v(2, 9)),
+        (ApiKey::OffsetFetch, v(1, 9)),
+        (ApiKey::ListGroups, v(0, 5)),
+        (ApiKey::DescribeGroups, v(0, 5)),
+        (ApiKey::DeleteGroups, v(0, 2)),
+        (ApiKey::OffsetDelete, v(0, 0)),
     ])
     .expect("every advertised range is decodable by kafka-protocol")
 }
 
 pub async fn handle(core: &Rc<Core>, conn: Rc<ConnectionInfo>, request: Request) -> Reply {
+    use crate::group::api as groups;
     let version = request.api_version();
-    let _ = conn;
+    let client_id = request
+        .header
+        .client_id
+        .as_ref()
+        .map(|c| c.to_string())
+        .unwrap_or_default();
+    let client_host = format!("/{}", conn.peer.ip());
     match request.body {
+        RequestKind::FindCoordinator(r) => Reply::Message(ResponseKind::FindCoordinator(
+            groups::find_coordinator(core, r, version).await,
+        )),
+        RequestKind::JoinGroup(r) => Reply::Message(ResponseKind::JoinGroup(
+            groups::join_group(core, r, version, client_id, client_host).await,
+        )),
+        RequestKind::SyncGroup(r) => Reply::Message(ResponseKind::SyncGroup(
+            groups::sync_group(core, r, version).await,
+        )),
+        RequestKind::Heartbeat(r) => {
+            Reply::Message(ResponseKind::Heartbeat(groups::heartbeat(core, r).await))
+        }
+        RequestKind::LeaveGroup(r) => Reply::Message(ResponseKind::LeaveGroup(
+            groups::leave_group(core, r, version).await,
+        )),
+        RequestKind::OffsetCommit(r) => Reply::Message(ResponseKind::OffsetCommit(
+            groups::offset_commit(core, r).await,
+        )),
+        RequestKind::OffsetFetch(r) => Reply::Message(ResponseKind::OffsetFetch(
+            groups::offset_fetch(core, r, version).await,
+        )),
+        RequestKind::ListGroups(r) => Reply::Message(ResponseKind::ListGroups(
+            groups::list_groups(core, r, version).await,
+        )),
+        RequestKind::DescribeGroups(r) => Reply::Message(ResponseKind::DescribeGroups(
+            groups::describe_groups(core, r, version).await,
+        )),
+        RequestKind::DeleteGroups(r) => Reply::Message(ResponseKind::DeleteGroups(
+            groups::delete_groups(core, r).await,
+        )),
+        RequestKind::OffsetDelete(r) => Reply::Message(ResponseKind::OffsetDelete(
+            groups::offset_delete(core, r).await,
+        )),
         RequestKind::ApiVersions(_) => Reply::Message(ResponseKind::ApiVersions(api_versions())),
         RequestKind::Metadata(r) => Reply::Message(ResponseKind::Metadata(
             metadata::handle(core, r, version).await,

@@ -30,6 +30,8 @@ pub struct Core {
     stopping: Cell<bool>,
     /// Set once the controller's replay of the metadata log has been applied here.
     initial_applied: Cell<bool>,
+    /// The consumer groups whose `__consumer_offsets` partition this core owns.
+    pub groups: crate::group::coordinator::Coordinator,
 }
 
 impl Core {
@@ -40,7 +42,9 @@ impl Core {
         controller: Option<Controller>,
         clean_start: bool,
     ) -> Rc<Self> {
+        let groups = crate::group::coordinator::Coordinator::new(settings.groups);
         Rc::new(Self {
+            groups,
             settings,
             mesh,
             image: RefCell::default(),
@@ -160,6 +164,9 @@ impl Core {
                 self.apply(records).await;
                 self.initial_applied.set(true);
                 ShardResponse::Applied
+            }
+            ShardRequest::Group(call) => {
+                ShardResponse::Group(crate::group::coordinator::handle(self, call).await)
             }
             ShardRequest::Controller(call) => {
                 let Some(controller) = &self.controller else {
@@ -326,6 +333,13 @@ impl Core {
         log.set_high_watermark(log.log_end_offset());
         let replica = Rc::new(Replica::new(tp.clone(), topic_id, log, epoch, settings));
         crate::producer_snapshot::load(&replica, now_ms()).await?;
+        if topic == crate::group::OFFSETS_TOPIC {
+            // The groups of this partition live on this core: rebuild their offsets first.
+            let n = self.groups.load(&replica.log).await?;
+            if n > 0 {
+                tracing::info!(partition, records = n, "committed offsets loaded");
+            }
+        }
         self.partitions.borrow_mut().insert(tp, replica);
         Ok(())
     }
@@ -391,6 +405,10 @@ impl Core {
             }
         }
         clean
+    }
+
+    pub fn is_stopping(&self) -> bool {
+        self.stopping.get()
     }
 
     pub fn is_controller(&self) -> bool {

@@ -31,6 +31,8 @@ pub enum ShardRequest {
     /// Metadata records the controller committed, to apply in order.
     Apply(Vec<MetadataRecord>),
     Controller(ControllerCall),
+    /// Work for a consumer group owned by the receiving core.
+    Group(crate::group::coordinator::GroupCall),
 }
 
 pub enum ShardResponse {
@@ -40,6 +42,7 @@ pub enum ShardResponse {
     ListOffset(Result<ListedOffset, i16>),
     Applied,
     Controller(ControllerReply),
+    Group(crate::group::coordinator::GroupReply),
 }
 
 #[derive(Debug, Clone)]

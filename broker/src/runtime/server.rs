@@ -101,6 +101,12 @@ impl Settings {
                 .into_iter()
                 .map(|e| (e.name, e.value.unwrap_or_default(), e.read_only))
                 .collect(),
+            groups: crate::group::GroupSettings {
+                offsets_partitions: c.offsets_topic_num_partitions.max(1),
+                initial_rebalance_delay_ms: c.group_initial_rebalance_delay_ms.max(0) as i64,
+                min_session_timeout_ms: c.group_min_session_timeout_ms,
+                max_session_timeout_ms: c.group_max_session_timeout_ms,
+            },
         })
     }
 }
@@ -251,6 +257,7 @@ async fn core_main(
     glommio::spawn_local_into(core.clone().upkeep(), background)
         .map_err(|e| anyhow::anyhow!("spawning upkeep: {e}"))?
         .detach();
+    glommio::spawn_local(crate::group::coordinator::run_timers(core.clone())).detach();
     let handler_core = core.clone();
     let handler = Rc::new(move |conn, request| {
         let core = handler_core.clone();

@@ -41,4 +41,5 @@ pub struct Settings {
     pub describe_topic: TopicDescriber,
     /// Broker configs for DescribeConfigs on the broker resource: (name, value, read_only).
     pub broker_configs: Vec<(String, String, bool)>,
+    pub groups: crate::group::GroupSettings,
 }

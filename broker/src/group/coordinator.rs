@@ -1,0 +1,669 @@
+//! One core's groups: the state machines of the groups whose `__consumer_offsets` partition
+//! this core owns, the requests waiting on them, and the offset writes to those partitions.
+//! Only this core touches them; other cores reach them as [`GroupCall`] messages.
+
+use super::records::{self, Committed, Key};
+use super::state::{Delivery, Group, JoinRequest, JoinResponse, Outcome, State, SyncResponse};
+use super::{partition_for, GroupSettings, OFFSETS_TOPIC};
+use crate::metadata::controller::now_ms;
+use crate::runtime::core::Core;
+use ahash::AHashMap;
+use bytes::Bytes;
+use glommio::channels::local_channel::{self, LocalSender};
+use kafka_protocol::messages::{
+    HeartbeatRequest, JoinGroupRequest, OffsetCommitRequest, OffsetDeleteRequest, SyncGroupRequest,
+};
+use kafka_protocol::ResponseError as K;
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::time::Duration;
+use weir_storage::batch::{build_batch, ProducerFields, Record};
+use weir_storage::{Offset, PartitionLog, StorageError};
+
+/// Kafka's `offset.metadata.max.bytes`.
+pub const OFFSET_METADATA_MAX_BYTES: usize = 4096;
+
+/// How often the group timers (sessions, rebalance and sync deadlines) are checked.
+pub const TICK: Duration = Duration::from_millis(100);
+
+/// Group work sent to the core that owns the group.
+pub enum GroupCall {
+    Join {
+        req: JoinGroupRequest,
+        version: i16,
+        client_id: String,
+        client_host: String,
+    },
+    Sync(SyncGroupRequest),
+    Heartbeat(HeartbeatRequest),
+    /// (member id, instance id) pairs.
+    Leave {
+        group: String,
+        members: Vec<(String, Option<String>)>,
+    },
+    /// Partitions already checked by the caller: `Err` carries their error code.
+    Commit {
+        req: OffsetCommitRequest,
+        checked: Vec<(String, Vec<(i32, Result<(), i16>)>)>,
+    },
+    Fetch {
+        group: String,
+        topics: Option<Vec<(String, Vec<i32>)>>,
+    },
+    Describe(String),
+    List,
+    Delete(String),
+    OffsetDelete(OffsetDeleteRequest),
+}
+
+/// A group's description for DescribeGroups.
+#[derive(Debug, Clone, Default)]
+pub struct Described {
+    pub state: String,
+    pub protocol_type: String,
+    pub protocol: String,
+    /// (member id, instance id, client id, client host, metadata, assignment)
+    pub members: Vec<(String, Option<String>, String, String, Bytes, Bytes)>,
+}
+
+pub type TopicResults<T> = Vec<(String, Vec<(i32, T)>)>;
+
+pub enum GroupReply {
+    Join(JoinResponse),
+    Sync(SyncResponse),
+    Heartbeat(i16),
+    /// Top-level error, then one per member.
+    Leave(i16, Vec<i16>),
+    Commit(TopicResults<i16>),
+    Fetch(Result<TopicResults<Option<Committed>>, i16>),
+    Describe(Described),
+    /// (group id, protocol type, state)
+    List(Vec<(String, String, String)>),
+    Delete(i16),
+    OffsetDelete(Result<TopicResults<i16>, i16>),
+}
+
+struct Slot {
+    group: Group,
+    joins: AHashMap<String, LocalSender<JoinResponse>>,
+    syncs: AHashMap<String, LocalSender<SyncResponse>>,
+}
+
+impl Slot {
+    fn new(id: &str) -> Self {
+        Self {
+            group: Group::new(id),
+            joins: AHashMap::new(),
+            syncs: AHashMap::new(),
+        }
+    }
+
+    fn dispatch(&mut self, deliveries: Vec<Delivery>) {
+        for d in deliveries {
+            match d {
+                Delivery::Join { member, response } => {
+                    if let Some(tx) = self.joins.remove(&member) {
+                        let _ = tx.try_send(response);
+                    }
+                }
+                Delivery::Sync { member, response } => {
+                    if let Some(tx) = self.syncs.remove(&member) {
+                        let _ = tx.try_send(response);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// This core's groups.
+pub struct Coordinator {
+    pub settings: GroupSettings,
+    groups: RefCell<AHashMap<String, Slot>>,
+}
+
+impl Coordinator {
+    pub fn new(settings: GroupSettings) -> Self {
+        Self {
+            settings,
+            groups: RefCell::default(),
+        }
+    }
+
+    /// Rebuilds the committed offsets of one `__consumer_offsets` partition from its log.
+    pub async fn load(&self, log: &PartitionLog) -> Result<usize, StorageError> {
+        let mut next: Offset = log.log_start_offset();
+        let end = log.log_end_offset();
+        let mut applied = 0;
+        while next < end {
+            let read = log.read(next, 8 << 20, Offset::MAX, true).await?;
+            let Some(region) = read.region else { break };
+            let bytes = region.read_to_vec().await?;
+            let batches = weir_storage::batch::split_and_validate(&bytes)?;
+            if batches.is_empty() {
+                break;
+            }
+            for (range, header) in batches {
+                let Some(recs) = crate::records::records(&bytes[range]) else {
+                    tracing::warn!(
+                        offset = header.base_offset,
+                        "unreadable __consumer_offsets batch skipped"
+                    );
+                    next = header.last_offset() + 1;
+                    continue;
+                };
+                let mut groups = self.groups.borrow_mut();
+                for r in recs {
+                    let Some(Key::Offset {
+                        group,
+                        topic,
+                        partition,
+                    }) = r.key.and_then(records::decode_key)
+                    else {
+                        continue;
+                    };
+                    let slot = groups
+                        .entry(group.clone())
+                        .or_insert_with(|| Slot::new(&group));
+                    match r.value.map(records::decode_offset_value) {
+                        Some(Some(c)) => {
+                            slot.group.offsets.insert((topic, partition), c);
+                        }
+                        Some(None) => {}
+                        None => {
+                            slot.group.offsets.remove(&(topic, partition));
+                        }
+                    }
+                    applied += 1;
+                }
+                next = header.last_offset() + 1;
+            }
+        }
+        self.groups.borrow_mut().retain(|_, s| !s.group.is_gone());
+        Ok(applied)
+    }
+
+    /// Expires sessions and completes rebalances whose deadline passed.
+    pub fn tick(&self, now: i64) {
+        let mut groups = self.groups.borrow_mut();
+        for slot in groups.values_mut() {
+            let d = slot.group.tick(now, &self.settings);
+            slot.dispatch(d);
+        }
+        groups.retain(|_, s| !s.group.is_gone() || !s.joins.is_empty() || !s.syncs.is_empty());
+    }
+}
+
+/// Runs the group timers of this core until it stops.
+pub async fn run_timers(core: Rc<Core>) {
+    while !core.is_stopping() {
+        glommio::timer::sleep(TICK).await;
+        core.groups.tick(now_ms());
+    }
+}
+
+fn new_member_id(client_id: &str) -> String {
+    let id = uuid::Uuid::from_bytes(crate::metadata::new_topic_id());
+    format!("{client_id}-{id}")
+}
+
+async fn wait_for<T>(rx: local_channel::LocalReceiver<T>, limit_ms: i64, late: T) -> T {
+    let limit = Duration::from_millis(limit_ms.clamp(1000, 30 * 60 * 1000) as u64 + 5000);
+    futures_lite::future::or(async { rx.recv().await }, async {
+        glommio::timer::sleep(limit).await;
+        None
+    })
+    .await
+    .unwrap_or(late)
+}
+
+/// Handles a group call on the core that owns the group.
+pub async fn handle(core: &Rc<Core>, call: GroupCall) -> GroupReply {
+    let c = &core.groups;
+    let now = now_ms();
+    match call {
+        GroupCall::Join {
+            req,
+            version,
+            client_id,
+            client_host,
+        } => {
+            let group_id = req.group_id.0.to_string();
+            let rebalance = if version == 0 || req.rebalance_timeout_ms <= 0 {
+                req.session_timeout_ms
+            } else {
+                req.rebalance_timeout_ms
+            };
+            let jr = JoinRequest {
+                member_id: req.member_id.to_string(),
+                instance_id: req.group_instance_id.as_ref().map(|s| s.to_string()),
+                client_id: client_id.clone(),
+                client_host,
+                session_timeout_ms: req.session_timeout_ms,
+                rebalance_timeout_ms: rebalance,
+                protocol_type: req.protocol_type.to_string(),
+                protocols: req
+                    .protocols
+                    .iter()
+                    .map(|p| (p.name.to_string(), p.metadata.clone()))
+                    .collect(),
+                require_known_member_id: version >= 4,
+            };
+            let (tx, rx) = local_channel::new_bounded(1);
+            {
+                let mut groups = c.groups.borrow_mut();
+                let slot = groups
+                    .entry(group_id.clone())
+                    .or_insert_with(|| Slot::new(&group_id));
+                let (outcome, deliveries) =
+                    slot.group
+                        .join(jr, new_member_id(&client_id), now, &c.settings);
+                match outcome {
+                    Outcome::Reply(r) => {
+                        slot.dispatch(deliveries);
+                        return GroupReply::Join(r);
+                    }
+                    Outcome::Wait { member } => {
+                        // A still-waiting earlier JoinGroup of this member is dropped here
+                        // (its request answers REBALANCE_IN_PROGRESS).
+                        slot.joins.insert(member, tx);
+                        slot.dispatch(deliveries);
+                    }
+                }
+            }
+            let late = JoinResponse::error(K::RebalanceInProgress.code(), &req.member_id);
+            GroupReply::Join(wait_for(rx, rebalance as i64, late).await)
+        }
+        GroupCall::Sync(req) => {
+            let group_id = req.group_id.0.to_string();
+            let (tx, rx) = local_channel::new_bounded(1);
+            let limit = {
+                let mut groups = c.groups.borrow_mut();
+                let Some(slot) = groups.get_mut(&group_id) else {
+                    return GroupReply::Sync(SyncResponse::error(K::UnknownMemberId.code()));
+                };
+                let (outcome, deliveries) = slot.group.sync(
+                    &req.member_id,
+                    req.generation_id,
+                    req.protocol_type.as_deref(),
+                    req.protocol_name.as_deref(),
+                    req.assignments
+                        .iter()
+                        .map(|a| (a.member_id.to_string(), a.assignment.clone()))
+                        .collect(),
+                    now,
+                );
+                match outcome {
+                    Outcome::Reply(r) => {
+                        slot.dispatch(deliveries);
+                        return GroupReply::Sync(r);
+                    }
+                    Outcome::Wait { member } => {
+                        let limit = slot
+                            .group
+                            .members
+                            .get(&member)
+                            .map_or(0, |m| m.rebalance_timeout_ms as i64);
+                        slot.syncs.insert(member, tx);
+                        slot.dispatch(deliveries);
+                        limit
+                    }
+                }
+            };
+            let late = SyncResponse::error(K::RebalanceInProgress.code());
+            GroupReply::Sync(wait_for(rx, limit, late).await)
+        }
+        GroupCall::Heartbeat(req) => {
+            let mut groups = c.groups.borrow_mut();
+            let code = match groups.get_mut(req.group_id.0.as_str()) {
+                Some(slot) => slot.group.heartbeat(&req.member_id, req.generation_id, now),
+                None => K::UnknownMemberId.code(),
+            };
+            GroupReply::Heartbeat(code)
+        }
+        GroupCall::Leave { group, members } => {
+            let mut groups = c.groups.borrow_mut();
+            let Some(slot) = groups.get_mut(&group) else {
+                return GroupReply::Leave(
+                    K::UnknownMemberId.code(),
+                    members.iter().map(|_| K::UnknownMemberId.code()).collect(),
+                );
+            };
+            let mut codes = Vec::with_capacity(members.len());
+            for (member, instance) in &members {
+                let (code, deliveries) =
+                    slot.group
+                        .leave(member, instance.as_deref(), now, &c.settings);
+                slot.dispatch(deliveries);
+                codes.push(code);
+            }
+            GroupReply::Leave(0, codes)
+        }
+        GroupCall::Commit { req, checked } => GroupReply::Commit(commit(core, req, checked).await),
+        GroupCall::Fetch { group, topics } => {
+            let groups = c.groups.borrow();
+            let offsets = groups.get(&group).map(|s| &s.group.offsets);
+            let out = match topics {
+                Some(topics) => topics
+                    .into_iter()
+                    .map(|(t, parts)| {
+                        let found = parts
+                            .into_iter()
+                            .map(|p| {
+                                let c = offsets.and_then(|o| o.get(&(t.clone(), p)).cloned());
+                                (p, c)
+                            })
+                            .collect();
+                        (t, found)
+                    })
+                    .collect(),
+                None => {
+                    let mut all: TopicResults<Option<Committed>> = Vec::new();
+                    for ((t, p), c) in offsets.into_iter().flatten() {
+                        match all.last_mut() {
+                            Some((last, parts)) if last == t => parts.push((*p, Some(c.clone()))),
+                            _ => all.push((t.clone(), vec![(*p, Some(c.clone()))])),
+                        }
+                    }
+                    all
+                }
+            };
+            GroupReply::Fetch(Ok(out))
+        }
+        GroupCall::Describe(group) => {
+            let groups = c.groups.borrow();
+            let Some(slot) = groups.get(&group) else {
+                return GroupReply::Describe(Described {
+                    state: State::Dead.name().into(),
+                    ..Described::default()
+                });
+            };
+            let g = &slot.group;
+            let protocol = g.protocol.clone().unwrap_or_default();
+            GroupReply::Describe(Described {
+                state: g.state.name().into(),
+                protocol_type: g.protocol_type.clone().unwrap_or_default(),
+                protocol: protocol.clone(),
+                members: g
+                    .members
+                    .values()
+                    .map(|m| {
+                        let metadata = m
+                            .protocols
+                            .iter()
+                            .find(|(n, _)| *n == protocol)
+                            .map(|(_, b)| b.clone())
+                            .unwrap_or_default();
+                        (
+                            m.id.clone(),
+                            m.instance_id.clone(),
+                            m.client_id.clone(),
+                            m.client_host.clone(),
+                            metadata,
+                            m.assignment.clone(),
+                        )
+                    })
+                    .collect(),
+            })
+        }
+        GroupCall::List => {
+            let groups = c.groups.borrow();
+            GroupReply::List(
+                groups
+                    .values()
+                    .filter(|s| s.group.state != State::Dead)
+                    .map(|s| {
+                        (
+                            s.group.id.clone(),
+                            s.group.protocol_type.clone().unwrap_or_default(),
+                            s.group.state.name().to_string(),
+                        )
+                    })
+                    .collect(),
+            )
+        }
+        GroupCall::Delete(group) => GroupReply::Delete(delete(core, &group).await),
+        GroupCall::OffsetDelete(req) => GroupReply::OffsetDelete(offset_delete(core, req).await),
+    }
+}
+
+/// Appends records to the group's `__consumer_offsets` partition (acks=all: answered after
+/// the write).
+async fn write(core: &Rc<Core>, group: &str, records: Vec<Record>) -> Result<(), i16> {
+    if records.is_empty() {
+        return Ok(());
+    }
+    let partition = partition_for(group, offsets_partitions(core));
+    let Some(replica) = core.replica(OFFSETS_TOPIC, partition) else {
+        return Err(K::NotCoordinator.code());
+    };
+    let now = now_ms();
+    let batch = build_batch(&records, now, ProducerFields::NONE);
+    match replica.produce(Bytes::from(batch), -1, now).await {
+        Ok(_) => Ok(()),
+        Err(f) => {
+            tracing::warn!(group, code = f.code, message = ?f.message, "__consumer_offsets write failed");
+            Err(if f.code == K::MessageTooLarge.code() {
+                K::InvalidCommitOffsetSize.code()
+            } else {
+                K::CoordinatorNotAvailable.code()
+            })
+        }
+    }
+}
+
+/// The partition count of `__consumer_offsets` as it exists (the configured one before that).
+pub fn offsets_partitions(core: &Core) -> i32 {
+    core.image
+        .borrow()
+        .topic(OFFSETS_TOPIC)
+        .map_or(core.groups.settings.offsets_partitions, |t| {
+            t.partitions.len() as i32
+        })
+}
+
+async fn commit(
+    core: &Rc<Core>,
+    req: OffsetCommitRequest,
+    checked: Vec<(String, Vec<(i32, Result<(), i16>)>)>,
+) -> TopicResults<i16> {
+    let group_id = req.group_id.0.to_string();
+    let all = |code: i16| -> TopicResults<i16> {
+        checked
+            .iter()
+            .map(|(t, ps)| (t.clone(), ps.iter().map(|(p, _)| (*p, code)).collect()))
+            .collect()
+    };
+    let valid = {
+        let mut groups = core.groups.groups.borrow_mut();
+        let slot = groups
+            .entry(group_id.clone())
+            .or_insert_with(|| Slot::new(&group_id));
+        slot.group
+            .validate_commit(&req.member_id, req.generation_id_or_member_epoch, now_ms())
+    };
+    if let Err(code) = valid {
+        return all(code);
+    }
+    let now = now_ms();
+    let mut records = Vec::new();
+    let mut commits = Vec::new();
+    let mut results: TopicResults<i16> = Vec::new();
+    for (topic, parts) in &checked {
+        let Some(t) = req.topics.iter().find(|t| t.name.0.as_str() == topic) else {
+            continue;
+        };
+        let mut codes = Vec::new();
+        for (p, check) in parts {
+            let Some(rp) = t.partitions.iter().find(|x| x.partition_index == *p) else {
+                continue;
+            };
+            let metadata = rp
+                .committed_metadata
+                .as_ref()
+                .map(|m| m.to_string())
+                .unwrap_or_default();
+            let code = match check {
+                Err(code) => *code,
+                Ok(()) if metadata.len() > OFFSET_METADATA_MAX_BYTES => {
+                    K::OffsetMetadataTooLarge.code()
+                }
+                Ok(()) => {
+                    let c = Committed {
+                        offset: rp.committed_offset,
+                        leader_epoch: rp.committed_leader_epoch,
+                        metadata,
+                        commit_timestamp: now,
+                    };
+                    records.push(Record {
+                        key: Some(records::offset_key(&group_id, topic, *p)),
+                        value: Some(records::offset_value(&c)),
+                        ..Record::default()
+                    });
+                    commits.push(((topic.clone(), *p), c));
+                    0
+                }
+            };
+            codes.push((*p, code));
+        }
+        results.push((topic.clone(), codes));
+    }
+    if let Err(code) = write(core, &group_id, records).await {
+        for (_, parts) in results.iter_mut() {
+            for (_, c) in parts.iter_mut().filter(|(_, c)| *c == 0) {
+                *c = code;
+            }
+        }
+        return results;
+    }
+    let mut groups = core.groups.groups.borrow_mut();
+    let slot = groups
+        .entry(group_id.clone())
+        .or_insert_with(|| Slot::new(&group_id));
+    slot.group.offsets.extend(commits);
+    results
+}
+
+async fn delete(core: &Rc<Core>, group: &str) -> i16 {
+    let offsets: Vec<(String, i32)> = {
+        let mut groups = core.groups.groups.borrow_mut();
+        let Some(slot) = groups.get_mut(group) else {
+            return K::GroupIdNotFound.code();
+        };
+        if slot.group.is_gone() {
+            return K::GroupIdNotFound.code();
+        }
+        if let Err(code) = slot.group.delete() {
+            return code;
+        }
+        let keys = slot.group.offsets.keys().cloned().collect();
+        groups.remove(group);
+        keys
+    };
+    let tombstones = offsets
+        .iter()
+        .map(|(t, p)| Record {
+            key: Some(records::offset_key(group, t, *p)),
+            value: None,
+            ..Record::default()
+        })
+        .collect();
+    match write(core, group, tombstones).await {
+        Ok(()) => 0,
+        Err(code) => code,
+    }
+}
+
+/// Topics a consumer-protocol member subscribes to (ConsumerProtocolSubscription: version,
+/// then an array of topic names).
+fn subscribed_topics(metadata: &[u8]) -> Option<Vec<String>> {
+    let mut pos = 2;
+    let count = i32::from_be_bytes(metadata.get(pos..pos + 4)?.try_into().ok()?);
+    pos += 4;
+    let mut out = Vec::new();
+    for _ in 0..count.clamp(0, 100_000) {
+        let len = i16::from_be_bytes(metadata.get(pos..pos + 2)?.try_into().ok()?);
+        pos += 2;
+        let len = usize::try_from(len).ok()?;
+        out.push(String::from_utf8(metadata.get(pos..pos + len)?.to_vec()).ok()?);
+        pos += len;
+    }
+    Some(out)
+}
+
+async fn offset_delete(
+    core: &Rc<Core>,
+    req: OffsetDeleteRequest,
+) -> Result<TopicResults<i16>, i16> {
+    let group = req.group_id.0.to_string();
+    let (results, removed) = {
+        let mut groups = core.groups.groups.borrow_mut();
+        let Some(slot) = groups.get_mut(&group).filter(|s| !s.group.is_gone()) else {
+            return Err(K::GroupIdNotFound.code());
+        };
+        let g = &mut slot.group;
+        if g.state != State::Empty && g.protocol_type.as_deref() != Some("consumer") {
+            return Err(K::NonEmptyGroup.code());
+        }
+        let subscribed: Vec<String> = if g.state == State::Empty {
+            vec![]
+        } else {
+            let protocol = g.protocol.clone().unwrap_or_default();
+            g.members
+                .values()
+                .flat_map(|m| {
+                    m.protocols
+                        .iter()
+                        .find(|(n, _)| *n == protocol)
+                        .and_then(|(_, b)| subscribed_topics(b))
+                        .unwrap_or_default()
+                })
+                .collect()
+        };
+        let mut results = Vec::new();
+        let mut removed = Vec::new();
+        for t in &req.topics {
+            let name = t.name.0.to_string();
+            let busy = subscribed.contains(&name);
+            let mut codes = Vec::new();
+            for p in &t.partitions {
+                if busy {
+                    codes.push((p.partition_index, K::GroupSubscribedToTopic.code()));
+                } else {
+                    if g.offsets
+                        .remove(&(name.clone(), p.partition_index))
+                        .is_some()
+                    {
+                        removed.push((name.clone(), p.partition_index));
+                    }
+                    codes.push((p.partition_index, 0));
+                }
+            }
+            results.push((name, codes));
+        }
+        (results, removed)
+    };
+    let tombstones = removed
+        .iter()
+        .map(|(t, p)| Record {
+            key: Some(records::offset_key(&group, t, *p)),
+            value: None,
+            ..Record::default()
+        })
+        .collect();
+    write(core, &group, tombstones).await?;
+    Ok(results)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn subscriptions_are_parsed_from_consumer_metadata() {
+        let mut m = vec![0, 1, 0, 0, 0, 2, 0, 1, b'a', 0, 2, b'b', b'c'];
+        assert_eq!(subscribed_topics(&m), Some(vec!["a".into(), "bc".into()]));
+        m.truncate(10);
+        assert_eq!(subscribed_topics(&m), None);
+    }
+}
