@@ -1,0 +1,245 @@
+"""Consumer groups with real clients: subscribe, commit, resume, split partitions, survive
+restarts (confluent-kafka, kafka-python, kcat -G). Every loop has a deadline."""
+from __future__ import annotations
+
+import shutil
+import signal
+import subprocess
+import time
+import uuid
+
+import pytest
+from confluent_kafka import Consumer, KafkaError, TopicPartition
+
+import helpers as h
+
+T = 30.0
+
+
+def group_name(prefix="g"):
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+def group_consumer(bootstrap, group, **extra):
+    conf = h.common_conf(bootstrap)
+    conf.update({
+        "group.id": group,
+        "auto.offset.reset": "earliest",
+        "enable.auto.commit": False,
+        "session.timeout.ms": 6000,
+        "heartbeat.interval.ms": 500,
+    })
+    conf.update(extra)
+    return Consumer(conf)
+
+
+def produce(bootstrap, topic, n, partitions=None):
+    p = h.producer(bootstrap, acks="all")
+    items = [(f"k{i}".encode(), f"v{i}".encode()) for i in range(n)]
+    kw = {}
+    reports = []
+    if partitions is None:
+        reports = h.produce_and_collect(p, items, topic, **kw)
+    else:
+        for part in range(partitions):
+            chunk = [it for i, it in enumerate(items) if i % partitions == part]
+            reports += h.produce_and_collect(p, chunk, topic, partition=part)
+    assert all(r[0] is None for r in reports), reports[:3]
+    return reports
+
+
+def poll_n(c, n, timeout=T):
+    """Polls until n messages were received (or the deadline); returns them."""
+    got = []
+    deadline = time.monotonic() + timeout
+    while len(got) < n and time.monotonic() < deadline:
+        m = c.poll(0.5)
+        if m is None:
+            continue
+        if m.error():
+            if m.error().code() == KafkaError._PARTITION_EOF:
+                continue
+            raise AssertionError(f"consumer error: {m.error()}")
+        got.append(m)
+    return got
+
+
+def wait_assignment(consumers, total, timeout=T):
+    """Polls all consumers until their assignments cover `total` partitions between them."""
+    deadline = time.monotonic() + timeout
+    msgs = {id(c): [] for c in consumers}
+    while time.monotonic() < deadline:
+        for c in consumers:
+            m = c.poll(0.2)
+            if m is not None and not m.error():
+                msgs[id(c)].append(m)
+        parts = [tp.partition for c in consumers for tp in c.assignment()]
+        if len(parts) == total and len(set(parts)) == total and all(c.assignment() for c in consumers):
+            return msgs
+    raise AssertionError(f"assignment never settled: {[c.assignment() for c in consumers]}")
+
+
+def test_commit_close_and_resume_after_committed_offset(broker):
+    topic, group = h.topic_name("grp"), group_name()
+    h.create_topic(broker.bootstrap, topic, 1)
+    produce(broker.bootstrap, topic, 100)
+    c = group_consumer(broker.bootstrap, group)
+    c.subscribe([topic])
+    first = poll_n(c, 50)
+    assert len(first) == 50
+    assert [m.offset() for m in first] == list(range(50))
+    c.commit(message=first[-1], asynchronous=False)
+    committed = c.committed([TopicPartition(topic, 0)], timeout=T)
+    assert committed[0].offset == 50 and committed[0].error is None
+    c.close()
+
+    c2 = group_consumer(broker.bootstrap, group)
+    c2.subscribe([topic])
+    rest = poll_n(c2, 50)
+    c2.close()
+    assert [m.offset() for m in rest] == list(range(50, 100)), "did not resume after the commit"
+    assert [m.value() for m in rest] == [f"v{i}".encode() for i in range(50, 100)]
+
+
+def test_two_consumers_split_six_partitions(broker):
+    topic, group = h.topic_name("split"), group_name()
+    h.create_topic(broker.bootstrap, topic, 6)
+    a = group_consumer(broker.bootstrap, group)
+    b = group_consumer(broker.bootstrap, group)
+    try:
+        a.subscribe([topic])
+        b.subscribe([topic])
+        early = wait_assignment([a, b], 6)
+        assert not early[id(a)] and not early[id(b)]
+        pa = {tp.partition for tp in a.assignment()}
+        pb = {tp.partition for tp in b.assignment()}
+        assert pa and pb and not (pa & pb) and pa | pb == set(range(6)), (pa, pb)
+        produce(broker.bootstrap, topic, 600, partitions=6)
+        got = {id(a): [], id(b): []}
+        deadline = time.monotonic() + T
+        while sum(map(len, got.values())) < 600 and time.monotonic() < deadline:
+            for c in (a, b):
+                m = c.poll(0.2)
+                if m is not None and not m.error():
+                    got[id(c)].append((m.partition(), m.offset()))
+        # A short extra poll: nothing more (no duplicates) arrives.
+        for _ in range(5):
+            for c in (a, b):
+                m = c.poll(0.2)
+                if m is not None and not m.error():
+                    got[id(c)].append((m.partition(), m.offset()))
+        keys = got[id(a)] + got[id(b)]
+        assert len(keys) == len(set(keys)) == 600, f"{len(keys)} received, {len(set(keys))} distinct"
+        assert set(keys) == {(p, o) for p in range(6) for o in range(100)}
+        assert {p for p, _ in got[id(a)]} == pa and {p for p, _ in got[id(b)]} == pb
+        a.commit(asynchronous=False)
+        b.commit(asynchronous=False)
+        committed = a.committed([TopicPartition(topic, p) for p in range(6)], timeout=T)
+        assert sorted(tp.offset for tp in committed) == [100] * 6
+    finally:
+        a.close()
+        b.close()
+
+
+def test_consumer_leaving_hands_its_partitions_over(broker):
+    topic, group = h.topic_name("handover"), group_name()
+    h.create_topic(broker.bootstrap, topic, 4)
+    a = group_consumer(broker.bootstrap, group)
+    b = group_consumer(broker.bootstrap, group)
+    a.subscribe([topic])
+    b.subscribe([topic])
+    wait_assignment([a, b], 4)
+    b.close()
+    deadline = time.monotonic() + T
+    while len(a.assignment()) < 4 and time.monotonic() < deadline:
+        a.poll(0.2)
+    assert len(a.assignment()) == 4
+    a.close()
+
+
+def test_offsets_survive_restart_and_kill9(broker_factory):
+    b = broker_factory(name="weir-groups-restart")
+    topic, group = h.topic_name("durable-grp"), group_name()
+    h.create_topic(b.bootstrap, topic, 2)
+    produce(b.bootstrap, topic, 40, partitions=2)
+    c = group_consumer(b.bootstrap, group)
+    c.commit(offsets=[TopicPartition(topic, 0, 7), TopicPartition(topic, 1, 11)], asynchronous=False)
+    c.close()
+
+    b.restart(signal.SIGTERM)
+    h.wait_for_topic(b.bootstrap, topic, 2)
+    c = group_consumer(b.bootstrap, group)
+    got = c.committed([TopicPartition(topic, 0), TopicPartition(topic, 1)], timeout=T)
+    assert [tp.offset for tp in got] == [7, 11]
+    c.commit(offsets=[TopicPartition(topic, 0, 15)], asynchronous=False)
+    c.close()
+
+    b.kill9()
+    b.start()
+    h.wait_for_topic(b.bootstrap, topic, 2)
+    c = group_consumer(b.bootstrap, group)
+    c.subscribe([topic])
+    msgs = poll_n(c, 5 + 9)
+    c.close()
+    by_part = {}
+    for m in msgs:
+        by_part.setdefault(m.partition(), []).append(m.offset())
+    assert by_part == {0: list(range(15, 20)), 1: list(range(11, 20))}
+
+
+def test_kafka_python_group(broker):
+    from kafka import KafkaConsumer
+    from kafka import TopicPartition as KTP
+    topic, group = h.topic_name("kpy-grp"), group_name("kpy")
+    h.create_topic(broker.bootstrap, topic, 2)
+    produce(broker.bootstrap, topic, 20, partitions=2)
+    c = KafkaConsumer(topic, bootstrap_servers=broker.bootstrap, group_id=group,
+                      auto_offset_reset="earliest", enable_auto_commit=False,
+                      consumer_timeout_ms=15000, request_timeout_ms=30000,
+                      session_timeout_ms=10000, heartbeat_interval_ms=1000)
+    got = []
+    deadline = time.monotonic() + T
+    while len(got) < 20 and time.monotonic() < deadline:
+        for recs in c.poll(timeout_ms=500).values():
+            got.extend(recs)
+    assert sorted((r.partition, r.offset) for r in got) == [(p, o) for p in range(2) for o in range(10)]
+    c.commit()
+    assert c.committed(KTP(topic, 0)) == 10 and c.committed(KTP(topic, 1)) == 10
+    c.close()
+
+
+@pytest.mark.skipif(shutil.which("kcat") is None, reason="kcat not installed")
+def test_kcat_balanced_consumer(broker):
+    topic, group = h.topic_name("kcat-grp"), group_name("kcat")
+    h.create_topic(broker.bootstrap, topic, 3)
+    produce(broker.bootstrap, topic, 30, partitions=3)
+    out = subprocess.run(
+        ["kcat", "-b", broker.bootstrap, "-G", group, "-o", "beginning", "-e", "-q",
+         "-f", "%p:%o\n", "-X", "session.timeout.ms=6000", topic],
+        capture_output=True, timeout=60, text=True)
+    assert out.returncode == 0, out.stderr[-2000:]
+    seen = sorted(tuple(map(int, l.split(":"))) for l in out.stdout.split())
+    assert seen == [(p, o) for p in range(3) for o in range(10)], out.stderr[-2000:]
+
+
+def test_admin_lists_describes_and_deletes_groups(broker):
+    from confluent_kafka.admin import AdminClient
+    topic, group = h.topic_name("adm-grp"), group_name("adm")
+    h.create_topic(broker.bootstrap, topic, 1)
+    produce(broker.bootstrap, topic, 5)
+    c = group_consumer(broker.bootstrap, group)
+    c.subscribe([topic])
+    assert len(poll_n(c, 5)) == 5
+    c.commit(asynchronous=False)
+    a = AdminClient(h.common_conf(broker.bootstrap))
+    listed = a.list_consumer_groups(request_timeout=T).result(timeout=T)
+    assert group in {g.group_id for g in listed.valid}
+    desc = a.describe_consumer_groups([group], request_timeout=T)[group].result(timeout=T)
+    assert str(desc.state).endswith("STABLE") and len(desc.members) == 1
+    c.close()
+    deleted = a.delete_consumer_groups([group], request_timeout=T)[group]
+    assert deleted.result(timeout=T) is None
+    c2 = group_consumer(broker.bootstrap, group)
+    got = c2.committed([TopicPartition(topic, 0)], timeout=T)
+    c2.close()
+    assert got[0].offset < 0, "offsets of a deleted group are gone"
