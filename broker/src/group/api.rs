@@ -81,7 +81,7 @@ async fn route(core: &Rc<Core>, group: &str) -> Result<ShardId, i16> {
 
 async fn call(core: &Rc<Core>, group: &str, call: GroupCall) -> Result<GroupReply, i16> {
     let shard = route(core, group).await?;
-    match core.call(shard, ShardRequest::Group(call)).await {
+    match core.call(shard, ShardRequest::Group(Box::new(call))).await {
         Some(ShardResponse::Group(r)) => Ok(r),
         _ => Err(K::CoordinatorNotAvailable.code()),
     }
@@ -291,7 +291,7 @@ pub async fn leave_group(
 
 pub async fn offset_commit(core: &Rc<Core>, req: OffsetCommitRequest) -> OffsetCommitResponse {
     let group = req.group_id.0.to_string();
-    let checked: Vec<(String, Vec<(i32, Result<(), i16>)>)> = {
+    let checked: super::coordinator::Checked = {
         let image = core.image.borrow();
         req.topics
             .iter()
@@ -476,8 +476,9 @@ pub async fn list_groups(
     let mut groups = Vec::new();
     if core.image.borrow().topic(OFFSETS_TOPIC).is_some() {
         for shard in 0..core.cores() {
-            if let Some(ShardResponse::Group(GroupReply::List(found))) =
-                core.call(shard, ShardRequest::Group(GroupCall::List)).await
+            if let Some(ShardResponse::Group(GroupReply::List(found))) = core
+                .call(shard, ShardRequest::Group(Box::new(GroupCall::List)))
+                .await
             {
                 groups.extend(found);
             }

@@ -44,7 +44,7 @@ pub enum GroupCall {
     /// Partitions already checked by the caller: `Err` carries their error code.
     Commit {
         req: OffsetCommitRequest,
-        checked: Vec<(String, Vec<(i32, Result<(), i16>)>)>,
+        checked: Checked,
     },
     Fetch {
         group: String,
@@ -67,6 +67,9 @@ pub struct Described {
 }
 
 pub type TopicResults<T> = Vec<(String, Vec<(i32, T)>)>;
+
+/// Commit partitions as the receiving core checked them: `Err` carries their error code.
+pub type Checked = TopicResults<Result<(), i16>>;
 
 pub enum GroupReply {
     Join(JoinResponse),
@@ -462,11 +465,7 @@ pub fn offsets_partitions(core: &Core) -> i32 {
         })
 }
 
-async fn commit(
-    core: &Rc<Core>,
-    req: OffsetCommitRequest,
-    checked: Vec<(String, Vec<(i32, Result<(), i16>)>)>,
-) -> TopicResults<i16> {
+async fn commit(core: &Rc<Core>, req: OffsetCommitRequest, checked: Checked) -> TopicResults<i16> {
     let group_id = req.group_id.0.to_string();
     let all = |code: i16| -> TopicResults<i16> {
         checked

@@ -166,7 +166,7 @@ impl Core {
                 ShardResponse::Applied
             }
             ShardRequest::Group(call) => {
-                ShardResponse::Group(crate::group::coordinator::handle(self, call).await)
+                ShardResponse::Group(crate::group::coordinator::handle(self, *call).await)
             }
             ShardRequest::Controller(call) => {
                 let Some(controller) = &self.controller else {

@@ -32,7 +32,7 @@ pub enum ShardRequest {
     Apply(Vec<MetadataRecord>),
     Controller(ControllerCall),
     /// Work for a consumer group owned by the receiving core.
-    Group(crate::group::coordinator::GroupCall),
+    Group(Box<crate::group::coordinator::GroupCall>),
 }
 
 pub enum ShardResponse {
