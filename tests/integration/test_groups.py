@@ -157,6 +157,52 @@ def test_consumer_leaving_hands_its_partitions_over(broker):
     a.close()
 
 
+CHILD_CONSUMER = r"""
+import sys, time
+from confluent_kafka import Consumer
+c = Consumer({"bootstrap.servers": sys.argv[1], "group.id": sys.argv[2], "session.timeout.ms": 6000,
+              "heartbeat.interval.ms": 500, "auto.offset.reset": "earliest"})
+c.subscribe([sys.argv[3]])
+deadline = time.monotonic() + 30
+while not c.assignment() and time.monotonic() < deadline:
+    c.poll(0.2)
+print("assigned", len(c.assignment()), flush=True)
+while time.monotonic() < deadline + 60:
+    c.poll(0.2)
+"""
+
+
+def test_consumer_that_stops_heartbeating_loses_its_partitions(broker):
+    """A member killed with SIGKILL sends no LeaveGroup: the coordinator expires it after its
+    session timeout and the survivor gets every partition."""
+    import sys
+    topic, group = h.topic_name("expire"), group_name()
+    h.create_topic(broker.bootstrap, topic, 4)
+    child = subprocess.Popen([sys.executable, "-c", CHILD_CONSUMER, broker.bootstrap, group, topic],
+                             stdout=subprocess.PIPE, text=True)
+    a = group_consumer(broker.bootstrap, group)
+    try:
+        line = child.stdout.readline()
+        assert line.startswith("assigned"), line
+        a.subscribe([topic])
+        deadline = time.monotonic() + T
+        while not (a.assignment() and len(a.assignment()) < 4) and time.monotonic() < deadline:
+            a.poll(0.2)
+        assert 0 < len(a.assignment()) < 4, a.assignment()
+        child.kill()
+        child.wait(timeout=10)
+        killed = time.monotonic()
+        while len(a.assignment()) < 4 and time.monotonic() < killed + T:
+            a.poll(0.2)
+        assert len(a.assignment()) == 4, a.assignment()
+        assert time.monotonic() - killed > 3, "partitions moved before the session could expire"
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait(timeout=10)
+        a.close()
+
+
 def test_offsets_survive_restart_and_kill9(broker_factory):
     b = broker_factory(name="weir-groups-restart")
     topic, group = h.topic_name("durable-grp"), group_name()
@@ -243,3 +289,55 @@ def test_admin_lists_describes_and_deletes_groups(broker):
     got = c2.committed([TopicPartition(topic, 0)], timeout=T)
     c2.close()
     assert got[0].offset < 0, "offsets of a deleted group are gone"
+
+
+def test_bad_group_requests_get_kafkas_error_codes(broker):
+    """Raw requests (kafka-python protocol structs): Kafka's error codes, and the group stays
+    usable afterwards."""
+    import kwire
+    from kafka.protocol.commit import OffsetCommitRequest_v2
+    from kafka.protocol.group import HeartbeatRequest_v1, JoinGroupRequest_v5, SyncGroupRequest_v1
+    topic, group = h.topic_name("badgrp"), group_name("bad")
+    h.create_topic(broker.bootstrap, topic, 1)
+
+    def join(c, member, protocols, session=10000, grp=group):
+        r = c.call(JoinGroupRequest_v5(group=grp, session_timeout=session, rebalance_timeout=10000,
+                                       member_id=member, group_instance_id=None, protocol_type="consumer",
+                                       group_protocols=[(p, b"meta") for p in protocols]), timeout=T)
+        return r.error_code, r.generation_id, r.member_id
+
+    def commit(c, generation, member, metadata="", grp=group, partition=0):
+        r = c.call(OffsetCommitRequest_v2(consumer_group=grp, consumer_group_generation_id=generation,
+                                          consumer_id=member, retention_time=-1,
+                                          topics=[(topic, [(partition, 5, metadata)])]), timeout=T)
+        return r.topics[0][1][0][1]
+
+    with kwire.Conn(broker.bootstrap, timeout=T) as c:
+        assert join(c, "", ["range"], grp="")[0] == 24  # INVALID_GROUP_ID
+        assert join(c, "", ["range"], session=10)[0] == 26  # INVALID_SESSION_TIMEOUT
+        err, _, member = join(c, "", ["range"])
+        assert err == 79 and member  # MEMBER_ID_REQUIRED
+        err, gen, _ = join(c, member, ["range"])
+        assert (err, gen) == (0, 1)
+        r = c.call(SyncGroupRequest_v1(group=group, generation_id=1, member_id=member,
+                                       group_assignment=[(member, b"a")]), timeout=T)
+        assert r.error_code == 0
+        # A protocol no member supports.
+        assert join(c, "", ["roundrobin"])[0] == 23  # INCONSISTENT_GROUP_PROTOCOL
+        assert join(c, "nobody", ["range"])[0] == 25  # UNKNOWN_MEMBER_ID
+        assert commit(c, 1, "nobody") == 25
+        assert commit(c, 7, member) == 22  # ILLEGAL_GENERATION
+        assert commit(c, 1, member, metadata="x" * 5000) == 12  # OFFSET_METADATA_TOO_LARGE
+        assert commit(c, 1, member, partition=9) == 3  # UNKNOWN_TOPIC_OR_PARTITION
+        assert c.call(HeartbeatRequest_v1(group=group, generation_id=1, member_id="nobody"),
+                      timeout=T).error_code == 25
+        assert c.call(HeartbeatRequest_v1(group=group, generation_id=2, member_id=member),
+                      timeout=T).error_code == 22
+        # The group is unharmed: the real member still heartbeats and commits.
+        assert c.call(HeartbeatRequest_v1(group=group, generation_id=1, member_id=member),
+                      timeout=T).error_code == 0
+        assert commit(c, 1, member) == 0
+    cons = group_consumer(broker.bootstrap, group)
+    got = cons.committed([TopicPartition(topic, 0)], timeout=T)
+    cons.close()
+    assert got[0].offset == 5

@@ -78,6 +78,13 @@ async fn produce_one(
     if !matches!(acks, -1..=1) {
         return Err(fail(K::InvalidRequiredAcks));
     }
+    if topic == crate::group::OFFSETS_TOPIC {
+        // Only the group coordinator writes there, as in Kafka.
+        return Err(ProduceFailure {
+            code: K::InvalidTopicException.code(),
+            message: Some(format!("Cannot append to internal topic {topic}")),
+        });
+    }
     let exists = core
         .image
         .borrow()
