@@ -341,3 +341,31 @@ def test_bad_group_requests_get_kafkas_error_codes(broker):
     got = cons.committed([TopicPartition(topic, 0)], timeout=T)
     cons.close()
     assert got[0].offset == 5
+
+
+def test_group_membership_survives_restart(broker_factory):
+    """The group metadata record: after a restart the group is Stable with the same member,
+    which carries on consuming without a new member id."""
+    from confluent_kafka.admin import AdminClient
+    b = broker_factory(name="weir-groups-membership")
+    topic, group = h.topic_name("member"), group_name("mem")
+    h.create_topic(b.bootstrap, topic, 2)
+    c = group_consumer(b.bootstrap, group, **{"session.timeout.ms": 30000})
+    try:
+        c.subscribe([topic])
+        wait_assignment([c], 2)
+        member = c.memberid()
+        assert member
+        b.restart(signal.SIGTERM)
+        h.wait_for_topic(b.bootstrap, topic, 2)
+        a = AdminClient(h.common_conf(b.bootstrap))
+        desc = a.describe_consumer_groups([group], request_timeout=T)[group].result(timeout=T)
+        assert str(desc.state).endswith("STABLE"), desc.state
+        assert [m.member_id for m in desc.members] == [member]
+        assert {tp.partition for m in desc.members for tp in m.assignment.topic_partitions} == {0, 1}
+        produce(b.bootstrap, topic, 10, partitions=2)
+        got = poll_n(c, 10)
+        assert len(got) == 10
+        assert c.memberid() == member
+    finally:
+        c.close()

@@ -88,6 +88,8 @@ pub enum GroupReply {
 
 struct Slot {
     group: Group,
+    /// (state, generation) of the membership last written to the log.
+    persisted: Option<(State, i32)>,
     joins: AHashMap<String, LocalSender<JoinResponse>>,
     syncs: AHashMap<String, LocalSender<SyncResponse>>,
 }
@@ -96,6 +98,7 @@ impl Slot {
     fn new(id: &str) -> Self {
         Self {
             group: Group::new(id),
+            persisted: None,
             joins: AHashMap::new(),
             syncs: AHashMap::new(),
         }
@@ -157,13 +160,30 @@ impl Coordinator {
                 };
                 let mut groups = self.groups.borrow_mut();
                 for r in recs {
-                    let Some(Key::Offset {
-                        group,
-                        topic,
-                        partition,
-                    }) = r.key.and_then(records::decode_key)
-                    else {
-                        continue;
+                    let (group, topic, partition) = match r.key.and_then(records::decode_key) {
+                        Some(Key::Offset {
+                            group,
+                            topic,
+                            partition,
+                        }) => (group, topic, partition),
+                        Some(Key::GroupMetadata { group }) => {
+                            let slot = groups
+                                .entry(group.clone())
+                                .or_insert_with(|| Slot::new(&group));
+                            match r.value.map(records::decode_group_value) {
+                                Some(Some(meta)) => slot.group.restore(meta, now_ms()),
+                                Some(None) => {}
+                                None => {
+                                    let offsets = std::mem::take(&mut slot.group.offsets);
+                                    slot.group = Group::new(&group);
+                                    slot.group.offsets = offsets;
+                                }
+                            }
+                            slot.persisted = Some((slot.group.state, slot.group.generation));
+                            applied += 1;
+                            continue;
+                        }
+                        None => continue,
                     };
                     let slot = groups
                         .entry(group.clone())
@@ -186,6 +206,29 @@ impl Coordinator {
         Ok(applied)
     }
 
+    /// Memberships that changed since last written: (group, group metadata record).
+    fn take_dirty(&self, now: i64) -> Vec<(String, Record)> {
+        let mut out = Vec::new();
+        for (id, slot) in self.groups.borrow_mut().iter_mut() {
+            let key = (slot.group.state, slot.group.generation);
+            if slot.persisted == Some(key) || slot.group.generation == 0 {
+                continue;
+            }
+            if let Some(meta) = slot.group.snapshot(now) {
+                slot.persisted = Some(key);
+                out.push((
+                    id.clone(),
+                    Record {
+                        key: Some(records::group_key(id)),
+                        value: Some(records::group_value(&meta)),
+                        ..Record::default()
+                    },
+                ));
+            }
+        }
+        out
+    }
+
     /// Expires sessions and completes rebalances whose deadline passed.
     pub fn tick(&self, now: i64) {
         let mut groups = self.groups.borrow_mut();
@@ -202,6 +245,16 @@ pub async fn run_timers(core: Rc<Core>) {
     while !core.is_stopping() {
         glommio::timer::sleep(TICK).await;
         core.groups.tick(now_ms());
+        persist_memberships(&core).await;
+    }
+}
+
+/// Writes the memberships that changed (Kafka stores a group when it becomes Stable or Empty).
+async fn persist_memberships(core: &Rc<Core>) {
+    for (group, record) in core.groups.take_dirty(now_ms()) {
+        if let Err(code) = write(core, &group, vec![record]).await {
+            tracing::warn!(group, code, "writing group metadata failed");
+        }
     }
 }
 
@@ -222,6 +275,20 @@ async fn wait_for<T>(rx: local_channel::LocalReceiver<T>, limit_ms: i64, late: T
 
 /// Handles a group call on the core that owns the group.
 pub async fn handle(core: &Rc<Core>, call: GroupCall) -> GroupReply {
+    let membership = matches!(
+        call,
+        GroupCall::Join { .. } | GroupCall::Sync(_) | GroupCall::Leave { .. }
+    );
+    if !membership {
+        return handle_call(core, call).await;
+    }
+    // The membership is written once the state machine settled (Stable or Empty).
+    let reply = handle_call(core, call).await;
+    persist_memberships(core).await;
+    reply
+}
+
+async fn handle_call(core: &Rc<Core>, call: GroupCall) -> GroupReply {
     let c = &core.groups;
     let now = now_ms();
     match call {
@@ -559,7 +626,7 @@ async fn delete(core: &Rc<Core>, group: &str) -> i16 {
         groups.remove(group);
         keys
     };
-    let tombstones = offsets
+    let mut tombstones: Vec<Record> = offsets
         .iter()
         .map(|(t, p)| Record {
             key: Some(records::offset_key(group, t, *p)),
@@ -567,6 +634,11 @@ async fn delete(core: &Rc<Core>, group: &str) -> i16 {
             ..Record::default()
         })
         .collect();
+    tombstones.push(Record {
+        key: Some(records::group_key(group)),
+        value: None,
+        ..Record::default()
+    });
     match write(core, group, tombstones).await {
         Ok(()) => 0,
         Err(code) => code,

@@ -1,7 +1,8 @@
 //! `__consumer_offsets` records in Kafka's schemas. Offset commit key (version 1): group, topic,
 //! partition. Offset commit value (version 3): offset, leader epoch, metadata, commit timestamp;
-//! values 0–2 are read too. A null value is a tombstone (the offset was deleted). Group
-//! metadata keys (version 2) are recognised and skipped.
+//! values 0–2 are read too. Group metadata key (version 2): group; value (version 3): protocol
+//! type, generation, protocol, leader, state timestamp, members; values 0–2 are read too. A null
+//! value is a tombstone (the offset or group was deleted).
 
 /// A committed offset as the cache and the log hold it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -72,6 +73,21 @@ impl<'a> Reader<'a> {
     fn i64(&mut self) -> Option<i64> {
         Some(i64::from_be_bytes(self.take(8)?.try_into().ok()?))
     }
+    fn nullable_string(&mut self) -> Option<Option<String>> {
+        let len = i16::from_be_bytes(self.b.get(self.pos..self.pos + 2)?.try_into().ok()?);
+        if len < 0 {
+            self.pos += 2;
+            return Some(None);
+        }
+        self.string().map(Some)
+    }
+    fn bytes(&mut self) -> Option<Vec<u8>> {
+        let len = self.i32()?;
+        if len < 0 {
+            return Some(Vec::new());
+        }
+        Some(self.take(len as usize)?.to_vec())
+    }
     fn string(&mut self) -> Option<String> {
         let len = self.i16()?;
         if len < 0 {
@@ -92,6 +108,122 @@ pub fn decode_key(b: &[u8]) -> Option<Key> {
         2 => Some(Key::GroupMetadata { group: r.string()? }),
         _ => None,
     }
+}
+
+pub fn group_key(group: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(4 + group.len());
+    out.extend_from_slice(&2i16.to_be_bytes());
+    put_str(&mut out, group);
+    out
+}
+
+/// A group's membership as the group metadata record holds it.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct GroupMeta {
+    pub protocol_type: String,
+    pub generation: i32,
+    pub protocol: Option<String>,
+    pub leader: Option<String>,
+    pub state_timestamp: i64,
+    pub members: Vec<MemberMeta>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct MemberMeta {
+    pub member_id: String,
+    pub instance_id: Option<String>,
+    pub client_id: String,
+    pub client_host: String,
+    pub rebalance_timeout_ms: i32,
+    pub session_timeout_ms: i32,
+    pub subscription: Vec<u8>,
+    pub assignment: Vec<u8>,
+}
+
+fn put_nullable_str(out: &mut Vec<u8>, s: Option<&str>) {
+    match s {
+        Some(s) => put_str(out, s),
+        None => out.extend_from_slice(&(-1i16).to_be_bytes()),
+    }
+}
+
+fn put_bytes(out: &mut Vec<u8>, b: &[u8]) {
+    out.extend_from_slice(&(b.len() as i32).to_be_bytes());
+    out.extend_from_slice(b);
+}
+
+/// Group metadata value, version 3.
+pub fn group_value(g: &GroupMeta) -> Vec<u8> {
+    let mut out = Vec::new();
+    out.extend_from_slice(&3i16.to_be_bytes());
+    put_str(&mut out, &g.protocol_type);
+    out.extend_from_slice(&g.generation.to_be_bytes());
+    put_nullable_str(&mut out, g.protocol.as_deref());
+    put_nullable_str(&mut out, g.leader.as_deref());
+    out.extend_from_slice(&g.state_timestamp.to_be_bytes());
+    out.extend_from_slice(&(g.members.len() as i32).to_be_bytes());
+    for m in &g.members {
+        put_str(&mut out, &m.member_id);
+        put_nullable_str(&mut out, m.instance_id.as_deref());
+        put_str(&mut out, &m.client_id);
+        put_str(&mut out, &m.client_host);
+        out.extend_from_slice(&m.rebalance_timeout_ms.to_be_bytes());
+        out.extend_from_slice(&m.session_timeout_ms.to_be_bytes());
+        put_bytes(&mut out, &m.subscription);
+        put_bytes(&mut out, &m.assignment);
+    }
+    out
+}
+
+pub fn decode_group_value(b: &[u8]) -> Option<GroupMeta> {
+    let mut r = Reader { b, pos: 0 };
+    let version = r.i16()?;
+    if !(0..=3).contains(&version) {
+        return None;
+    }
+    let protocol_type = r.string()?;
+    let generation = r.i32()?;
+    let protocol = r.nullable_string()?;
+    let leader = r.nullable_string()?;
+    let state_timestamp = if version >= 2 { r.i64()? } else { -1 };
+    let count = r.i32()?;
+    let mut members = Vec::new();
+    for _ in 0..count.clamp(0, 100_000) {
+        let member_id = r.string()?;
+        let instance_id = if version >= 3 {
+            r.nullable_string()?
+        } else {
+            None
+        };
+        let client_id = r.string()?;
+        let client_host = r.string()?;
+        let rebalance_timeout_ms = if version >= 1 { r.i32()? } else { -1 };
+        let session_timeout_ms = r.i32()?;
+        let subscription = r.bytes()?;
+        let assignment = r.bytes()?;
+        members.push(MemberMeta {
+            member_id,
+            instance_id,
+            client_id,
+            client_host,
+            rebalance_timeout_ms: if rebalance_timeout_ms < 0 {
+                session_timeout_ms
+            } else {
+                rebalance_timeout_ms
+            },
+            session_timeout_ms,
+            subscription,
+            assignment,
+        });
+    }
+    Some(GroupMeta {
+        protocol_type,
+        generation,
+        protocol,
+        leader,
+        state_timestamp,
+        members,
+    })
 }
 
 pub fn decode_offset_value(b: &[u8]) -> Option<Committed> {
@@ -131,6 +263,43 @@ mod tests {
         );
         assert_eq!(decode_key(&[0, 9]), None);
         assert_eq!(decode_key(&[0, 1, 0, 5, b'g']), None);
+    }
+
+    #[test]
+    fn group_value_v3_round_trips() {
+        let g = GroupMeta {
+            protocol_type: "consumer".into(),
+            generation: 4,
+            protocol: Some("range".into()),
+            leader: Some("m1".into()),
+            state_timestamp: 123,
+            members: vec![MemberMeta {
+                member_id: "m1".into(),
+                instance_id: None,
+                client_id: "c".into(),
+                client_host: "/127.0.0.1".into(),
+                rebalance_timeout_ms: 300_000,
+                session_timeout_ms: 45_000,
+                subscription: vec![1, 2],
+                assignment: vec![3],
+            }],
+        };
+        let v = group_value(&g);
+        assert_eq!(&v[..2], &[0, 3]);
+        assert_eq!(
+            &v[2..12],
+            &[0, 8, b'c', b'o', b'n', b's', b'u', b'm', b'e', b'r']
+        );
+        assert_eq!(decode_group_value(&v), Some(g.clone()));
+        let empty = GroupMeta {
+            protocol: None,
+            leader: None,
+            members: vec![],
+            ..g
+        };
+        assert_eq!(decode_group_value(&group_value(&empty)), Some(empty));
+        assert_eq!(decode_group_value(&v[..v.len() - 1]), None);
+        assert_eq!(group_key("g"), vec![0, 2, 0, 1, b'g']);
     }
 
     #[test]

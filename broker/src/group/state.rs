@@ -4,7 +4,7 @@
 //! SyncGroup until the leader's assignment) are marked waiting, and their answers come back as
 //! [`Delivery`]s from whichever call completes them.
 
-use super::records::Committed;
+use super::records::{Committed, GroupMeta, MemberMeta};
 use super::GroupSettings;
 use bytes::Bytes;
 use kafka_protocol::ResponseError as K;
@@ -736,6 +736,80 @@ impl Group {
         }
     }
 
+    /// The membership to persist, in the states Kafka persists (Stable after the leader's
+    /// assignment, Empty after the last member left); `None` in between.
+    pub fn snapshot(&self, now: i64) -> Option<GroupMeta> {
+        if !matches!(self.state, State::Stable | State::Empty) {
+            return None;
+        }
+        let protocol = self.protocol.clone().unwrap_or_default();
+        Some(GroupMeta {
+            protocol_type: self.protocol_type.clone().unwrap_or_default(),
+            generation: self.generation,
+            protocol: self.protocol.clone(),
+            leader: self.leader.clone(),
+            state_timestamp: now,
+            members: self
+                .members
+                .values()
+                .map(|m| MemberMeta {
+                    member_id: m.id.clone(),
+                    instance_id: m.instance_id.clone(),
+                    client_id: m.client_id.clone(),
+                    client_host: m.client_host.clone(),
+                    rebalance_timeout_ms: m.rebalance_timeout_ms,
+                    session_timeout_ms: m.session_timeout_ms,
+                    subscription: m.metadata_for(&protocol).to_vec(),
+                    assignment: m.assignment.to_vec(),
+                })
+                .collect(),
+        })
+    }
+
+    /// Restores a persisted membership (at start-up): Stable with its members, each given a
+    /// fresh session to come back in, or Empty.
+    pub fn restore(&mut self, meta: GroupMeta, now: i64) {
+        let protocol = meta.protocol.clone().unwrap_or_default();
+        self.generation = meta.generation;
+        self.members = meta
+            .members
+            .into_iter()
+            .map(|m| {
+                let member = Member {
+                    id: m.member_id.clone(),
+                    instance_id: m.instance_id,
+                    client_id: m.client_id,
+                    client_host: m.client_host,
+                    session_timeout_ms: m.session_timeout_ms,
+                    rebalance_timeout_ms: m.rebalance_timeout_ms,
+                    protocol_type: meta.protocol_type.clone(),
+                    protocols: vec![(protocol.clone(), Bytes::from(m.subscription))],
+                    assignment: Bytes::from(m.assignment),
+                    last_heartbeat: now,
+                    join_waiting: false,
+                    sync_waiting: false,
+                    synced: true,
+                };
+                (m.member_id, member)
+            })
+            .collect();
+        self.pending.clear();
+        if self.members.is_empty() {
+            self.state = State::Empty;
+            self.protocol_type = None;
+            self.protocol = None;
+            self.leader = None;
+        } else {
+            self.state = State::Stable;
+            self.protocol_type = Some(meta.protocol_type);
+            self.protocol = meta.protocol;
+            self.leader = meta
+                .leader
+                .filter(|l| self.members.contains_key(l))
+                .or_else(|| self.members.keys().next().cloned());
+        }
+    }
+
     /// Whether nothing is left worth keeping in memory.
     pub fn is_gone(&self) -> bool {
         self.state == State::Dead
@@ -1092,6 +1166,39 @@ mod tests {
                 response: SyncResponse::error(K::RebalanceInProgress.code())
             }]
         );
+    }
+
+    #[test]
+    fn membership_snapshot_restores_a_stable_group() {
+        let s = settings(0);
+        let mut g = Group::new("g");
+        join_new(&mut g, "m1", &["range", "rr"], 0, &s);
+        assert!(g.snapshot(0).is_none(), "not persisted mid-rebalance");
+        g.sync(
+            "m1",
+            1,
+            None,
+            None,
+            vec![("m1".into(), Bytes::from("A"))],
+            0,
+        );
+        let snap = g.snapshot(5).unwrap();
+        assert_eq!((snap.generation, snap.members.len()), (1, 1));
+        assert_eq!(snap.members[0].subscription, b"m1:range".to_vec());
+        let mut r = Group::new("g");
+        r.restore(snap, 1000);
+        assert_eq!((r.state, r.generation), (State::Stable, 1));
+        assert_eq!(r.leader.as_deref(), Some("m1"));
+        assert_eq!(
+            r.heartbeat("m1", 1, 2000),
+            0,
+            "the member carries on after a restart"
+        );
+        let (o, _) = r.sync("m1", 1, None, None, vec![], 2000);
+        assert!(matches!(o, Outcome::Reply(ref x) if x.assignment == Bytes::from("A")));
+        // Not heard from: it expires as any member does.
+        r.tick(13_000, &s);
+        assert_eq!(r.state, State::Empty);
     }
 
     #[test]
