@@ -1195,7 +1195,7 @@ mod tests {
             "the member carries on after a restart"
         );
         let (o, _) = r.sync("m1", 1, None, None, vec![], 2000);
-        assert!(matches!(o, Outcome::Reply(ref x) if x.assignment == Bytes::from("A")));
+        assert!(matches!(o, Outcome::Reply(ref x) if x.assignment == "A"));
         // Not heard from: it expires as any member does.
         r.tick(13_000, &s);
         assert_eq!(r.state, State::Empty);
