@@ -522,14 +522,11 @@ async fn write(core: &Rc<Core>, group: &str, records: Vec<Record>) -> Result<(),
     }
 }
 
-/// The partition count of `__consumer_offsets` as it exists (the configured one before that).
+/// The partition count of `__consumer_offsets`: `offsets.topic.num.partitions`, as Kafka maps
+/// groups. Never the count in the metadata image: while the topic is being created a core's
+/// image lists only the partitions applied so far, and a group must never map elsewhere.
 pub fn offsets_partitions(core: &Core) -> i32 {
-    core.image
-        .borrow()
-        .topic(OFFSETS_TOPIC)
-        .map_or(core.groups.settings.offsets_partitions, |t| {
-            t.partitions.len() as i32
-        })
+    core.groups.settings.offsets_partitions
 }
 
 async fn commit(core: &Rc<Core>, req: OffsetCommitRequest, checked: Checked) -> TopicResults<i16> {
