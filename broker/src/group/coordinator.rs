@@ -26,6 +26,9 @@ pub const OFFSET_METADATA_MAX_BYTES: usize = 4096;
 /// How often the group timers (sessions, rebalance and sync deadlines) are checked.
 pub const TICK: Duration = Duration::from_millis(100);
 
+/// How often expired offsets are looked for (in ticks: one minute).
+const EXPIRY_EVERY_TICKS: u64 = 600;
+
 /// Group work sent to the core that owns the group.
 pub enum GroupCall {
     Join {
@@ -229,6 +232,40 @@ impl Coordinator {
         out
     }
 
+    /// Removes expired offsets (and groups left with nothing); returns the tombstones to write.
+    fn expire(&self, now: i64) -> Vec<(String, Vec<Record>)> {
+        let retention = self.settings.offsets_retention_ms;
+        let mut out = Vec::new();
+        let mut groups = self.groups.borrow_mut();
+        for (id, slot) in groups.iter_mut() {
+            let expired = slot.group.expire_offsets(now, retention);
+            if expired.is_empty() {
+                continue;
+            }
+            let mut tombstones: Vec<Record> = expired
+                .iter()
+                .map(|(t, p)| Record {
+                    key: Some(records::offset_key(id, t, *p)),
+                    value: None,
+                    ..Record::default()
+                })
+                .collect();
+            if slot.group.state == State::Dead {
+                tombstones.push(Record {
+                    key: Some(records::group_key(id)),
+                    value: None,
+                    ..Record::default()
+                });
+            }
+            tracing::info!(group = %id, offsets = expired.len(), "expired committed offsets");
+            out.push((id.clone(), tombstones));
+        }
+        groups.retain(|_, s| {
+            s.group.state != State::Dead || !s.joins.is_empty() || !s.syncs.is_empty()
+        });
+        out
+    }
+
     /// Expires sessions and completes rebalances whose deadline passed.
     pub fn tick(&self, now: i64) {
         let mut groups = self.groups.borrow_mut();
@@ -242,10 +279,20 @@ impl Coordinator {
 
 /// Runs the group timers of this core until it stops.
 pub async fn run_timers(core: Rc<Core>) {
+    let mut until_expiry = EXPIRY_EVERY_TICKS;
     while !core.is_stopping() {
         glommio::timer::sleep(TICK).await;
         core.groups.tick(now_ms());
         persist_memberships(&core).await;
+        until_expiry -= 1;
+        if until_expiry == 0 {
+            until_expiry = EXPIRY_EVERY_TICKS;
+            for (group, tombstones) in core.groups.expire(now_ms()) {
+                if let Err(code) = write(&core, &group, tombstones).await {
+                    tracing::warn!(group, code, "writing expired offsets failed");
+                }
+            }
+        }
     }
 }
 

@@ -26,6 +26,8 @@ pub struct GroupSettings {
     pub min_session_timeout_ms: i32,
     /// `group.max.session.timeout.ms`.
     pub max_session_timeout_ms: i32,
+    /// `offsets.retention.minutes`, in milliseconds.
+    pub offsets_retention_ms: i64,
 }
 
 impl Default for GroupSettings {
@@ -35,6 +37,7 @@ impl Default for GroupSettings {
             initial_rebalance_delay_ms: 3000,
             min_session_timeout_ms: 6000,
             max_session_timeout_ms: 1_800_000,
+            offsets_retention_ms: 7 * 24 * 3600 * 1000,
         }
     }
 }

@@ -154,6 +154,8 @@ pub struct Group {
     initial_delay: bool,
     /// Committed offsets: (topic, partition) → offset.
     pub offsets: BTreeMap<(String, i32), Committed>,
+    /// When the group last became Empty (offsets expire from then on).
+    pub empty_since: Option<i64>,
 }
 
 pub type Result<T> = std::result::Result<T, i16>;
@@ -176,6 +178,7 @@ impl Group {
             deadline: 0,
             initial_delay: false,
             offsets: BTreeMap::new(),
+            empty_since: None,
         }
     }
 
@@ -340,6 +343,7 @@ impl Group {
         self.generation += 1;
         if self.members.is_empty() {
             self.state = State::Empty;
+            self.empty_since = Some(now);
             self.protocol = None;
             self.protocol_type = None;
             self.leader = None;
@@ -796,6 +800,7 @@ impl Group {
         self.pending.clear();
         if self.members.is_empty() {
             self.state = State::Empty;
+            self.empty_since = Some(meta.state_timestamp);
             self.protocol_type = None;
             self.protocol = None;
             self.leader = None;
@@ -808,6 +813,30 @@ impl Group {
                 .filter(|l| self.members.contains_key(l))
                 .or_else(|| self.members.keys().next().cloned());
         }
+    }
+
+    /// `offsets.retention.minutes`, as Kafka applies it since 2.1 (KIP-211): the offsets of
+    /// an Empty group expire once neither they nor the group's emptiness are younger than the
+    /// retention; a group with members keeps them. Returns the expired (removed) offsets; a
+    /// group left with nothing becomes Dead.
+    pub fn expire_offsets(&mut self, now: i64, retention_ms: i64) -> Vec<(String, i32)> {
+        if self.state != State::Empty {
+            return vec![];
+        }
+        let since = self.empty_since.unwrap_or(i64::MIN);
+        let expired: Vec<(String, i32)> = self
+            .offsets
+            .iter()
+            .filter(|(_, c)| c.commit_timestamp.max(since).saturating_add(retention_ms) <= now)
+            .map(|(k, _)| k.clone())
+            .collect();
+        for k in &expired {
+            self.offsets.remove(k);
+        }
+        if !expired.is_empty() && self.offsets.is_empty() && self.pending.is_empty() {
+            self.state = State::Dead;
+        }
+        expired
     }
 
     /// Whether nothing is left worth keeping in memory.
@@ -831,6 +860,7 @@ mod tests {
             initial_rebalance_delay_ms: delay,
             min_session_timeout_ms: 6000,
             max_session_timeout_ms: 300_000,
+            offsets_retention_ms: 60_000,
         }
     }
 
@@ -1199,6 +1229,42 @@ mod tests {
         // Not heard from: it expires as any member does.
         r.tick(13_000, &s);
         assert_eq!(r.state, State::Empty);
+    }
+
+    #[test]
+    fn offsets_expire_only_in_an_empty_group_after_the_retention() {
+        let s = settings(0);
+        let c = |ts| Committed {
+            offset: 1,
+            leader_epoch: -1,
+            metadata: String::new(),
+            commit_timestamp: ts,
+        };
+        let mut g = Group::new("g");
+        join_new(&mut g, "m1", &["range"], 0, &s);
+        g.sync("m1", 1, None, None, vec![], 0);
+        g.offsets.insert(("t".into(), 0), c(0));
+        g.offsets.insert(("t".into(), 1), c(500));
+        assert!(
+            g.expire_offsets(10_000, 100).is_empty(),
+            "a group with members keeps them"
+        );
+        g.leave("m1", None, 1000, &s);
+        assert_eq!(g.empty_since, Some(1000));
+        assert!(g.expire_offsets(1099, 100).is_empty());
+        g.offsets.insert(("t".into(), 2), c(1050));
+        assert_eq!(
+            g.expire_offsets(1100, 100),
+            vec![("t".to_string(), 0), ("t".to_string(), 1)]
+        );
+        assert_eq!(g.state, State::Empty);
+        assert_eq!(g.expire_offsets(1150, 100), vec![("t".to_string(), 2)]);
+        assert_eq!(g.state, State::Dead, "nothing left: the group goes");
+        // A group that only stores offsets expires them by commit time.
+        let mut o = Group::new("o");
+        o.offsets.insert(("t".into(), 0), c(50));
+        assert!(o.expire_offsets(149, 100).is_empty());
+        assert_eq!(o.expire_offsets(150, 100).len(), 1);
     }
 
     #[test]

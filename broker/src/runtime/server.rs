@@ -106,6 +106,7 @@ impl Settings {
                 initial_rebalance_delay_ms: c.group_initial_rebalance_delay_ms.max(0) as i64,
                 min_session_timeout_ms: c.group_min_session_timeout_ms,
                 max_session_timeout_ms: c.group_max_session_timeout_ms,
+                offsets_retention_ms: c.offsets_retention_minutes.max(1) as i64 * 60_000,
             },
         })
     }
