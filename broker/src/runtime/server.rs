@@ -212,6 +212,8 @@ async fn core_main(
         .join()
         .await
         .map_err(|_| anyhow::anyhow!("joining the core mesh failed"))?;
+    // Start-up milestones, so a slow start shows where it waits.
+    tracing::info!(core = i, "mesh joined");
     let cache = SegmentFileCache::new(config.open_segments_per_core());
     let (controller, replayed) = if i == CONTROLLER_SHARD {
         let defaults = ControllerDefaults {
@@ -231,6 +233,7 @@ async fn core_main(
             Controller::open(&settings.log_dir, cache.clone(), clean, defaults, validator)
                 .await
                 .context("opening the metadata log")?;
+        tracing::info!(records = records.len(), "metadata log opened");
         (Some(c), Some(records))
     } else {
         (None, None)
