@@ -266,6 +266,15 @@ impl PartitionLog {
         Ok(index.floor_below(timestamp).map(|e| e.relative_offset))
     }
 
+    /// Bytes written to segment `base` (0 if it is gone).
+    fn segment_size(&self, base: Offset) -> u64 {
+        self.state
+            .borrow()
+            .segments
+            .get(&base)
+            .map_or(0, |s| s.size)
+    }
+
     /// An inactive segment's offset index, loaded once per open file and rebuilt in memory if the
     /// file is missing or damaged.
     pub(crate) async fn inactive_offset_index(&self, base: Offset) -> Result<Rc<OffsetIndex>> {
@@ -273,12 +282,7 @@ impl PartitionLog {
         if let Some(i) = file.offset_index.borrow().clone() {
             return Ok(i);
         }
-        let size = self
-            .state
-            .borrow()
-            .segments
-            .get(&base)
-            .map_or(0, |s| s.size);
+        let size = self.segment_size(base);
         let index = match super::open::read_offset_index(&self.dir, base, size).await? {
             Some(i) => i,
             None => {
@@ -296,12 +300,7 @@ impl PartitionLog {
         if let Some(i) = file.time_index.borrow().clone() {
             return Ok(i);
         }
-        let size = self
-            .state
-            .borrow()
-            .segments
-            .get(&base)
-            .map_or(0, |s| s.size);
+        let size = self.segment_size(base);
         let index = match super::open::read_time_index(&self.dir, base).await? {
             Some(i) => i,
             None => self.index_by_scan(base, size, false).await?.0.times,
