@@ -106,7 +106,9 @@ impl BatchHeader {
     }
 
     /// Checks what can be checked from the header alone: magic, a length that covers a header,
-    /// and a record count that agrees with `lastOffsetDelta`.
+    /// and a record count that fits the batch's offset span. A stored batch may hold fewer
+    /// records than its span (the compaction cleaner removes records but keeps the span);
+    /// [`Self::check_produced`] is the stricter rule for what a producer sends.
     pub fn check_shape(&self) -> Result<(), BatchError> {
         if self.magic != 2 {
             return Err(BatchError::BadMagic(self.magic));
@@ -117,13 +119,28 @@ impl BatchHeader {
                 available: HEADER_LEN - LOG_OVERHEAD,
             });
         }
-        if self.record_count < 1 || self.last_offset_delta != self.record_count - 1 {
-            return Err(BatchError::BadRecordCount {
-                record_count: self.record_count,
-                last_offset_delta: self.last_offset_delta,
-            });
+        if self.record_count < 0
+            || self.last_offset_delta < 0
+            || self.record_count as i64 > self.last_offset_delta as i64 + 1
+        {
+            return Err(self.bad_count());
         }
         Ok(())
+    }
+
+    /// A producer's batch: at least one record, and exactly one offset per record.
+    pub fn check_produced(&self) -> Result<(), BatchError> {
+        if self.record_count < 1 || self.last_offset_delta != self.record_count - 1 {
+            return Err(self.bad_count());
+        }
+        Ok(())
+    }
+
+    fn bad_count(&self) -> BatchError {
+        BatchError::BadRecordCount {
+            record_count: self.record_count,
+            last_offset_delta: self.last_offset_delta,
+        }
     }
 }
 
@@ -312,31 +329,6 @@ fn put_bytes(out: &mut Vec<u8>, v: Option<&[u8]>) {
     }
 }
 
-/// The (offset delta, timestamp delta) of each record of an *uncompressed* batch, in order.
-/// `None` if the records are malformed. Used to answer a timestamp lookup at record precision.
-pub fn record_timestamps(batch: &[u8]) -> Option<Vec<(i32, i64)>> {
-    let header = BatchHeader::parse(batch).ok()?;
-    if header.compression() != 0 {
-        return None;
-    }
-    let mut out = Vec::with_capacity(header.record_count.max(0) as usize);
-    let mut pos = HEADER_LEN;
-    for _ in 0..header.record_count {
-        let len = get_varint(batch, &mut pos)?;
-        let start = pos;
-        let end = start.checked_add(usize::try_from(len).ok()?)?;
-        if end > batch.len() {
-            return None;
-        }
-        pos += 1; // attributes
-        let ts_delta = get_varint(batch, &mut pos)?;
-        let offset_delta = get_varint(batch, &mut pos)?;
-        out.push((offset_delta as i32, ts_delta));
-        pos = end;
-    }
-    Some(out)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -361,7 +353,6 @@ mod tests {
         assert_eq!(h.last_offset_delta, 2);
         assert_eq!(h.max_timestamp, 1_700_000_000_002);
         assert_eq!(h.total_len(), b.len());
-        assert_eq!(record_timestamps(&b).unwrap(), vec![(0, 0), (1, 1), (2, 2)]);
     }
 
     #[test]

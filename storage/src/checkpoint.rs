@@ -22,13 +22,15 @@ pub struct PartitionCheckpoint {
     pub recovery_segment: Offset,
     pub recovery_position: u64,
     pub high_watermark: Offset,
+    /// The compaction cleaner's position (0 for logs never cleaned).
+    pub first_dirty: Offset,
 }
 
 impl PartitionCheckpoint {
     fn encode(&self) -> Vec<u8> {
         format!(
-            "1\nlog_start_offset {}\nrecovery_point {}\nrecovery_segment {}\nrecovery_position {}\nhigh_watermark {}\n",
-            self.log_start_offset, self.recovery_point, self.recovery_segment, self.recovery_position, self.high_watermark
+            "1\nlog_start_offset {}\nrecovery_point {}\nrecovery_segment {}\nrecovery_position {}\nhigh_watermark {}\nfirst_dirty {}\n",
+            self.log_start_offset, self.recovery_point, self.recovery_segment, self.recovery_position, self.high_watermark, self.first_dirty
         )
         .into_bytes()
     }
@@ -55,6 +57,7 @@ impl PartitionCheckpoint {
                 "recovery_segment" => c.recovery_segment = v,
                 "recovery_position" => c.recovery_position = v.max(0) as u64,
                 "high_watermark" => c.high_watermark = v,
+                "first_dirty" => c.first_dirty = v,
                 _ => {} // newer fields are skipped, so a downgrade still opens
             }
         }
@@ -238,6 +241,7 @@ mod tests {
             recovery_segment: 50,
             recovery_position: 1234,
             high_watermark: 70,
+            first_dirty: 60,
         };
         let p = Path::new("x");
         assert_eq!(PartitionCheckpoint::decode(p, &c.encode()).unwrap(), c);

@@ -22,6 +22,21 @@ pub struct LogConfig {
     pub flush_ms: i64,
     /// `max.message.bytes` / `message.max.bytes`: the largest record batch accepted.
     pub max_message_bytes: usize,
+    /// `cleanup.policy` contains `delete`: retention deletes old segments.
+    pub cleanup_delete: bool,
+    /// `cleanup.policy` contains `compact`: the cleaner keeps the latest record per key.
+    pub compact: bool,
+    /// `delete.retention.ms` / `log.cleaner.delete.retention.ms`: how long a tombstone stays
+    /// after its segment was first cleaned, so consumers reading behind see the delete.
+    pub delete_retention_ms: i64,
+    /// `min.compaction.lag.ms`: records younger than this are never compacted.
+    pub min_compaction_lag_ms: i64,
+    /// `max.compaction.lag.ms`: a dirty record older than this makes the log cleanable
+    /// whatever its dirty ratio.
+    pub max_compaction_lag_ms: i64,
+    /// `min.cleanable.dirty.ratio` / `log.cleaner.min.cleanable.ratio`: clean once the
+    /// uncleaned part is at least this share of the log.
+    pub min_cleanable_dirty_ratio: f64,
 }
 
 impl Default for LogConfig {
@@ -36,6 +51,12 @@ impl Default for LogConfig {
             flush_messages: u64::MAX,
             flush_ms: i64::MAX,
             max_message_bytes: 1_048_588,
+            cleanup_delete: true,
+            compact: false,
+            delete_retention_ms: 24 * 3600 * 1000,
+            min_compaction_lag_ms: 0,
+            max_compaction_lag_ms: i64::MAX,
+            min_cleanable_dirty_ratio: 0.5,
         }
     }
 }
@@ -55,6 +76,10 @@ impl LogConfig {
             .clamp(SEGMENT_BYTES_MIN, SEGMENT_BYTES_MAX);
         self.index_interval_bytes = self.index_interval_bytes.max(1);
         self.segment_ms = self.segment_ms.max(1);
+        self.delete_retention_ms = self.delete_retention_ms.max(0);
+        self.min_compaction_lag_ms = self.min_compaction_lag_ms.max(0);
+        self.max_compaction_lag_ms = self.max_compaction_lag_ms.max(1);
+        self.min_cleanable_dirty_ratio = self.min_cleanable_dirty_ratio.clamp(0.0, 1.0);
         self
     }
 }

@@ -61,6 +61,13 @@ pub enum StorageError {
     /// The log was closed or deleted while the operation waited.
     #[error("log {0} is closed")]
     Closed(PathBuf),
+    /// A lookup kept racing the compaction cleaner's segment swaps (Kafka: `REQUEST_TIMED_OUT`,
+    /// which clients retry).
+    #[error("log {0} changed under a lookup too often; try again")]
+    Busy(PathBuf),
+    /// A batch's records could not be read (compaction, key checks of a compacted topic).
+    #[error("unreadable records in a batch: {0}")]
+    Records(#[from] crate::records::RecordsError),
 }
 
 impl StorageError {

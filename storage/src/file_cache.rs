@@ -43,6 +43,8 @@ impl OpenSegment {
 struct Slot {
     segment: Rc<OpenSegment>,
     last_used: u64,
+    /// Never evicted while set: the file behind it cannot be opened again by its path yet.
+    pinned: bool,
 }
 
 #[derive(Default)]
@@ -50,6 +52,44 @@ struct Inner {
     slots: AHashMap<SegmentKey, Slot>,
     by_use: BTreeMap<u64, SegmentKey>,
     clock: u64,
+}
+
+impl Inner {
+    /// Evicts least recently used, unpinned slots until at most `keep` remain (or only pinned
+    /// ones are left).
+    fn evict_to(&mut self, keep: usize) -> Vec<Rc<OpenSegment>> {
+        let mut evicted = Vec::new();
+        let mut pinned = Vec::new();
+        while self.slots.len() > keep {
+            let Some((used, oldest)) = self.by_use.pop_first() else {
+                break;
+            };
+            match self.slots.get(&oldest) {
+                Some(slot) if slot.pinned => pinned.push((used, oldest)),
+                Some(_) => {
+                    let slot = self.slots.remove(&oldest).expect("present");
+                    evicted.push(slot.segment);
+                }
+                None => {}
+            }
+        }
+        self.by_use.extend(pinned);
+        evicted
+    }
+
+    fn insert(&mut self, key: SegmentKey, segment: Rc<OpenSegment>, pinned: bool) {
+        self.clock += 1;
+        let now = self.clock;
+        self.by_use.insert(now, key);
+        self.slots.insert(
+            key,
+            Slot {
+                segment,
+                last_used: now,
+                pinned,
+            },
+        );
+    }
 }
 
 /// Counters a test or an operator can read.
@@ -129,30 +169,46 @@ impl SegmentFileCache {
         });
         let evicted = {
             let mut inner = self.inner.borrow_mut();
-            let mut evicted = Vec::new();
-            while inner.slots.len() >= self.capacity {
-                let Some((_, oldest)) = inner.by_use.pop_first() else {
-                    break;
-                };
-                if let Some(slot) = inner.slots.remove(&oldest) {
-                    evicted.push(slot.segment);
-                }
-            }
-            inner.clock += 1;
-            let now = inner.clock;
-            inner.by_use.insert(now, key);
-            inner.slots.insert(
-                key,
-                Slot {
-                    segment: segment.clone(),
-                    last_used: now,
-                },
-            );
+            let evicted = inner.evict_to(self.capacity.saturating_sub(1));
+            inner.insert(key, segment.clone(), false);
             evicted
         };
         self.bump(|s| s.evictions += evicted.len() as u64);
         close_all(evicted).await;
         Ok(segment)
+    }
+
+    /// Caches an already open segment under `key`, replacing what was cached there, and pins it
+    /// until [`Self::unpin`]. The cleaner installs a cleaned segment this way while its file
+    /// still has a temporary name, so no reader can open the old file by the final name in
+    /// between. Synchronous, so it happens together with the log's state change; the replaced
+    /// segments are returned for [`Self::close_unused`].
+    pub(crate) fn install_pinned(
+        &self,
+        key: SegmentKey,
+        segment: Rc<OpenSegment>,
+    ) -> Vec<Rc<OpenSegment>> {
+        let mut inner = self.inner.borrow_mut();
+        let mut replaced = Vec::new();
+        if let Some(old) = inner.slots.remove(&key) {
+            inner.by_use.remove(&old.last_used);
+            replaced.push(old.segment);
+        }
+        replaced.extend(inner.evict_to(self.capacity.saturating_sub(1)));
+        inner.insert(key, segment, true);
+        replaced
+    }
+
+    /// Lets a pinned segment be evicted again (its file is reachable by its path now).
+    pub(crate) fn unpin(&self, key: SegmentKey) {
+        if let Some(slot) = self.inner.borrow_mut().slots.get_mut(&key) {
+            slot.pinned = false;
+        }
+    }
+
+    pub(crate) async fn close_unused(&self, segments: Vec<Rc<OpenSegment>>) {
+        self.bump(|s| s.evictions += segments.len() as u64);
+        close_all(segments).await;
     }
 
     /// Forgets a segment (deleted, truncated away, or its log closed) and closes its file.

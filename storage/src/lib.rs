@@ -16,7 +16,7 @@
 //!   descriptors per core is capped by [`SegmentFileCache`].
 //!
 //! Modules: [`batch`] (record batch format), [`index`] (index formats), [`segment`] (one
-//! segment), [`recovery`] (validating scans), [`log`] (the partition log: append, read,
+//! segment), [`records`] (the records inside a batch, for the cleaner), [`recovery`] (validating scans), [`log`] (the partition log: append, read,
 //! maintenance, open), [`file_cache`] (bounded descriptors), [`checkpoint`] (small durable
 //! files), [`config`], [`error`], [`types`] (identifiers shared by every crate).
 
@@ -28,6 +28,7 @@ pub mod file_cache;
 mod fs;
 pub mod index;
 pub mod log;
+pub mod records;
 pub mod recovery;
 pub mod segment;
 pub mod types;

@@ -156,8 +156,13 @@ impl IndexWrite {
     pub async fn run(&self, dir: &Path, base: Offset, sync: bool) -> Result<()> {
         let index_path = file_path(dir, base, INDEX_SUFFIX);
         let time_path = file_path(dir, base, TIME_INDEX_SUFFIX);
-        write_at_and_cut(&index_path, self.offsets.clone(), self.offsets_at, sync).await?;
-        write_at_and_cut(&time_path, self.times.clone(), self.times_at, sync).await
+        self.run_to(&index_path, &time_path, sync).await
+    }
+
+    /// As [`Self::run`], to index files of other names (the cleaner's temporary files).
+    pub async fn run_to(&self, index_path: &Path, time_path: &Path, sync: bool) -> Result<()> {
+        write_at_and_cut(index_path, self.offsets.clone(), self.offsets_at, sync).await?;
+        write_at_and_cut(time_path, self.times.clone(), self.times_at, sync).await
     }
 }
 

@@ -107,6 +107,11 @@ impl PartitionLog {
         self.ensure_open()?;
         let max_bytes = self.config.borrow().max_message_bytes;
         let parsed = batch::split_and_validate(records)?;
+        if let Origin::Leader(_) = origin {
+            for (_, h) in &parsed {
+                h.check_produced()?;
+            }
+        }
         if let Some((range, _)) = parsed.iter().find(|(r, _)| r.len() > max_bytes) {
             return Err(BatchError::TooLarge {
                 size: range.len(),

@@ -296,6 +296,7 @@ impl PartitionLog {
             debug_assert!(end <= new_end.max(base));
             s.log_end_offset = end;
             s.high_watermark = s.high_watermark.min(end);
+            s.first_dirty = s.first_dirty.min(end);
             // The fsync above covers this segment only: while an older one's background fsync
             // is pending, the recovery point stays in it.
             if s.recovery_point >= base {
@@ -336,6 +337,7 @@ impl PartitionLog {
             s.segments.clear();
             s.segments.insert(offset, Segment::new_active(offset));
             s.log_start_offset = offset;
+            s.first_dirty = offset;
             s.log_end_offset = offset;
             s.high_watermark = offset;
             s.recovery_point = offset;
@@ -369,8 +371,12 @@ impl PartitionLog {
         self.ensure_open()?;
         let _permit = self.permit().await?;
         let config = self.config.borrow().clone();
+        // Retention applies to `cleanup.policy` delete (alone or with compact); a compact-only
+        // log keeps every segment, the cleaner alone shrinks it.
+        let deleting = config.cleanup_delete;
         let expired = |seg: &Segment| {
-            config.retention_ms >= 0
+            deleting
+                && config.retention_ms >= 0
                 && seg.max_timestamp >= 0
                 && now_ms - seg.max_timestamp > config.retention_ms
         };
@@ -395,7 +401,8 @@ impl PartitionLog {
                 if seg.base_offset == active_base || seg.next_offset > s.high_watermark {
                     break;
                 }
-                let by_size = config.retention_bytes >= 0
+                let by_size = deleting
+                    && config.retention_bytes >= 0
                     && total - seg.size as i64 >= config.retention_bytes;
                 if !(expired(seg) || by_size) {
                     break;

@@ -7,15 +7,19 @@
 //! other; reads take nothing and see only batches whose write has completed.
 
 mod append;
+mod clean;
 mod maintenance;
 mod open;
 mod read;
 
 pub use append::AppendInfo;
+pub use clean::{CleanOptions, CleanOutcome};
 pub use maintenance::RetentionOutcome;
 pub use open::OpenReport;
 pub use read::{FileRegion, ReadOutcome, TimestampLookup};
 
+#[cfg(test)]
+mod clean_tests;
 #[cfg(test)]
 mod tests;
 
@@ -74,6 +78,12 @@ pub(crate) struct LogState {
     /// Counts truncations. A background flush that sees it change knows the segments it was
     /// spawned for may have been deleted, or cut and written again (even under the same base).
     pub truncations: u64,
+    /// Counts cleaner swaps (segments replaced by their cleaned version). A read that sees it
+    /// change may have mixed the two versions and is redone.
+    pub swaps: u64,
+    /// The cleaner's position: offsets below it were cleaned with everything before them
+    /// (Kafka's cleaner-offset-checkpoint). Checkpointed with the partition checkpoint.
+    pub first_dirty: Offset,
 }
 
 /// Counters for operators and tests.
@@ -109,6 +119,7 @@ impl LogState {
             recovery_segment: self.recovery_segment,
             recovery_position: self.recovery_position,
             high_watermark: self.high_watermark,
+            first_dirty: self.first_dirty,
         }
     }
 

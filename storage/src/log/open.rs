@@ -93,6 +93,8 @@ impl PartitionLog {
                 stats: Default::default(),
                 background_flushes: 0,
                 truncations: 0,
+                swaps: 0,
+                first_dirty: 0,
             }),
             writes: RefCell::new(WriteQueue::default()),
             progress: Notify::default(),
@@ -110,6 +112,7 @@ impl PartitionLog {
         clean: bool,
     ) -> Result<OpenReport> {
         let mut report = OpenReport::default();
+        super::clean::complete_swaps(&self.dir).await?;
         let bases = list_segments(&self.dir).await?;
         let cp = checkpoint.unwrap_or_default();
         let mut segments: BTreeMap<Offset, Segment> = BTreeMap::new();
@@ -173,6 +176,7 @@ impl PartitionLog {
             s.log_start_offset = cp.log_start_offset.clamp(first_base, log_end);
             s.log_end_offset = log_end;
             s.high_watermark = cp.high_watermark.clamp(s.log_start_offset, log_end);
+            s.first_dirty = cp.first_dirty.clamp(0, log_end);
             let active = &segments[&last_base];
             s.recovery_point = log_end;
             s.recovery_segment = last_base;

@@ -3,16 +3,19 @@
 //! `sendfile`, so record bytes never pass through user space.
 
 use super::PartitionLog;
-use crate::batch;
 use crate::error::{Result, StorageError};
 use crate::file_cache::OpenSegment;
 use crate::fs;
 use crate::index::{OffsetIndex, TimeIndex};
+use crate::records::BatchRecords;
 use crate::segment::{self, LOG_SUFFIX};
 use crate::types::Offset;
 use glommio::io::BufferedFile;
 use std::os::fd::{AsRawFd, RawFd};
 use std::rc::Rc;
+
+/// How many times a read is redone when a cleaner swap raced it.
+const READ_ATTEMPTS_MAX: usize = 16;
 
 /// Bytes of one segment file to send as they are: whole batches, from `position`.
 #[derive(Clone)]
@@ -88,6 +91,34 @@ impl PartitionLog {
         max_offset: Offset,
         min_one_batch: bool,
     ) -> Result<ReadOutcome> {
+        // A cleaner swap between the lookups of a read and their use would mix two versions of
+        // a segment (its size from one, its file or index from the other): such a read is
+        // redone. Swaps are rare (one per cleaned group), so the bound is never reached in
+        // practice; if it were, an empty answer is safe (the consumer fetches again).
+        let mut out = None;
+        for _ in 0..READ_ATTEMPTS_MAX {
+            let swaps = self.state.borrow().swaps;
+            let attempt = self
+                .read_segments(fetch_offset, max_bytes, max_offset, min_one_batch)
+                .await?;
+            if self.state.borrow().swaps == swaps {
+                return Ok(attempt);
+            }
+            out = Some(ReadOutcome {
+                region: None,
+                ..attempt
+            });
+        }
+        Ok(out.expect("READ_ATTEMPTS_MAX is positive"))
+    }
+
+    async fn read_segments(
+        &self,
+        fetch_offset: Offset,
+        max_bytes: u64,
+        max_offset: Offset,
+        min_one_batch: bool,
+    ) -> Result<ReadOutcome> {
         self.ensure_open()?;
         let (start, end, hw) = {
             let s = self.state.borrow();
@@ -111,7 +142,7 @@ impl PartitionLog {
             return Ok(out);
         }
         // The segment holding `fetch_offset`; an offset at a segment's end moves to the next.
-        let Some((base, size, seg_end)) = ({
+        let mut candidate = {
             let s = self.state.borrow();
             s.segments
                 .range(..=fetch_offset)
@@ -119,16 +150,31 @@ impl PartitionLog {
                 .filter(|(_, g)| fetch_offset < g.next_offset)
                 .or_else(|| s.segments.range(fetch_offset + 1..).next())
                 .map(|(b, g)| (*b, g.size, g.next_offset))
-        }) else {
-            return Ok(out);
         };
-        let file = self.segment_file(base, false).await?;
-        let path = segment::file_path(&self.dir, base, LOG_SUFFIX);
-        let from = self.index_floor(base, fetch_offset).await?;
-        let Some((position, first)) =
-            segment::find_batch(&file.file, &path, from, size, fetch_offset).await?
-        else {
-            return Ok(out);
+        // Compaction leaves gaps: a cleaned segment may hold nothing at or after
+        // `fetch_offset` (even nothing at all), and the read moves on to the next segment.
+        let (base, size, seg_end, file, path, position, first) = loop {
+            let Some((base, size, seg_end)) = candidate else {
+                return Ok(out);
+            };
+            let file = self.segment_file(base, false).await?;
+            let path = segment::file_path(&self.dir, base, LOG_SUFFIX);
+            let from = self.index_floor(base, fetch_offset).await?;
+            match segment::find_batch(&file.file, &path, from, size, fetch_offset).await? {
+                Some((position, first)) => {
+                    break (base, size, seg_end, file, path, position, first)
+                }
+                None if seg_end >= bound => return Ok(out),
+                None => {
+                    candidate = self
+                        .state
+                        .borrow()
+                        .segments
+                        .range(base + 1..)
+                        .next()
+                        .map(|(b, g)| (*b, g.size, g.next_offset));
+                }
+            }
         };
         if first.base_offset >= bound {
             return Ok(out);
@@ -174,9 +220,21 @@ impl PartitionLog {
     }
 
     /// Kafka's ListOffsets by timestamp: the earliest offset whose timestamp is at or after
-    /// `timestamp`, or `None` if every record is older. Precise to the record for uncompressed
-    /// batches; for compressed batches the batch's first offset (records are not decompressed).
+    /// `timestamp`, or `None` if every record is older. Precise to the record (a compressed
+    /// batch is decompressed to find it).
     pub async fn offset_for_timestamp(&self, timestamp: i64) -> Result<Option<TimestampLookup>> {
+        // Redone if a cleaner swap raced it, as `read` is.
+        for _ in 0..READ_ATTEMPTS_MAX {
+            let swaps = self.state.borrow().swaps;
+            let found = self.lookup_timestamp(timestamp).await?;
+            if self.state.borrow().swaps == swaps {
+                return Ok(found);
+            }
+        }
+        Err(StorageError::Busy(self.dir.clone()))
+    }
+
+    async fn lookup_timestamp(&self, timestamp: i64) -> Result<Option<TimestampLookup>> {
         self.ensure_open()?;
         let candidate = {
             let s = self.state.borrow();
@@ -205,10 +263,12 @@ impl PartitionLog {
             }
             if h.max_timestamp >= timestamp && h.last_offset() >= log_start {
                 let bytes = fs::read_at(&file.file, &path, pos, h.total_len()).await?;
-                let found = batch::record_timestamps(&bytes).and_then(|records| {
-                    records
-                        .into_iter()
-                        .map(|(od, td)| (h.base_offset + od as i64, h.base_timestamp + td))
+                // Unreadable records (never expected: the batch passed its CRC on the way in)
+                // fall back to the batch's first offset.
+                let found = BatchRecords::parse(&bytes).ok().and_then(|b| {
+                    b.records
+                        .iter()
+                        .map(|r| (r.offset, r.timestamp))
                         .find(|(o, t)| *t >= timestamp && *o >= log_start)
                 });
                 let (offset, ts) = found.unwrap_or((h.base_offset.max(log_start), h.max_timestamp));

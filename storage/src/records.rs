@@ -1,0 +1,332 @@
+//! The records inside a v2 batch, for the few places that must look past the header: the
+//! compaction cleaner (which keeps some records of a batch and drops others) and produce
+//! validation for compacted topics (every record needs a key).
+//!
+//! Records are not decoded into owned values: each is a byte range of the (decompressed) records
+//! section plus the fields the callers need, so a rewritten batch carries its surviving records
+//! byte for byte, offset deltas and timestamps included, exactly as Kafka's cleaner keeps them.
+//! Compression codecs come from `kafka-protocol` (Kafka's framing of snappy and lz4 included).
+
+use crate::batch::{
+    compute_crc, get_varint, BatchHeader, BATCH_LENGTH_AT, CRC_AT, HEADER_LEN, LOG_OVERHEAD,
+    MAX_TIMESTAMP_AT, RECORD_COUNT_AT,
+};
+use crate::types::Offset;
+use bytes::{Bytes, BytesMut};
+use kafka_protocol::compression::{Compressor, Decompressor, Gzip, Lz4, Snappy, Zstd};
+use std::ops::Range;
+
+/// Why the records of a batch could not be read or rewritten.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RecordsError {
+    #[error("unknown compression codec {0}")]
+    UnknownCodec(u8),
+    #[error("{codec} records section could not be {action}: {reason}")]
+    Codec {
+        codec: &'static str,
+        action: &'static str,
+        reason: String,
+    },
+    #[error("record {index} of the batch is malformed")]
+    Malformed { index: i32 },
+    #[error("the batch holds {found} records, its header says {expected}")]
+    CountMismatch { expected: i32, found: i32 },
+    #[error("the batch header is invalid")]
+    BadHeader,
+}
+
+/// One record of a batch, located in [`BatchRecords::data`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordView {
+    /// The whole record: its length varint and body, to copy into a rewritten batch.
+    pub raw: Range<usize>,
+    pub offset: Offset,
+    pub timestamp: i64,
+    /// The key bytes, `None` for a null key.
+    pub key: Option<Range<usize>>,
+    /// The value bytes, `None` for a null value (a tombstone in a compacted topic).
+    pub value: Option<Range<usize>>,
+}
+
+impl RecordView {
+    pub fn is_tombstone(&self) -> bool {
+        self.value.is_none()
+    }
+}
+
+/// The records of one batch, decompressed.
+pub struct BatchRecords {
+    pub header: BatchHeader,
+    /// The records section, decompressed.
+    pub data: Bytes,
+    pub records: Vec<RecordView>,
+}
+
+impl BatchRecords {
+    /// Reads every record of a complete batch (`batch` holds exactly one).
+    pub fn parse(batch: &[u8]) -> Result<Self, RecordsError> {
+        let header = BatchHeader::parse(batch).map_err(|_| RecordsError::BadHeader)?;
+        if header.total_len() != batch.len() {
+            return Err(RecordsError::BadHeader);
+        }
+        let data = decompress(header.compression(), &batch[HEADER_LEN..])?;
+        let records = parse_records(&header, &data)?;
+        Ok(Self {
+            header,
+            data,
+            records,
+        })
+    }
+
+    pub fn key(&self, r: &RecordView) -> Option<&[u8]> {
+        r.key.clone().map(|k| &self.data[k])
+    }
+
+    pub fn value(&self, r: &RecordView) -> Option<&[u8]> {
+        r.value.clone().map(|v| &self.data[v])
+    }
+
+    /// A new batch holding only `keep` (records of this batch, in order): the same base offset,
+    /// last offset delta, producer fields, base timestamp and codec, so every surviving record
+    /// keeps its offset and timestamp; record count, max timestamp, length and CRC are rewritten.
+    pub fn rebuild(&self, keep: &[&RecordView], original: &[u8]) -> Result<Vec<u8>, RecordsError> {
+        let mut section = Vec::with_capacity(keep.iter().map(|r| r.raw.len()).sum());
+        for r in keep {
+            section.extend_from_slice(&self.data[r.raw.clone()]);
+        }
+        let body = compress(self.header.compression(), section)?;
+        let mut out = Vec::with_capacity(HEADER_LEN + body.len());
+        out.extend_from_slice(&original[..HEADER_LEN]);
+        out.extend_from_slice(&body);
+        let batch_length = (out.len() - LOG_OVERHEAD) as i32;
+        out[BATCH_LENGTH_AT..BATCH_LENGTH_AT + 4].copy_from_slice(&batch_length.to_be_bytes());
+        let max_ts = keep
+            .iter()
+            .map(|r| r.timestamp)
+            .max()
+            .unwrap_or(self.header.max_timestamp);
+        out[MAX_TIMESTAMP_AT..MAX_TIMESTAMP_AT + 8].copy_from_slice(&max_ts.to_be_bytes());
+        out[RECORD_COUNT_AT..RECORD_COUNT_AT + 4]
+            .copy_from_slice(&(keep.len() as i32).to_be_bytes());
+        let crc = compute_crc(&out);
+        out[CRC_AT..CRC_AT + 4].copy_from_slice(&crc.to_be_bytes());
+        Ok(out)
+    }
+}
+
+/// Whether any record of the batch has a null key (Kafka refuses such records in a compacted
+/// topic: they could never be cleaned).
+pub fn has_keyless_record(batch: &[u8]) -> Result<bool, RecordsError> {
+    let b = BatchRecords::parse(batch)?;
+    Ok(b.records.iter().any(|r| r.key.is_none()))
+}
+
+fn parse_records(h: &BatchHeader, data: &[u8]) -> Result<Vec<RecordView>, RecordsError> {
+    // A count larger than the bytes could hold is hostile: never pre-allocate from it.
+    let mut out = Vec::with_capacity((h.record_count.max(0) as usize).min(data.len() / 7 + 1));
+    let mut pos = 0usize;
+    let mut index = 0i32;
+    while pos < data.len() {
+        let bad = RecordsError::Malformed { index };
+        let start = pos;
+        let len = get_varint(data, &mut pos).ok_or(bad.clone())?;
+        let body_start = pos;
+        let end = usize::try_from(len)
+            .ok()
+            .and_then(|l| body_start.checked_add(l))
+            .filter(|e| *e <= data.len())
+            .ok_or(bad.clone())?;
+        let body = &data[..end];
+        let mut p = body_start + 1; // attributes: unused in v2
+        let ts_delta = get_varint(body, &mut p).ok_or(bad.clone())?;
+        let offset_delta = get_varint(body, &mut p).ok_or(bad.clone())?;
+        let key = read_bytes(body, &mut p).ok_or(bad.clone())?;
+        let value = read_bytes(body, &mut p).ok_or(bad.clone())?;
+        out.push(RecordView {
+            raw: start..end,
+            offset: h.base_offset + offset_delta,
+            timestamp: h.base_timestamp.wrapping_add(ts_delta),
+            key,
+            value,
+        });
+        pos = end;
+        index += 1;
+    }
+    if index != h.record_count {
+        return Err(RecordsError::CountMismatch {
+            expected: h.record_count,
+            found: index,
+        });
+    }
+    Ok(out)
+}
+
+/// A varint length and that many bytes (or null at -1); returns the bytes' range.
+fn read_bytes(b: &[u8], pos: &mut usize) -> Option<Option<Range<usize>>> {
+    let len = get_varint(b, pos)?;
+    if len < 0 {
+        return Some(None);
+    }
+    let start = *pos;
+    let end = start.checked_add(usize::try_from(len).ok()?)?;
+    if end > b.len() {
+        return None;
+    }
+    *pos = end;
+    Some(Some(start..end))
+}
+
+fn codec_name(codec: u8) -> &'static str {
+    match codec {
+        1 => "gzip",
+        2 => "snappy",
+        3 => "lz4",
+        4 => "zstd",
+        _ => "none",
+    }
+}
+
+fn decompress(codec: u8, section: &[u8]) -> Result<Bytes, RecordsError> {
+    let mut input = Bytes::copy_from_slice(section);
+    let take = |b: &mut Bytes| Ok(std::mem::take(b));
+    let out = match codec {
+        0 => return Ok(input),
+        1 => Gzip::decompress(&mut input, take),
+        2 => Snappy::decompress(&mut input, take),
+        3 => Lz4::decompress(&mut input, take),
+        4 => Zstd::decompress(&mut input, take),
+        c => return Err(RecordsError::UnknownCodec(c)),
+    };
+    out.map_err(|e| RecordsError::Codec {
+        codec: codec_name(codec),
+        action: "decompressed",
+        reason: e.to_string(),
+    })
+}
+
+fn compress(codec: u8, section: Vec<u8>) -> Result<Vec<u8>, RecordsError> {
+    let mut out = BytesMut::new();
+    let put = |tmp: &mut BytesMut| {
+        tmp.extend_from_slice(&section);
+        Ok(())
+    };
+    let done = match codec {
+        0 => return Ok(section),
+        1 => Gzip::compress(&mut out, put),
+        2 => Snappy::compress(&mut out, put),
+        3 => Lz4::compress(&mut out, put),
+        4 => Zstd::compress(&mut out, put),
+        c => return Err(RecordsError::UnknownCodec(c)),
+    };
+    done.map_err(|e| RecordsError::Codec {
+        codec: codec_name(codec),
+        action: "compressed",
+        reason: e.to_string(),
+    })?;
+    Ok(out.to_vec())
+}
+
+#[cfg(test)]
+/// Re-encodes a batch built uncompressed with `codec`, as a client would have sent it.
+pub(crate) fn with_codec(batch: &[u8], codec: u8) -> Vec<u8> {
+    use crate::batch::ATTRIBUTES_AT;
+    let parsed = BatchRecords::parse(batch).unwrap();
+    let mut b = batch.to_vec();
+    b[ATTRIBUTES_AT + 1] |= codec;
+    let header_only = b[..HEADER_LEN].to_vec();
+    let mut out = header_only;
+    out.extend_from_slice(&compress(codec, parsed.data.to_vec()).unwrap());
+    let len = (out.len() - LOG_OVERHEAD) as i32;
+    out[BATCH_LENGTH_AT..BATCH_LENGTH_AT + 4].copy_from_slice(&len.to_be_bytes());
+    let crc = compute_crc(&out);
+    out[CRC_AT..CRC_AT + 4].copy_from_slice(&crc.to_be_bytes());
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::batch::{assign, build_batch, validate, ProducerFields, Record};
+
+    fn rec(key: Option<&str>, value: Option<&str>, ts: i64) -> Record {
+        Record {
+            key: key.map(|k| k.as_bytes().to_vec()),
+            value: value.map(|v| v.as_bytes().to_vec()),
+            headers: vec![("h".into(), Some(b"x".to_vec()))],
+            timestamp_delta: ts,
+        }
+    }
+
+    #[test]
+    fn rebuild_keeps_offsets_timestamps_and_codec() {
+        for codec in 0..=4u8 {
+            let mut plain = build_batch(
+                &[
+                    rec(Some("a"), Some("1"), 0),
+                    rec(Some("b"), Some("2"), 5),
+                    rec(Some("a"), None, 9),
+                ],
+                1_000,
+                ProducerFields::NONE,
+            );
+            assign(&mut plain, 40, 3);
+            let batch = with_codec(&plain, codec);
+            validate(&batch).unwrap();
+            let parsed = BatchRecords::parse(&batch).unwrap();
+            assert_eq!(parsed.records.len(), 3);
+            assert_eq!(parsed.key(&parsed.records[2]), Some(&b"a"[..]));
+            assert!(parsed.records[2].is_tombstone());
+            assert_eq!(parsed.records[1].offset, 41);
+            assert_eq!(parsed.records[1].timestamp, 1_005);
+
+            let keep = [&parsed.records[1]];
+            let rebuilt = parsed.rebuild(&keep, &batch).unwrap();
+            let h = validate(&rebuilt).unwrap_or_else(|e| panic!("codec {codec}: {e}"));
+            // Kafka's cleaner keeps the batch's offsets span: base and last offset stay.
+            assert_eq!(h.base_offset, 40);
+            assert_eq!(h.last_offset(), 42);
+            assert_eq!(h.compression(), codec);
+            let again = BatchRecords::parse(&rebuilt).unwrap();
+            assert_eq!(again.records.len(), 1);
+            assert_eq!(again.records[0].offset, 41);
+            assert_eq!(again.records[0].timestamp, 1_005);
+            assert_eq!(again.key(&again.records[0]), Some(&b"b"[..]));
+            assert_eq!(again.header.max_timestamp, 1_005);
+        }
+    }
+
+    #[test]
+    fn keyless_records_are_found() {
+        let keyed = build_batch(&[rec(Some("k"), Some("v"), 0)], 0, ProducerFields::NONE);
+        let mixed = build_batch(
+            &[rec(Some("k"), Some("v"), 0), rec(None, Some("v"), 1)],
+            0,
+            ProducerFields::NONE,
+        );
+        assert!(!has_keyless_record(&keyed).unwrap());
+        assert!(has_keyless_record(&mixed).unwrap());
+        assert!(has_keyless_record(&with_codec(&mixed, 1)).unwrap());
+    }
+
+    #[test]
+    fn malformed_records_are_errors_not_panics() {
+        let batch = build_batch(&[rec(Some("k"), Some("v"), 0)], 0, ProducerFields::NONE);
+        for cut in HEADER_LEN..batch.len() {
+            let mut b = batch[..cut].to_vec();
+            let len = (b.len() - LOG_OVERHEAD) as i32;
+            b[BATCH_LENGTH_AT..BATCH_LENGTH_AT + 4].copy_from_slice(&len.to_be_bytes());
+            assert!(BatchRecords::parse(&b).is_err(), "cut at {cut}");
+        }
+        let mut lying = batch.clone();
+        lying[RECORD_COUNT_AT..RECORD_COUNT_AT + 4].copy_from_slice(&5i32.to_be_bytes());
+        assert!(matches!(
+            BatchRecords::parse(&lying),
+            Err(RecordsError::CountMismatch { .. })
+        ));
+        assert!(matches!(
+            decompress(7, &batch[HEADER_LEN..]),
+            Err(RecordsError::UnknownCodec(7))
+        ));
+        assert!(decompress(1, b"not gzip").is_err());
+    }
+}
