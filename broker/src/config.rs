@@ -474,6 +474,7 @@ pub enum ConfigType {
     Int = 3,
     Short = 4,
     Long = 5,
+    Double = 6,
     List = 7,
 }
 
@@ -510,6 +511,14 @@ fn parse_long(key: &str, raw: &str, min: i64) -> Result<i64, ConfigError> {
     parse_num(key, raw, min, "a 64-bit integer")
 }
 
+/// A double in [0, 1], as Kafka's `min.cleanable.dirty.ratio` validates it.
+fn parse_ratio(key: &str, raw: &str) -> Result<f64, ConfigError> {
+    match raw.trim().parse::<f64>() {
+        Ok(v) if (0.0..=1.0).contains(&v) => Ok(v),
+        _ => Err(invalid(key, raw, "expected a number between 0 and 1")),
+    }
+}
+
 fn parse_bool(key: &str, raw: &str) -> Result<bool, ConfigError> {
     if raw.eq_ignore_ascii_case("true") {
         Ok(true)
@@ -540,7 +549,9 @@ const fn key(name: &'static str, ty: ConfigType, default: Option<&'static str>) 
 }
 
 // Short aliases keep the key tables to one line per key (J for LONG, as in JVM descriptors).
-use ConfigType::{Boolean as B, Int as I, List as L, Long as J, Short as S, String as Str};
+use ConfigType::{
+    Boolean as B, Double as D, Int as I, List as L, Long as J, Short as S, String as Str,
+};
 
 /// Every broker key Weir understands; the single source of defaults for parsing and describing.
 const BROKER_KEYS: &[KeyDef] = &[
@@ -591,6 +602,15 @@ const BROKER_KEYS: &[KeyDef] = &[
     key("log.cleanup.policy", L, Some("delete")),
     key("log.cleaner.delete.retention.ms", J, Some("86400000")),
     key("log.cleaner.min.compaction.lag.ms", J, Some("0")),
+    key(
+        "log.cleaner.max.compaction.lag.ms",
+        J,
+        Some("9223372036854775807"),
+    ),
+    key("log.cleaner.min.cleanable.ratio", D, Some("0.5")),
+    key("log.cleaner.backoff.ms", J, Some("15000")),
+    key("log.cleaner.dedupe.buffer.size", J, Some("134217728")),
+    key("offsets.topic.segment.bytes", I, Some("104857600")),
     key("log.message.timestamp.type", Str, Some("CreateTime")),
     key("min.insync.replicas", I, Some("1")),
     key("unclean.leader.election.enable", B, Some("false")),
@@ -701,6 +721,17 @@ pub struct BrokerConfig {
     pub log_cleaner_delete_retention_ms: i64,
     /// `log.cleaner.min.compaction.lag.ms` (≥ 0). Default 0.
     pub log_cleaner_min_compaction_lag_ms: i64,
+    /// `log.cleaner.max.compaction.lag.ms` (≥ 1). Default `i64::MAX`.
+    pub log_cleaner_max_compaction_lag_ms: i64,
+    /// `log.cleaner.min.cleanable.ratio` (0 to 1). Default 0.5.
+    pub log_cleaner_min_cleanable_ratio: f64,
+    /// `log.cleaner.backoff.ms` (≥ 0): how often each core looks for logs to clean. Default 15000.
+    pub log_cleaner_backoff_ms: i64,
+    /// `log.cleaner.dedupe.buffer.size` (≥ 1 MiB): key-map memory, shared by the cores' cleaners
+    /// (Kafka shares it by cleaner threads). Default 134217728.
+    pub log_cleaner_dedupe_buffer_size: i64,
+    /// `offsets.topic.segment.bytes` (≥ 1). Default 104857600.
+    pub offsets_topic_segment_bytes: i32,
     /// `log.message.timestamp.type`. Default CreateTime.
     pub log_message_timestamp_type: TimestampType,
     /// `min.insync.replicas` (≥ 1). Default 1.
@@ -940,6 +971,14 @@ impl BrokerConfig {
             )?,
             log_cleaner_delete_retention_ms: r.long("log.cleaner.delete.retention.ms", 0)?,
             log_cleaner_min_compaction_lag_ms: r.long("log.cleaner.min.compaction.lag.ms", 0)?,
+            log_cleaner_max_compaction_lag_ms: r.long("log.cleaner.max.compaction.lag.ms", 1)?,
+            log_cleaner_min_cleanable_ratio: parse_ratio(
+                "log.cleaner.min.cleanable.ratio",
+                r.required("log.cleaner.min.cleanable.ratio")?,
+            )?,
+            log_cleaner_backoff_ms: r.long("log.cleaner.backoff.ms", 0)?,
+            log_cleaner_dedupe_buffer_size: r.long("log.cleaner.dedupe.buffer.size", 1 << 20)?,
+            offsets_topic_segment_bytes: r.int("offsets.topic.segment.bytes", 1)?,
             log_message_timestamp_type: TimestampType::parse(
                 "log.message.timestamp.type",
                 r.required("log.message.timestamp.type")?,
@@ -1258,6 +1297,11 @@ const TOPIC_KEYS: &[(&str, ConfigType, &[&str])] = &[
         &["log.flush.interval.ms", "log.flush.scheduler.interval.ms"],
     ),
     ("index.interval.bytes", I, &["log.index.interval.bytes"]),
+    (
+        "max.compaction.lag.ms",
+        J,
+        &["log.cleaner.max.compaction.lag.ms"],
+    ),
     ("max.message.bytes", I, &["message.max.bytes"]),
     (
         "message.timestamp.type",
@@ -1268,6 +1312,11 @@ const TOPIC_KEYS: &[(&str, ConfigType, &[&str])] = &[
         "min.compaction.lag.ms",
         J,
         &["log.cleaner.min.compaction.lag.ms"],
+    ),
+    (
+        "min.cleanable.dirty.ratio",
+        D,
+        &["log.cleaner.min.cleanable.ratio"],
     ),
     ("min.insync.replicas", I, &["min.insync.replicas"]),
     ("retention.bytes", J, &["log.retention.bytes"]),
@@ -1297,13 +1346,11 @@ const UNSUPPORTED_TOPIC_KEYS: &[&str] = &[
     "leader.replication.throttled.replicas",
     "local.retention.bytes",
     "local.retention.ms",
-    "max.compaction.lag.ms",
     "message.downconversion.enable",
     "message.format.version",
     "message.timestamp.after.max.ms",
     "message.timestamp.before.max.ms",
     "message.timestamp.difference.max.ms",
-    "min.cleanable.dirty.ratio",
     "preallocate",
     "remote.storage.enable",
     "segment.index.bytes",
@@ -1351,6 +1398,10 @@ pub struct TopicConfig {
     pub delete_retention_ms: i64,
     /// `min.compaction.lag.ms` (≥ 0).
     pub min_compaction_lag_ms: i64,
+    /// `max.compaction.lag.ms` (≥ 1).
+    pub max_compaction_lag_ms: i64,
+    /// `min.cleanable.dirty.ratio` (0 to 1).
+    pub min_cleanable_dirty_ratio: f64,
     base: Arc<TopicBase>,
 }
 
@@ -1378,6 +1429,8 @@ impl TopicConfig {
             message_timestamp_type: b.log_message_timestamp_type,
             delete_retention_ms: b.log_cleaner_delete_retention_ms,
             min_compaction_lag_ms: b.log_cleaner_min_compaction_lag_ms,
+            max_compaction_lag_ms: b.log_cleaner_max_compaction_lag_ms,
+            min_cleanable_dirty_ratio: b.log_cleaner_min_cleanable_ratio,
             base: Arc::new(TopicBase {
                 defaults: Vec::new(),
                 static_broker: Vec::new(),
@@ -1448,6 +1501,8 @@ impl TopicConfig {
             }
             "delete.retention.ms" => self.delete_retention_ms = parse_long(key, raw, 0)?,
             "min.compaction.lag.ms" => self.min_compaction_lag_ms = parse_long(key, raw, 0)?,
+            "max.compaction.lag.ms" => self.max_compaction_lag_ms = parse_long(key, raw, 1)?,
+            "min.cleanable.dirty.ratio" => self.min_cleanable_dirty_ratio = parse_ratio(key, raw)?,
             _ => {
                 return Err(ConfigError::UnknownKey {
                     key: key.to_owned(),
@@ -1473,6 +1528,8 @@ impl TopicConfig {
             "message.timestamp.type" => self.message_timestamp_type.as_str().to_owned(),
             "delete.retention.ms" => self.delete_retention_ms.to_string(),
             "min.compaction.lag.ms" => self.min_compaction_lag_ms.to_string(),
+            "max.compaction.lag.ms" => self.max_compaction_lag_ms.to_string(),
+            "min.cleanable.dirty.ratio" => self.min_cleanable_dirty_ratio.to_string(),
             _ => unreachable!("render is only called with TOPIC_KEYS"),
         }
     }
@@ -1516,6 +1573,12 @@ impl TopicConfig {
             },
             flush_ms: self.flush_ms,
             max_message_bytes: usize::try_from(self.max_message_bytes).unwrap_or(0),
+            cleanup_delete: self.cleanup_policy != CleanupPolicy::Compact,
+            compact: self.cleanup_policy != CleanupPolicy::Delete,
+            delete_retention_ms: self.delete_retention_ms,
+            min_compaction_lag_ms: self.min_compaction_lag_ms,
+            max_compaction_lag_ms: self.max_compaction_lag_ms,
+            min_cleanable_dirty_ratio: self.min_cleanable_dirty_ratio,
         }
         .normalized()
     }

@@ -37,6 +37,8 @@ pub fn storage_error(e: &StorageError) -> K {
         }
         // The partition was closed or deleted under the request: the client refreshes metadata.
         StorageError::Closed(_) => K::NotLeaderOrFollower,
+        StorageError::Busy(_) => K::RequestTimedOut,
+        StorageError::Records(_) => K::CorruptMessage,
     }
 }
 

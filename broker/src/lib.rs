@@ -6,7 +6,7 @@
 //! Modules: [`config`] (server.properties and CLI), [`runtime`] (per-core state, mesh, start-up
 //! and shutdown), [`handlers`] (one module per API family), [`replica`] (a partition on its
 //! owning core), [`metadata`] (metadata log, images, controller), [`errors`] (typed errors to
-//! Kafka error codes, in one place), [`records`] (reading records of internal logs), [`group`] (consumer groups and committed
+//! Kafka error codes, in one place), [`group`] (consumer groups and committed
 //! offsets).
 
 pub mod config;
@@ -16,7 +16,6 @@ pub mod handlers;
 pub mod metadata;
 pub mod producer_snapshot;
 pub mod producer_state;
-pub mod records;
 pub mod replica;
 pub mod runtime;
 pub mod shard;

@@ -109,6 +109,24 @@ impl Replica {
                 message: Some("transactions are not supported by this broker".into()),
             });
         }
+        if self.log.config().compact {
+            // Kafka's rule: a record without a key could never be cleaned away.
+            let keyless = weir_storage::records::has_keyless_record(&records).map_err(|e| {
+                ProduceFailure {
+                    code: K::CorruptMessage.code(),
+                    message: Some(e.to_string()),
+                }
+            })?;
+            if keyless {
+                return Err(ProduceFailure {
+                    code: K::InvalidRecord.code(),
+                    message: Some(format!(
+                        "Compacted topic cannot accept message without key in topic partition {}.",
+                        self.tp
+                    )),
+                });
+            }
+        }
         // Idempotence: checked and queued with no await in between, so check order is offset
         // order (what the producer state relies on).
         let check = self

@@ -58,7 +58,7 @@ pub async fn ensure_offsets_topic(core: &Rc<Core>) -> Result<(), i16> {
 }
 
 /// `__consumer_offsets` as Kafka creates it: `offsets.topic.num.partitions` partitions, one
-/// replica (a single broker). Until compaction exists its records are kept forever.
+/// replica (a single broker), compacted, `offsets.topic.segment.bytes` segments.
 pub fn offsets_topic(core: &Core) -> NewTopic {
     NewTopic {
         name: OFFSETS_TOPIC.to_string(),
@@ -66,8 +66,11 @@ pub fn offsets_topic(core: &Core) -> NewTopic {
         replication_factor: 1,
         assignments: vec![],
         configs: vec![
-            ("retention.ms".into(), Some("-1".into())),
-            ("segment.bytes".into(), Some("104857600".into())),
+            ("cleanup.policy".into(), Some("compact".into())),
+            (
+                "segment.bytes".into(),
+                Some(core.groups.settings.offsets_segment_bytes.to_string()),
+            ),
         ],
     }
 }

@@ -18,6 +18,7 @@ use std::cell::RefCell;
 use std::rc::Rc;
 use std::time::Duration;
 use weir_storage::batch::{build_batch, ProducerFields, Record};
+use weir_storage::records::BatchRecords;
 use weir_storage::{Offset, PartitionLog, StorageError};
 
 /// Kafka's `offset.metadata.max.bytes`.
@@ -153,16 +154,24 @@ impl Coordinator {
                 break;
             }
             for (range, header) in batches {
-                let Some(recs) = crate::records::records(&bytes[range]) else {
-                    tracing::warn!(
-                        offset = header.base_offset,
-                        "unreadable __consumer_offsets batch skipped"
-                    );
-                    next = header.last_offset() + 1;
-                    continue;
+                let batch = match BatchRecords::parse(&bytes[range]) {
+                    Ok(b) => b,
+                    Err(e) => {
+                        tracing::warn!(
+                            offset = header.base_offset,
+                            error = %e,
+                            "unreadable __consumer_offsets batch skipped"
+                        );
+                        next = header.last_offset() + 1;
+                        continue;
+                    }
                 };
                 let mut groups = self.groups.borrow_mut();
-                for r in recs {
+                for view in &batch.records {
+                    let r = RecordRef {
+                        key: batch.key(view),
+                        value: batch.value(view),
+                    };
                     let (group, topic, partition) = match r.key.and_then(records::decode_key) {
                         Some(Key::Offset {
                             group,
@@ -768,6 +777,12 @@ async fn offset_delete(
         .collect();
     write(core, &group, tombstones).await?;
     Ok(results)
+}
+
+/// A record's key and value, borrowed from a parsed batch.
+struct RecordRef<'a> {
+    key: Option<&'a [u8]>,
+    value: Option<&'a [u8]>,
 }
 
 #[cfg(test)]

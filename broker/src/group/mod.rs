@@ -28,6 +28,8 @@ pub struct GroupSettings {
     pub max_session_timeout_ms: i32,
     /// `offsets.retention.minutes`, in milliseconds.
     pub offsets_retention_ms: i64,
+    /// `offsets.topic.segment.bytes`.
+    pub offsets_segment_bytes: i32,
 }
 
 impl Default for GroupSettings {
@@ -38,6 +40,7 @@ impl Default for GroupSettings {
             min_session_timeout_ms: 6000,
             max_session_timeout_ms: 1_800_000,
             offsets_retention_ms: 7 * 24 * 3600 * 1000,
+            offsets_segment_bytes: 100 << 20,
         }
     }
 }

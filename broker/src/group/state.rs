@@ -861,6 +861,7 @@ mod tests {
             min_session_timeout_ms: 6000,
             max_session_timeout_ms: 300_000,
             offsets_retention_ms: 60_000,
+            ..GroupSettings::default()
         }
     }
 

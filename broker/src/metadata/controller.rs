@@ -619,8 +619,16 @@ async fn replay(log: &Rc<PartitionLog>) -> Result<Vec<MetadataRecord>, StorageEr
         let bytes = region.read_to_vec().await?;
         let batches = weir_storage::batch::split_and_validate(&bytes)?;
         for (range, header) in batches {
-            for value in crate::records::record_values(&bytes[range]).unwrap_or_default() {
-                match value.map(MetadataRecord::decode) {
+            let batch = match weir_storage::records::BatchRecords::parse(&bytes[range]) {
+                Ok(b) => b,
+                Err(e) => {
+                    tracing::error!(error = %e, offset = header.base_offset, "metadata batch skipped");
+                    next = header.last_offset() + 1;
+                    continue;
+                }
+            };
+            for view in &batch.records {
+                match batch.value(view).map(MetadataRecord::decode) {
                     Some(Ok(r)) => out.push(r),
                     Some(Err(e)) => {
                         tracing::error!(error = %e, offset = header.base_offset, "metadata record skipped")

@@ -4,7 +4,7 @@
 
 use super::mesh::{Mesh, ShardMsg};
 use super::messages::{ReadResult, ReadSpec, RemoteRegion, ShardRequest, ShardResponse};
-use super::settings::Settings;
+use super::settings::{CleanerSettings, Settings};
 use crate::metadata::controller::{now_ms, Controller};
 use crate::metadata::{Change, MetadataImage, MetadataRecord};
 use crate::replica::Replica;
@@ -16,6 +16,7 @@ use std::cell::{Cell, RefCell};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::rc::Rc;
 use std::time::Duration;
+use weir_storage::log::CleanOptions;
 use weir_storage::{FileRegion, PartitionLog, SegmentFileCache, TopicPartition};
 
 pub struct Core {
@@ -350,10 +351,12 @@ impl Core {
         let tick = Duration::from_millis(1000);
         let mut since_retention = 0u64;
         let mut since_checkpoint = 0u64;
+        let mut since_cleaning = 0u64;
         while !self.stopping.get() {
             glommio::timer::sleep(tick).await;
             since_retention += 1000;
             since_checkpoint += 1000;
+            since_cleaning += 1000;
             let replicas: Vec<Rc<Replica>> = self.partitions.borrow().values().cloned().collect();
             let now = now_ms();
             for r in &replicas {
@@ -369,6 +372,12 @@ impl Core {
                     }
                 }
             }
+            if let Some(cleaner) = self.settings.cleaner {
+                if since_cleaning >= cleaner.backoff_ms {
+                    since_cleaning = 0;
+                    self.clean_logs(&replicas, cleaner).await;
+                }
+            }
             if since_checkpoint >= self.settings.hw_checkpoint_interval_ms {
                 since_checkpoint = 0;
                 for r in &replicas {
@@ -377,6 +386,34 @@ impl Core {
                     }
                     crate::producer_snapshot::save_if_rolled(r).await;
                 }
+            }
+        }
+    }
+
+    /// One compaction pass over this core's compacted logs (Kafka's log cleaner, here a task of
+    /// the core's low-priority queue instead of a thread pool: each core cleans what it owns).
+    async fn clean_logs(&self, replicas: &[Rc<Replica>], cleaner: CleanerSettings) {
+        for r in replicas {
+            if self.stopping.get() {
+                return;
+            }
+            let opts = CleanOptions {
+                now_ms: now_ms(),
+                dedupe_buffer_bytes: cleaner.dedupe_buffer_bytes_per_core,
+                force: false,
+            };
+            match r.log.clean(opts).await {
+                Ok(Some(o)) => tracing::info!(
+                    partition = %r.tp,
+                    segments = format!("{} -> {}", o.segments_before, o.segments_after),
+                    bytes = format!("{} -> {}", o.bytes_before, o.bytes_after),
+                    records_removed = o.records_removed,
+                    tombstones_removed = o.tombstones_removed,
+                    first_dirty = o.first_dirty,
+                    "log cleaned"
+                ),
+                Ok(None) => {}
+                Err(e) => tracing::error!(partition = %r.tp, error = %e, "log cleaning failed"),
             }
         }
     }

@@ -4,7 +4,7 @@
 
 use super::core::Core;
 use super::mesh::{Mesh, ShardMsg, MESH_QUEUE_DEPTH};
-use super::settings::{Settings, TopicSettings};
+use super::settings::{CleanerSettings, Settings, TopicSettings};
 use crate::config::{BrokerConfig, TopicConfig};
 use crate::handlers;
 use crate::metadata::controller::{Controller, ControllerDefaults};
@@ -66,6 +66,12 @@ impl Settings {
             retention_check_interval_ms: c.log_retention_check_interval_ms.max(1000) as u64,
             hw_checkpoint_interval_ms: c.replica_high_watermark_checkpoint_interval_ms.max(1000)
                 as u64,
+            cleaner: c.log_cleaner_enable.then(|| CleanerSettings {
+                backoff_ms: c.log_cleaner_backoff_ms.max(0) as u64,
+                dedupe_buffer_bytes_per_core: (c.log_cleaner_dedupe_buffer_size.max(1 << 20)
+                    as usize)
+                    / c.cores.max(1),
+            }),
             open_segments_max: c.open_segments_max,
             net: weir_net::NetConfig {
                 socket_request_max_bytes: c.socket_request_max_bytes.max(1) as usize,
@@ -107,6 +113,7 @@ impl Settings {
                 min_session_timeout_ms: c.group_min_session_timeout_ms,
                 max_session_timeout_ms: c.group_max_session_timeout_ms,
                 offsets_retention_ms: c.offsets_retention_minutes.max(1) as i64 * 60_000,
+                offsets_segment_bytes: c.offsets_topic_segment_bytes.max(1),
             },
         })
     }

@@ -20,6 +20,14 @@ pub type TopicResolver = Rc<dyn Fn(&BTreeMap<String, String>) -> Result<TopicSet
 /// Lists every topic config with its effective value and whether it is a default.
 pub type TopicDescriber = Rc<dyn Fn(&BTreeMap<String, String>) -> Vec<(String, String, bool)>>;
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CleanerSettings {
+    /// `log.cleaner.backoff.ms`.
+    pub backoff_ms: u64,
+    /// `log.cleaner.dedupe.buffer.size` divided among the cores.
+    pub dedupe_buffer_bytes_per_core: usize,
+}
+
 pub struct Settings {
     pub node_id: i32,
     pub cluster_id: String,
@@ -34,6 +42,9 @@ pub struct Settings {
     pub delete_topic_enable: bool,
     pub retention_check_interval_ms: u64,
     pub hw_checkpoint_interval_ms: u64,
+    /// The compaction cleaner of each core: how often it looks for dirty logs, and the key-map
+    /// memory it may use per pass. `None`: `log.cleaner.enable=false`.
+    pub cleaner: Option<CleanerSettings>,
     /// Cap on open segment descriptors, for the whole broker (split evenly across cores).
     pub open_segments_max: usize,
     pub net: weir_net::NetConfig,

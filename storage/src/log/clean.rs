@@ -38,7 +38,7 @@ const CLEANED_SUFFIX: &str = "cleaned";
 /// Suffix of the marker that commits a swap: `<base>.cleaner-swap`, holding the group's end.
 pub(crate) const SWAP_MARKER_SUFFIX: &str = "cleaner-swap";
 /// How much of a segment the cleaner reads per I/O.
-const READ_CHUNK_BYTES: usize = 4 << 20;
+const READ_CHUNK_BYTES: usize = 1 << 20;
 /// Cleaned bytes buffered before they are written out.
 const WRITE_CHUNK_BYTES: usize = 4 << 20;
 /// Bytes the key map is charged per entry beyond the key itself (hash slot, offset, Vec header).
@@ -609,6 +609,8 @@ impl BatchChunks {
     /// The next whole batches; `Some(None)` if the segment was deleted under the reader (the
     /// pass is abandoned), `None` at the end.
     async fn next_chunk(&mut self, log: &PartitionLog) -> Result<Option<Option<Chunk>>> {
+        // Each chunk is parsed without an await: give produce and fetch their turn between.
+        glommio::yield_if_needed().await;
         if self.position >= self.size {
             return Ok(None);
         }
