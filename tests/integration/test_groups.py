@@ -369,3 +369,46 @@ def test_group_membership_survives_restart(broker_factory):
         assert c.memberid() == member
     finally:
         c.close()
+
+
+def test_static_member_restart_keeps_its_partitions_without_a_rebalance(broker):
+    """KIP-345: a consumer with group.instance.id that restarts within its session gets its old
+    partitions back, and the other members see no rebalance (no revoke, no new assignment)."""
+    topic, group = h.topic_name("static"), group_name()
+    h.create_topic(broker.bootstrap, topic, 4)
+    events = {"a": 0}
+
+    def on_assign(consumer, partitions):
+        events["a"] += 1
+
+    def on_revoke(consumer, partitions):
+        events["a"] += 1
+
+    static = {"session.timeout.ms": 30000}
+    a = group_consumer(broker.bootstrap, group, **{"group.instance.id": "inst-a"}, **static)
+    a.subscribe([topic], on_assign=on_assign, on_revoke=on_revoke)
+    wait_assignment([a], 4)  # a joins first: the group's leader
+    b = group_consumer(broker.bootstrap, group, **{"group.instance.id": "inst-b"}, **static)
+    b.subscribe([topic])
+    wait_assignment([a, b], 4)
+    b_parts = sorted(tp.partition for tp in b.assignment())
+    a_parts = sorted(tp.partition for tp in a.assignment())
+    b.close()  # a static member sends no LeaveGroup: its partitions wait for it
+    settled = events["a"]
+    b2 = group_consumer(broker.bootstrap, group, **{"group.instance.id": "inst-b"}, **static)
+    try:
+        b2.subscribe([topic])
+        deadline = time.monotonic() + T
+        while not b2.assignment() and time.monotonic() < deadline:
+            b2.poll(0.2)
+            a.poll(0.1)
+        assert sorted(tp.partition for tp in b2.assignment()) == b_parts
+        # Keep polling a while: a rebalance would show as a revoke/assign on a.
+        for _ in range(15):
+            a.poll(0.1)
+            b2.poll(0.1)
+        assert events["a"] == settled, "the other member went through a rebalance"
+        assert sorted(tp.partition for tp in a.assignment()) == a_parts
+    finally:
+        b2.close()
+        a.close()

@@ -92,13 +92,39 @@ pub enum GroupReply {
 
 struct Slot {
     group: Group,
-    /// (state, generation) of the membership last written to the log.
-    persisted: Option<(State, i32)>,
+    /// (state, generation, member-id changes) of the membership last written to the log.
+    persisted: Option<MembershipVersion>,
     joins: AHashMap<String, LocalSender<JoinResponse>>,
     syncs: AHashMap<String, LocalSender<SyncResponse>>,
 }
 
+type MembershipVersion = (State, i32, u64);
+
 impl Slot {
+    fn version(&self) -> MembershipVersion {
+        (
+            self.group.state,
+            self.group.generation,
+            self.group.membership_changes,
+        )
+    }
+
+    /// The group metadata record, if the membership changed since it was last written; it
+    /// counts as written from now (reset by the caller if the write fails).
+    fn dirty_record(&mut self, id: &str, now: i64) -> Option<Record> {
+        let version = self.version();
+        if self.persisted == Some(version) || self.group.generation == 0 {
+            return None;
+        }
+        let meta = self.group.snapshot(now)?;
+        self.persisted = Some(version);
+        Some(Record {
+            key: Some(records::group_key(id)),
+            value: Some(records::group_value(&meta)),
+            ..Record::default()
+        })
+    }
+
     fn new(id: &str) -> Self {
         Self {
             group: Group::new(id),
@@ -191,7 +217,7 @@ impl Coordinator {
                                     slot.group.offsets = offsets;
                                 }
                             }
-                            slot.persisted = Some((slot.group.state, slot.group.generation));
+                            slot.persisted = Some(slot.version());
                             applied += 1;
                             continue;
                         }
@@ -222,20 +248,8 @@ impl Coordinator {
     fn take_dirty(&self, now: i64) -> Vec<(String, Record)> {
         let mut out = Vec::new();
         for (id, slot) in self.groups.borrow_mut().iter_mut() {
-            let key = (slot.group.state, slot.group.generation);
-            if slot.persisted == Some(key) || slot.group.generation == 0 {
-                continue;
-            }
-            if let Some(meta) = slot.group.snapshot(now) {
-                slot.persisted = Some(key);
-                out.push((
-                    id.clone(),
-                    Record {
-                        key: Some(records::group_key(id)),
-                        value: Some(records::group_value(&meta)),
-                        ..Record::default()
-                    },
-                ));
+            if let Some(record) = slot.dirty_record(id, now) {
+                out.push((id.clone(), record));
             }
         }
         out
@@ -303,6 +317,27 @@ pub async fn run_timers(core: Rc<Core>) {
             }
         }
     }
+}
+
+/// Writes one group's membership if it changed. A failed write leaves it marked unwritten.
+async fn store_group(core: &Rc<Core>, group: &str) -> Result<(), i16> {
+    let record = {
+        let mut groups = core.groups.groups.borrow_mut();
+        let Some(slot) = groups.get_mut(group) else {
+            return Ok(());
+        };
+        slot.dirty_record(group, now_ms())
+    };
+    let Some(record) = record else {
+        return Ok(());
+    };
+    let result = write(core, group, vec![record]).await;
+    if result.is_err() {
+        if let Some(slot) = core.groups.groups.borrow_mut().get_mut(group) {
+            slot.persisted = None;
+        }
+    }
+    result
 }
 
 /// Writes the memberships that changed (Kafka stores a group when it becomes Stable or Empty).
@@ -431,11 +466,42 @@ async fn handle_call(core: &Rc<Core>, call: GroupCall) -> GroupReply {
                             .get(&member)
                             .map_or(0, |m| m.rebalance_timeout_ms as i64);
                         slot.syncs.insert(member, tx);
-                        slot.dispatch(deliveries);
-                        limit
+                        (limit, deliveries)
                     }
                 }
             };
+            let (limit, deliveries) = limit;
+            // The leader's assignment made the group Stable: as Kafka does, the members get
+            // their assignments only once the group (with them) is in the log.
+            let assigned = deliveries
+                .iter()
+                .any(|d| matches!(d, Delivery::Sync { response, .. } if response.error == 0));
+            let stored = if assigned {
+                store_group(core, &group_id).await
+            } else {
+                Ok(())
+            };
+            {
+                let mut groups = c.groups.borrow_mut();
+                if let Some(slot) = groups.get_mut(&group_id) {
+                    match stored {
+                        Ok(()) => slot.dispatch(deliveries),
+                        Err(code) => {
+                            tracing::warn!(group = %group_id, code, "group assignment not stored; rebalancing");
+                            let failed = deliveries.into_iter().map(|d| match d {
+                                Delivery::Sync { member, .. } => Delivery::Sync {
+                                    member,
+                                    response: SyncResponse::error(code),
+                                },
+                                other => other,
+                            });
+                            slot.dispatch(failed.collect());
+                            let more = slot.group.assignment_not_stored(now_ms(), &c.settings);
+                            slot.dispatch(more);
+                        }
+                    }
+                }
+            }
             let late = SyncResponse::error(K::RebalanceInProgress.code());
             GroupReply::Sync(wait_for(rx, limit, late).await)
         }

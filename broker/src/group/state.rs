@@ -150,8 +150,16 @@ pub struct Group {
     pub pending: BTreeMap<String, i64>,
     /// When the current rebalance (join phase) or pending-sync phase ends at the latest.
     pub deadline: i64,
-    /// The first rebalance of an empty group waits `group.initial.rebalance.delay.ms`.
+    /// The first rebalance of an empty group waits `group.initial.rebalance.delay.ms`, and
+    /// waits again (up to the rebalance timeout) while new members keep arriving: Kafka's
+    /// `InitialDelayedJoin`.
     initial_delay: bool,
+    initial_delay_ms: i64,
+    initial_delay_remaining_ms: i64,
+    member_added_during_delay: bool,
+    /// Counts changes of member ids outside a rebalance (a static member taking over its old
+    /// id), so the coordinator knows the persisted membership is stale.
+    pub membership_changes: u64,
     /// Committed offsets: (topic, partition) → offset.
     pub offsets: BTreeMap<(String, i32), Committed>,
     /// When the group last became Empty (offsets expire from then on).
@@ -177,6 +185,10 @@ impl Group {
             pending: BTreeMap::new(),
             deadline: 0,
             initial_delay: false,
+            initial_delay_ms: 0,
+            initial_delay_remaining_ms: 0,
+            member_added_during_delay: false,
+            membership_changes: 0,
             offsets: BTreeMap::new(),
             empty_since: None,
         }
@@ -233,11 +245,13 @@ impl Group {
             }
         }
         if self.state == State::Empty {
-            self.initial_delay = settings.initial_rebalance_delay_ms > 0;
-            self.deadline = now
-                + settings
-                    .initial_rebalance_delay_ms
-                    .min(self.max_rebalance_timeout());
+            let delay = settings.initial_rebalance_delay_ms;
+            let rebalance = self.max_rebalance_timeout();
+            self.initial_delay = delay > 0;
+            self.initial_delay_ms = delay;
+            self.initial_delay_remaining_ms = (rebalance - delay).max(0);
+            self.member_added_during_delay = false;
+            self.deadline = now + delay.min(rebalance);
         } else {
             self.initial_delay = false;
             self.deadline = now + self.max_rebalance_timeout();
@@ -263,6 +277,9 @@ impl Group {
         };
         if self.members.is_empty() {
             self.protocol_type = Some(req.protocol_type.clone());
+        }
+        if self.state == State::PreparingRebalance && self.initial_delay {
+            self.member_added_during_delay = true;
         }
         if self.leader.is_none() {
             self.leader = Some(id.clone());
@@ -325,6 +342,18 @@ impl Group {
         if self.state != State::PreparingRebalance {
             return;
         }
+        if self.initial_delay
+            && now >= self.deadline
+            && self.member_added_during_delay
+            && self.initial_delay_remaining_ms > 0
+        {
+            // Members are still arriving: wait another delay, within the rebalance timeout.
+            let more = self.initial_delay_ms.min(self.initial_delay_remaining_ms);
+            self.initial_delay_remaining_ms -= more;
+            self.member_added_during_delay = false;
+            self.deadline = now + more;
+            return;
+        }
         let all_joined = self.members.values().all(|m| m.join_waiting) && self.pending.is_empty();
         if !(now >= self.deadline || (all_joined && !self.initial_delay)) {
             return;
@@ -382,6 +411,55 @@ impl Group {
                 },
             });
         }
+    }
+
+    /// Answers the waiting requests of a static member's old id: a new instance took over.
+    fn fence(&mut self, old: &str, out: &mut Vec<Delivery>) {
+        if let Some(m) = self.members.get_mut(old) {
+            if std::mem::take(&mut m.join_waiting) {
+                out.push(Delivery::Join {
+                    member: old.to_string(),
+                    response: JoinResponse::error(code(K::FencedInstanceId), old),
+                });
+            }
+            if std::mem::take(&mut m.sync_waiting) {
+                out.push(Delivery::Sync {
+                    member: old.to_string(),
+                    response: SyncResponse::error(code(K::FencedInstanceId)),
+                });
+            }
+        }
+    }
+
+    /// KIP-345: a static member that restarts into a Stable group with the same protocols takes
+    /// over its old member, assignment included, and nobody rebalances. The leader is the
+    /// exception (Kafka before KIP-814 rebalances too: a rejoining leader has no member list to
+    /// assign from). Returns the new member id when it applied.
+    fn rejoin_without_rebalance(
+        &mut self,
+        old: &str,
+        req: &JoinRequest,
+        new_id: String,
+        now: i64,
+    ) -> Option<String> {
+        let m = self.members.get(old)?;
+        if self.state != State::Stable
+            || self.leader.as_deref() == Some(old)
+            || m.protocols != req.protocols
+            || m.protocol_type != req.protocol_type
+        {
+            return None;
+        }
+        let mut m = self.members.remove(old)?;
+        m.id = new_id.clone();
+        m.last_heartbeat = now;
+        m.session_timeout_ms = req.session_timeout_ms;
+        m.rebalance_timeout_ms = req.rebalance_timeout_ms;
+        m.client_id = req.client_id.clone();
+        m.client_host = req.client_host.clone();
+        self.members.insert(new_id.clone(), m);
+        self.membership_changes += 1;
+        Some(new_id)
     }
 
     fn current_join_response(&self, member: &str) -> JoinResponse {
@@ -457,19 +535,12 @@ impl Group {
                     .find(|m| m.instance_id.as_ref() == Some(instance))
                     .map(|m| m.id.clone());
                 if let Some(old) = old {
-                    if let Some(m) = self.members.get(&old) {
-                        if m.join_waiting {
-                            out.push(Delivery::Join {
-                                member: old.clone(),
-                                response: JoinResponse::error(code(K::FencedInstanceId), &old),
-                            });
-                        }
-                        if m.sync_waiting {
-                            out.push(Delivery::Sync {
-                                member: old.clone(),
-                                response: SyncResponse::error(code(K::FencedInstanceId)),
-                            });
-                        }
+                    self.fence(&old, &mut out);
+                    if let Some(new_id) =
+                        self.rejoin_without_rebalance(&old, &req, new_member_id.clone(), now)
+                    {
+                        let response = self.current_join_response(&new_id);
+                        return (Outcome::Reply(response), out);
                     }
                     let was_leader = self.leader.as_deref() == Some(old.as_str());
                     self.members.remove(&old);
@@ -620,6 +691,19 @@ impl Group {
             }
             State::Empty | State::Dead => fail(K::UnknownMemberId),
         }
+    }
+
+    /// The assignment could not be written to the log: Kafka drops it and rebalances.
+    pub fn assignment_not_stored(&mut self, now: i64, s: &GroupSettings) -> Vec<Delivery> {
+        let mut out = Vec::new();
+        if self.state != State::Stable {
+            return out;
+        }
+        for m in self.members.values_mut() {
+            m.assignment = Bytes::new();
+        }
+        self.prepare_rebalance(now, s, &mut out);
+        out
     }
 
     pub fn heartbeat(&mut self, member: &str, generation: i32, now: i64) -> i16 {
@@ -1098,12 +1182,40 @@ mod tests {
         let mut g = Group::new("g");
         let (_, d) = join_new(&mut g, "m1", &["range"], 1000, &s);
         assert!(d.is_empty(), "waits for the initial delay");
-        let (_, d) = join_new(&mut g, "m2", &["range"], 2000, &s);
-        assert!(d.is_empty());
         assert!(g.tick(3999, &s).is_empty());
         let d = g.tick(4000, &s);
-        assert_eq!(joins(&d).len(), 2);
+        assert_eq!(joins(&d).len(), 1);
         assert_eq!(g.generation, 1);
+    }
+
+    #[test]
+    fn initial_delay_is_extended_while_members_arrive_up_to_the_rebalance_timeout() {
+        let s = settings(3000);
+        let mut g = Group::new("g");
+        join_new(&mut g, "m1", &["range"], 0, &s);
+        join_new(&mut g, "m2", &["range"], 2000, &s);
+        assert!(g.tick(3000, &s).is_empty(), "m2 arrived: another delay");
+        join_new(&mut g, "m3", &["range"], 5000, &s);
+        assert!(g.tick(6000, &s).is_empty(), "m3 arrived: another delay");
+        let d = g.tick(9000, &s);
+        assert_eq!(joins(&d).len(), 3, "nobody new: the rebalance completes");
+        assert_eq!(g.generation, 1);
+
+        // Members arriving forever still complete within the rebalance timeout (30 s).
+        let mut g = Group::new("g2");
+        join_new(&mut g, "a0", &["range"], 0, &s);
+        let mut t = 0;
+        let mut done_at = None;
+        for i in 1..40 {
+            t += 1000;
+            let (_, mut d) = join_new(&mut g, &format!("a{i}"), &["range"], t, &s);
+            d.extend(g.tick(t, &s));
+            if !joins(&d).is_empty() {
+                done_at = Some(t);
+                break;
+            }
+        }
+        assert_eq!(done_at, Some(30_000));
     }
 
     #[test]
@@ -1295,5 +1407,56 @@ mod tests {
         assert_eq!(g.generation, 2);
         assert_eq!(g.leave("", Some("i1"), 20, &s).0, 0);
         assert_eq!(g.state, State::Empty);
+    }
+
+    #[test]
+    fn static_follower_restarting_keeps_its_assignment_without_a_rebalance() {
+        let s = settings(0);
+        let mut g = Group::new("g");
+        let static_req = |id: &str, instance: &str| {
+            let mut r = req(id, &["range"]);
+            r.instance_id = Some(instance.into());
+            r
+        };
+        g.join(static_req("", "i1"), "leader".into(), 0, &s);
+        g.sync("leader", 1, None, None, vec![], 0);
+        let (o, _) = g.join(static_req("", "i2"), "f-old".into(), 0, &s);
+        assert!(matches!(o, Outcome::Wait { .. }));
+        let (_, d) = g.join(static_req("leader", "i1"), "unused".into(), 0, &s);
+        assert_eq!(joins(&d).len(), 2, "both joined: generation 2");
+        g.sync("f-old", 2, None, None, vec![], 0);
+        g.sync(
+            "leader",
+            2,
+            None,
+            None,
+            vec![
+                ("leader".into(), Bytes::from_static(b"A")),
+                ("f-old".into(), Bytes::from_static(b"B")),
+            ],
+            0,
+        );
+        assert_eq!(g.state, State::Stable);
+
+        // The follower restarts: same instance id, no member id.
+        let (o, d) = g.join(static_req("", "i2"), "f-new".into(), 100, &s);
+        assert!(d.is_empty());
+        let Outcome::Reply(r) = o else {
+            panic!("answered at once, got {o:?}")
+        };
+        assert_eq!(
+            (r.error, r.generation, r.member_id.as_str()),
+            (0, 2, "f-new")
+        );
+        assert_eq!(g.state, State::Stable, "no rebalance");
+        assert_eq!(g.membership_changes, 1);
+        let (o, _) = g.sync("f-new", 2, None, None, vec![], 100);
+        let Outcome::Reply(sr) = o else {
+            panic!("assignment at once")
+        };
+        assert_eq!(sr.assignment, Bytes::from_static(b"B"));
+        // The old id is fenced off.
+        assert_eq!(g.heartbeat("f-old", 2, 100), K::UnknownMemberId.code());
+        assert_eq!(g.heartbeat("f-new", 2, 100), 0);
     }
 }
