@@ -41,10 +41,10 @@ fn keyed(records: &[(&str, Option<String>)], ts: i64) -> Vec<u8> {
     build_batch(&records, ts, ProducerFields::NONE)
 }
 
-/// Every record readable from offset 0: offset → (key, value).
+/// Every record readable from the log start: offset → (key, value).
 async fn visible(log: &PartitionLog) -> BTreeMap<Offset, (String, Option<String>)> {
     let mut out = BTreeMap::new();
-    for (_, _, bytes) in read_all(log, 0).await {
+    for (_, _, bytes) in read_all(log, log.log_start_offset()).await {
         let b = BatchRecords::parse(&bytes).unwrap();
         for r in &b.records {
             let key = String::from_utf8(b.key(r).unwrap().to_vec()).unwrap();
@@ -353,4 +353,36 @@ impl PartitionLog {
         let end = self.log_end_offset();
         self.roll(end).await.unwrap();
     }
+}
+
+#[test]
+fn segments_the_cleaner_emptied_go_with_retention_under_compact_delete() {
+    run(|| async {
+        let dir = tempfile::tempdir().unwrap();
+        // Segments too large to merge: each is cleaned on its own.
+        let mut cfg = compact_config(100);
+        cfg.cleanup_delete = true;
+        let log = open(dir.path(), cfg, false).await;
+        // Every segment rewrites the same key: after cleaning, all but the last are empty.
+        for round in 0..5 {
+            log.append_as_leader(&keyed(&[("a", Some(format!("{round}")))], 10), 0, 0)
+                .await
+                .unwrap();
+            log.roll_for_test().await;
+        }
+        log.set_high_watermark(log.log_end_offset());
+        log.flush().await.unwrap();
+        log.clean(force(0)).await.unwrap().expect("cleaned");
+        let seen = visible(&log).await;
+        assert_eq!(seen.len(), 1);
+        assert_eq!(seen[&4].1.as_deref(), Some("4"));
+        let before = log.segment_count();
+        // Nothing has aged past retention.ms (7 days); the emptied segments go all the same.
+        let outcome = log.enforce_retention(20).await.unwrap();
+        assert!(outcome.deleted_segments >= 4, "{outcome:?}");
+        assert_eq!(log.segment_count(), before - outcome.deleted_segments);
+        assert_eq!(log.log_start_offset(), 4);
+        assert_eq!(visible(&log).await, seen);
+        log.close().await.unwrap();
+    });
 }

@@ -375,10 +375,14 @@ impl PartitionLog {
         // log keeps every segment, the cleaner alone shrinks it.
         let deleting = config.cleanup_delete;
         let expired = |seg: &Segment| {
-            deleting
-                && config.retention_ms >= 0
+            // A closed segment the cleaner emptied holds nothing to keep (and has no timestamp
+            // to age by); the active segment is never deleted here.
+            let emptied =
+                seg.is_empty() && seg.base_offset != self.state.borrow().active().base_offset;
+            let aged = config.retention_ms >= 0
                 && seg.max_timestamp >= 0
-                && now_ms - seg.max_timestamp > config.retention_ms
+                && now_ms - seg.max_timestamp > config.retention_ms;
+            deleting && (emptied || aged)
         };
         let roll_active = {
             let s = self.state.borrow();
