@@ -60,7 +60,7 @@ pub mod writer;
 pub use config::{ConfigError, NetConfig};
 pub use connection::{serve_connection, Closed, ConnectionError, ConnectionInfo, Handler, Reply};
 pub use core_state::NetCore;
-pub use listener::{ListenError, Listener};
+pub use listener::{ensure_port_free, ListenError, Listener};
 pub use request::{decode_request, Request, RequestError};
 pub use response::{encode_response, EncodeError, FileRegion, Part, ResponseFrame};
 pub use sendfile::{send_stats, SendStats};

@@ -39,6 +39,79 @@ pub struct Listener {
     core: Rc<NetCore>,
 }
 
+/// Fails if another socket already listens on `addr`'s port (on that address or a wildcard).
+/// The cores bind with `SO_REUSEPORT`, which would otherwise let a second broker (same user)
+/// silently share the port and take a share of the connections. Read from `/proc/net/tcp{,6}`
+/// rather than probed with a bind: a probe without `SO_REUSEPORT` also trips over the previous
+/// run's connections in TIME_WAIT. Port 0 is always free.
+pub fn ensure_port_free(addr: SocketAddr) -> Result<(), ListenError> {
+    if addr.port() == 0 {
+        return Ok(());
+    }
+    let mut tables = String::new();
+    for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
+        if let Ok(text) = std::fs::read_to_string(table) {
+            tables.push_str(&text);
+        }
+    }
+    match listening_conflict(&tables, addr) {
+        Some(other) => Err(ListenError::Bind {
+            addr,
+            source: io::Error::new(
+                io::ErrorKind::AddrInUse,
+                format!("{other} is already listening"),
+            ),
+        }),
+        None => Ok(()),
+    }
+}
+
+/// The first LISTEN socket in a `/proc/net/tcp`-format table whose port is `addr`'s and whose
+/// address overlaps it.
+fn listening_conflict(table: &str, addr: SocketAddr) -> Option<SocketAddr> {
+    const TCP_LISTEN: &str = "0A";
+    table.lines().find_map(|line| {
+        let mut fields = line.split_whitespace();
+        let local = fields.nth(1)?;
+        let state = fields.nth(1)?;
+        if state != TCP_LISTEN {
+            return None;
+        }
+        let other = parse_proc_addr(local)?;
+        let overlaps =
+            other.ip() == addr.ip() || other.ip().is_unspecified() || addr.ip().is_unspecified();
+        (other.port() == addr.port() && overlaps).then_some(other)
+    })
+}
+
+/// `0100007F:1F90` (IPv4) or 32 hex digits `:port` (IPv6), as the kernel prints them: the
+/// address in host (little-endian) order per 32-bit word, the port in hex.
+fn parse_proc_addr(s: &str) -> Option<SocketAddr> {
+    let (ip, port) = s.split_once(':')?;
+    let port = u16::from_str_radix(port, 16).ok()?;
+    let word = |i: usize| -> Option<[u8; 4]> {
+        Some(
+            u32::from_str_radix(ip.get(i * 8..i * 8 + 8)?, 16)
+                .ok()?
+                .to_le_bytes(),
+        )
+    };
+    let ip: std::net::IpAddr = match ip.len() {
+        8 => std::net::Ipv4Addr::from(word(0)?).into(),
+        32 => {
+            let mut b = [0u8; 16];
+            for i in 0..4 {
+                b[i * 4..i * 4 + 4].copy_from_slice(&word(i)?);
+            }
+            let v6 = std::net::Ipv6Addr::from(b);
+            // A v4-mapped listener (dual-stack) conflicts like its IPv4 address.
+            v6.to_ipv4_mapped().map_or(v6.into(), Into::into)
+        }
+        _ => return None,
+    };
+    Some(SocketAddr::new(ip, port))
+}
+
 impl Listener {
     /// Binds `addr` with `SO_REUSEPORT` on the current core's executor.
     pub fn bind(addr: SocketAddr, core: Rc<NetCore>) -> Result<Self, ListenError> {
@@ -107,5 +180,54 @@ impl Listener {
             drop(slot);
         })
         .detach();
+    }
+}
+
+#[cfg(test)]
+mod port_tests {
+    use super::*;
+
+    const TABLE: &str = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
+   0: 0100007F:2384 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 1 1 0000000000000000 100 0 0 10 0
+   1: 0100007F:2385 0100007F:C350 06 00000000:00000000 03:00000F9A 00000000     0        0 0 3 0000000000000000
+   2: 00000000:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 2 1 0000000000000000 100 0 0 10 0
+   0: 00000000000000000000000000000000:1F91 00000000000000000000000000000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 3 1 0000000000000000 100 0 0 10 0
+";
+
+    fn a(s: &str) -> SocketAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn finds_listeners_on_the_same_port_and_overlapping_address() {
+        // 127.0.0.1:9092 listening; 127.0.0.1:9093 only in TIME_WAIT (06): free.
+        assert_eq!(
+            listening_conflict(TABLE, a("127.0.0.1:9092")),
+            Some(a("127.0.0.1:9092"))
+        );
+        assert_eq!(listening_conflict(TABLE, a("127.0.0.1:9093")), None);
+        assert_eq!(listening_conflict(TABLE, a("127.0.0.2:9092")), None);
+        // Wildcard listeners conflict with any address of their port, and the reverse.
+        assert_eq!(
+            listening_conflict(TABLE, a("10.0.0.1:8080")),
+            Some(a("0.0.0.0:8080"))
+        );
+        assert_eq!(
+            listening_conflict(TABLE, a("127.0.0.1:8081")),
+            Some(a("[::]:8081"))
+        );
+        assert_eq!(
+            listening_conflict(TABLE, a("0.0.0.0:9092")),
+            Some(a("127.0.0.1:9092"))
+        );
+    }
+
+    #[test]
+    fn a_real_listener_is_seen() {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap();
+        assert!(ensure_port_free(addr).is_err());
+        drop(l);
+        assert!(ensure_port_free(addr).is_ok());
     }
 }

@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import signal
+import subprocess
 
+import conftest
 import helpers as h
 
 PARTITIONS = 3
@@ -86,3 +88,22 @@ def test_empty_broker_restart_and_sigterm_exit_code(broker_factory):
     assert b.stop(signal.SIGTERM) == 0, "SIGTERM must shut down cleanly with exit code 0"
     b.start()
     assert b.stop(signal.SIGINT) == 0, "SIGINT must shut down cleanly with exit code 0"
+
+
+def test_a_second_broker_cannot_share_the_directory_or_the_port(broker_factory, tmp_path):
+    """Kafka's `.lock` on the log directory, and no silent sharing of the port: the per-core
+    listeners use SO_REUSEPORT, which would let a second broker take a share of the clients."""
+    b = broker_factory(name="weir-first")
+    same = subprocess.run([conftest.weir_bin(), "--config", str(b.config_file)],
+                          capture_output=True, text=True, timeout=60)
+    assert same.returncode != 0
+    assert ".lock" in same.stderr, same.stderr[-2000:]
+    other_dir = tmp_path / "other-data"
+    port = subprocess.run([conftest.weir_bin(), "--config", str(b.config_file),
+                           "--override", f"log.dirs={other_dir}"],
+                          capture_output=True, text=True, timeout=60)
+    assert port.returncode != 0
+    assert "in use" in port.stderr, port.stderr[-2000:]
+    # The first broker was not disturbed: its clean-shutdown marker and data are intact.
+    assert b.stop() == 0
+    b.start()

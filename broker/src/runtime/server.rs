@@ -24,18 +24,15 @@ use weir_storage::SegmentFileCache;
 /// How long a core waits for the controller's initial metadata before giving up.
 const STARTUP_METADATA_WAIT_MS: u64 = 120_000;
 
+/// How long start-up waits for a port still held by a broker that just died.
+const PORT_FREE_WAIT: Duration = Duration::from_secs(10);
+
 /// How often a core looks at the stop flag.
 const STOP_POLL: Duration = Duration::from_millis(50);
 
 impl Settings {
     pub fn from_config(c: &BrokerConfig) -> anyhow::Result<Self> {
-        let listener = c.client_listener();
-        let listen = listener
-            .bind_addr()
-            .to_socket_addrs()
-            .with_context(|| format!("listeners: cannot resolve {}", listener.bind_addr()))?
-            .next()
-            .context("listeners: no address")?;
+        let listen = listen_addr(c)?;
         let advertised = c.advertised_client_listener();
         let broker = Rc::new(c.clone());
         let resolve = broker.clone();
@@ -126,11 +123,65 @@ enum CoreExit {
     Failed(String),
 }
 
+/// The address the client listener binds.
+fn listen_addr(c: &BrokerConfig) -> anyhow::Result<std::net::SocketAddr> {
+    let listener = c.client_listener();
+    listener
+        .bind_addr()
+        .to_socket_addrs()
+        .with_context(|| format!("listeners: cannot resolve {}", listener.bind_addr()))?
+        .next()
+        .context("listeners: no address")
+}
+
+/// Refuses to start on a port another socket listens on. A broker killed a moment ago may
+/// still hold its listener for a short while (its io_uring instance is torn down after the
+/// process is gone), so the check is repeated for a bounded time.
+fn wait_for_free_port(addr: std::net::SocketAddr) -> anyhow::Result<()> {
+    let deadline = std::time::Instant::now() + PORT_FREE_WAIT;
+    loop {
+        match weir_net::ensure_port_free(addr) {
+            Ok(()) => return Ok(()),
+            Err(e) if std::time::Instant::now() >= deadline => {
+                return Err(e).context(
+                    "listeners: the port is in use (another broker running?); Weir's per-core listeners would share it",
+                )
+            }
+            Err(_) => std::thread::sleep(Duration::from_millis(100)),
+        }
+    }
+}
+
+/// Takes Kafka's `.lock` on the log directory (an exclusive `flock`, released when the process
+/// exits, however it exits): two brokers writing one directory would corrupt it.
+fn lock_log_dir(dir: &std::path::Path) -> anyhow::Result<std::fs::File> {
+    use std::os::fd::AsRawFd;
+    let path = dir.join(".lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .with_context(|| format!("cannot open {}", path.display()))?;
+    // SAFETY: flock on a descriptor this function owns; no memory is involved.
+    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+        bail!(
+            "failed to acquire lock on file .lock in {}: a broker in another process is using this directory ({})",
+            dir.display(),
+            std::io::Error::last_os_error()
+        );
+    }
+    Ok(file)
+}
+
 /// Runs the broker until SIGTERM or SIGINT. Returns an error if start-up fails.
 pub fn run(config: BrokerConfig) -> anyhow::Result<()> {
     let log_dir = config.log_dir().to_path_buf();
     std::fs::create_dir_all(&log_dir)
         .with_context(|| format!("log.dirs: cannot create {}", log_dir.display()))?;
+    // Before anything in the directory is touched (the clean-shutdown marker is consumed next).
+    let _dir_lock = lock_log_dir(&log_dir)?;
+    wait_for_free_port(listen_addr(&config)?)?;
     let clean = take_clean_marker(&log_dir)?;
     tracing::info!(dir = %log_dir.display(), clean_shutdown = clean, cores = config.cores, "starting Weir");
     let cpus = config.cpus.clone().unwrap_or_else(available_cpus);
