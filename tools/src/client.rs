@@ -236,6 +236,20 @@ impl Client {
 
     /// Metadata for `topics` (`None`: every topic), never creating topics. Remembers the brokers.
     pub fn metadata(&mut self, topics: Option<&[String]>) -> Result<MetadataResponse> {
+        self.metadata_request(topics, false)
+    }
+
+    /// Metadata that lets the broker create missing topics if its `auto.create.topics.enable`
+    /// says so, as a Kafka producer asks for it.
+    pub fn metadata_auto_create(&mut self, topics: &[String]) -> Result<MetadataResponse> {
+        self.metadata_request(Some(topics), true)
+    }
+
+    fn metadata_request(
+        &mut self,
+        topics: Option<&[String]>,
+        auto_create: bool,
+    ) -> Result<MetadataResponse> {
         let v = self.bootstrap.version(ApiKey::Metadata, 1, 12)?;
         let topics = topics.map(|names| {
             names
@@ -248,7 +262,7 @@ impl Client {
         });
         let req = MetadataRequest::default()
             .with_topics(topics)
-            .with_allow_auto_topic_creation(false);
+            .with_allow_auto_topic_creation(auto_create);
         let resp = self.bootstrap.call(&req, v)?;
         self.brokers = resp
             .brokers

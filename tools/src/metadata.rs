@@ -58,6 +58,24 @@ pub struct ClusterMeta {
 /// exist is an error (UNKNOWN_TOPIC_OR_PARTITION), as in Kafka's tools.
 pub fn fetch(client: &mut Client, topics: Option<&[String]>) -> Result<ClusterMeta> {
     let resp = client.metadata(topics)?;
+    from_response(client, resp)
+}
+
+/// One topic's metadata for a producer: the broker may create it (`auto.create.topics.enable`),
+/// as it does for Kafka's producers.
+pub fn topic_auto_create(client: &mut Client, name: &str) -> Result<TopicMeta> {
+    let resp = client.metadata_auto_create(&[name.to_string()])?;
+    from_response(client, resp)?
+        .topics
+        .into_iter()
+        .find(|t| t.name == name)
+        .ok_or_else(|| AdminError::Protocol(format!("metadata response lacks topic {name}")))
+}
+
+fn from_response(
+    client: &Client,
+    resp: kafka_protocol::messages::MetadataResponse,
+) -> Result<ClusterMeta> {
     let mut out = Vec::with_capacity(resp.topics.len());
     for t in resp.topics {
         let name = t.name.as_ref().map(|n| n.0.to_string()).unwrap_or_default();
