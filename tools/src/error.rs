@@ -70,6 +70,20 @@ pub fn check(code: i16, message: Option<&str>, context: impl FnOnce() -> String)
     }
 }
 
+/// The entry of a response that answers for `name` (a topic, a group): brokers answer each item
+/// of a request separately, and one missing is a broken response, not a Kafka error.
+pub fn answer_for<T>(
+    items: impl IntoIterator<Item = T>,
+    api: &str,
+    name: &str,
+    is: impl Fn(&T) -> bool,
+) -> Result<T> {
+    items
+        .into_iter()
+        .find(|i| is(i))
+        .ok_or_else(|| AdminError::Protocol(format!("{api} answer lacks {name}")))
+}
+
 /// A Kafka error as Kafka's own tools print it: `UNKNOWN_TOPIC_OR_PARTITION`, from the crate's
 /// `UnknownTopicOrPartition`; unknown codes keep their number.
 pub struct KafkaName(pub ResponseError);

@@ -4,7 +4,7 @@
 
 use crate::client::{sb, Client};
 use crate::commits::{self, Committer};
-use crate::error::{check, AdminError, Result};
+use crate::error::{answer_for, check, AdminError, Result};
 use crate::member::{decode_assignment, PROTOCOL_TYPE};
 use crate::metadata::{self, Tp, EARLIEST, LATEST};
 use crate::table::{Cell, Report, Table};
@@ -78,11 +78,9 @@ pub fn describe_group(client: &mut Client, group: &str) -> Result<GroupInfo> {
     let v = conn.version(ApiKey::DescribeGroups, 0, 5)?;
     let req = DescribeGroupsRequest::default().with_groups(vec![GroupId(sb(group))]);
     let resp = conn.call(&req, v)?;
-    let g = resp
-        .groups
-        .into_iter()
-        .find(|g| g.group_id.0.as_str() == group)
-        .ok_or_else(|| AdminError::Protocol(format!("DescribeGroups answer lacks {group}")))?;
+    let g = answer_for(resp.groups, "DescribeGroups", group, |g| {
+        g.group_id.0.as_str() == group
+    })?;
     check(g.error_code, g.error_message.as_deref(), || {
         format!("describe group {group}")
     })?;
@@ -426,11 +424,9 @@ pub fn delete(client: &mut Client, groups: &[String]) -> Result<Report> {
         let v = conn.version(ApiKey::DeleteGroups, 0, 2)?;
         let req = DeleteGroupsRequest::default().with_groups_names(vec![GroupId(sb(group))]);
         let resp = conn.call(&req, v)?;
-        let r = resp
-            .results
-            .iter()
-            .find(|r| r.group_id.0.as_str() == group)
-            .ok_or_else(|| AdminError::Protocol(format!("DeleteGroups answer lacks {group}")))?;
+        let r = answer_for(&resp.results, "DeleteGroups", group, |r| {
+            r.group_id.0.as_str() == group
+        })?;
         check(r.error_code, None, || format!("delete group {group}"))?;
         lines.push(format!("Deleted consumer group '{group}'."));
     }

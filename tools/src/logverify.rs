@@ -214,6 +214,19 @@ fn read_index(path: &Path) -> Result<Option<Vec<u8>>, LogError> {
     }
 }
 
+/// An index file holds whole entries; a partial one at the end is reported where it starts.
+fn check_whole_entries(path: &Path, bytes: &[u8], entry_len: usize, v: &mut Verified) {
+    let extra = bytes.len() % entry_len;
+    if extra != 0 {
+        v.problem(
+            path,
+            Some((bytes.len() - extra) as u64),
+            None,
+            format!("{extra} trailing bytes: not a whole {entry_len}-byte entry"),
+        );
+    }
+}
+
 fn check_offset_index(
     seg: &SegmentFiles,
     b: &SegmentBatches,
@@ -223,17 +236,7 @@ fn check_offset_index(
         return Ok(());
     };
     let base = seg.base_offset;
-    if bytes.len() % OFFSET_ENTRY_LEN != 0 {
-        v.problem(
-            &seg.index,
-            Some((bytes.len() - bytes.len() % OFFSET_ENTRY_LEN) as u64),
-            None,
-            format!(
-                "{} trailing bytes: not a whole {OFFSET_ENTRY_LEN}-byte entry",
-                bytes.len() % OFFSET_ENTRY_LEN
-            ),
-        );
-    }
+    check_whole_entries(&seg.index, &bytes, OFFSET_ENTRY_LEN, v);
     let entries = OffsetEntry::decode_all(&bytes);
     v.index_entries += entries.len() as u64;
     let mut previous: Option<OffsetEntry> = None;
@@ -296,17 +299,7 @@ fn check_time_index(
         return Ok(());
     };
     let base = seg.base_offset;
-    if bytes.len() % TIME_ENTRY_LEN != 0 {
-        v.problem(
-            &seg.time_index,
-            Some((bytes.len() - bytes.len() % TIME_ENTRY_LEN) as u64),
-            None,
-            format!(
-                "{} trailing bytes: not a whole {TIME_ENTRY_LEN}-byte entry",
-                bytes.len() % TIME_ENTRY_LEN
-            ),
-        );
-    }
+    check_whole_entries(&seg.time_index, &bytes, TIME_ENTRY_LEN, v);
     let entries = TimeEntry::decode_all(&bytes);
     v.time_index_entries += entries.len() as u64;
     // Batches by last offset, to find the one an entry names.

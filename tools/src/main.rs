@@ -6,7 +6,7 @@ use clap::Parser;
 use std::io::Write;
 use std::process::ExitCode;
 use weir_tools::cli::{
-    Cli, ClusterCmd, Command, ConsumeArgs, GroupCmd, LogCmd, ProduceArgs, ResetArgs, TopicCmd,
+    Cli, ClusterCmd, Command, ConsumeArgs, GroupCmd, LogCmd, Net, ProduceArgs, ResetArgs, TopicCmd,
     TopicConfigCmd,
 };
 use weir_tools::client::Client;
@@ -44,6 +44,10 @@ fn one_line(e: &anyhow::Error) -> String {
         .replace('\n', " ")
 }
 
+fn connect(net: &Net) -> Result<Client, AdminError> {
+    Client::connect(&net.bootstrap_server)
+}
+
 fn print(report: &Report, json: bool) -> Result<ExitCode> {
     let mut out = std::io::stdout().lock();
     out.write_all(report.render(json).as_bytes())?;
@@ -59,7 +63,7 @@ fn run(cli: &Cli) -> Result<ExitCode> {
             net,
             partition_warn_threshold,
         }) => {
-            let mut client = Client::connect(&net.bootstrap_server)?;
+            let mut client = connect(net)?;
             print(
                 &cluster::describe(&mut client, *partition_warn_threshold)?,
                 json,
@@ -116,7 +120,7 @@ fn run_produce(args: &ProduceArgs, json: bool) -> Result<ExitCode> {
         batch_bytes: args.batch_size.max(1),
         linger: std::time::Duration::from_millis(args.linger_ms),
     };
-    let mut client = Client::connect(&args.net.bootstrap_server)?;
+    let mut client = connect(&args.net)?;
     let input = Box::new(std::io::BufReader::new(std::io::stdin()));
     let report = produce::run(&mut client, &opts, input)?;
     // Kafka's console producer prints nothing on success; the summary is for scripts.
@@ -172,7 +176,7 @@ fn run_consume(args: &ConsumeArgs, json: bool) -> Result<ExitCode> {
         timeout: args.timeout_ms.map(std::time::Duration::from_millis),
         output,
     };
-    let mut client = Client::connect(&args.net.bootstrap_server)?;
+    let mut client = connect(&args.net)?;
     let mut out = std::io::stdout().lock();
     let n = consume::run(&mut client, &opts, &mut out)?;
     // As Kafka's console consumer: the count goes to stderr, stdout holds only messages.
@@ -182,15 +186,9 @@ fn run_consume(args: &ConsumeArgs, json: bool) -> Result<ExitCode> {
 
 fn run_group(cmd: &GroupCmd) -> Result<Report> {
     Ok(match cmd {
-        GroupCmd::List { net, state } => {
-            group::list(&mut Client::connect(&net.bootstrap_server)?, state)?
-        }
-        GroupCmd::Describe { net, group } => {
-            group::describe(&mut Client::connect(&net.bootstrap_server)?, &group.group)?
-        }
-        GroupCmd::Delete { net, group } => {
-            group::delete(&mut Client::connect(&net.bootstrap_server)?, &group.group)?
-        }
+        GroupCmd::List { net, state } => group::list(&mut connect(net)?, state)?,
+        GroupCmd::Describe { net, group } => group::describe(&mut connect(net)?, &group.group)?,
+        GroupCmd::Delete { net, group } => group::delete(&mut connect(net)?, &group.group)?,
         GroupCmd::ResetOffsets(args) => run_reset(args)?,
     })
 }
@@ -209,7 +207,7 @@ fn run_reset(args: &ResetArgs) -> Result<Report> {
     } else {
         unreachable!("clap requires one reset target")
     };
-    let mut client = Client::connect(&args.net.bootstrap_server)?;
+    let mut client = connect(&args.net)?;
     Ok(group::reset_offsets(
         &mut client,
         &ResetSpec {
@@ -232,7 +230,7 @@ fn run_topic(cmd: &TopicCmd) -> Result<Report> {
             configs,
             if_not_exists,
         } => topic::create(
-            &mut Client::connect(&net.bootstrap_server)?,
+            &mut connect(net)?,
             &topic::CreateSpec {
                 name: topic.get(),
                 partitions: *partitions,
@@ -244,57 +242,34 @@ fn run_topic(cmd: &TopicCmd) -> Result<Report> {
         TopicCmd::List {
             net,
             exclude_internal,
-        } => topic::list(
-            &mut Client::connect(&net.bootstrap_server)?,
-            *exclude_internal,
-        )?,
+        } => topic::list(&mut connect(net)?, *exclude_internal)?,
         TopicCmd::Describe {
             net,
             topics,
             exclude_internal,
-        } => topic::describe(
-            &mut Client::connect(&net.bootstrap_server)?,
-            &topics.get(),
-            *exclude_internal,
-        )?,
+        } => topic::describe(&mut connect(net)?, &topics.get(), *exclude_internal)?,
         TopicCmd::Delete {
             net,
             topics,
             if_exists,
-        } => topic::delete(
-            &mut Client::connect(&net.bootstrap_server)?,
-            &topics.get(),
-            *if_exists,
-        )?,
+        } => topic::delete(&mut connect(net)?, &topics.get(), *if_exists)?,
         TopicCmd::AddPartitions {
             net,
             topic,
             partitions,
-        } => topic::add_partitions(
-            &mut Client::connect(&net.bootstrap_server)?,
-            topic.get(),
-            *partitions,
-        )?,
+        } => topic::add_partitions(&mut connect(net)?, topic.get(), *partitions)?,
         TopicCmd::Config(c) => match c {
-            TopicConfigCmd::Get { net, topic, keys } => configs::get(
-                &mut Client::connect(&net.bootstrap_server)?,
-                topic.get(),
-                keys,
-            )?,
+            TopicConfigCmd::Get { net, topic, keys } => {
+                configs::get(&mut connect(net)?, topic.get(), keys)?
+            }
             TopicConfigCmd::Set {
                 net,
                 topic,
                 configs,
-            } => configs::set(
-                &mut Client::connect(&net.bootstrap_server)?,
-                topic.get(),
-                configs,
-            )?,
-            TopicConfigCmd::Delete { net, topic, keys } => configs::delete(
-                &mut Client::connect(&net.bootstrap_server)?,
-                topic.get(),
-                keys,
-            )?,
+            } => configs::set(&mut connect(net)?, topic.get(), configs)?,
+            TopicConfigCmd::Delete { net, topic, keys } => {
+                configs::delete(&mut connect(net)?, topic.get(), keys)?
+            }
         },
     })
 }

@@ -1,7 +1,7 @@
 //! `topic create|list|describe|delete|add-partitions`, as kafka-topics.sh does them.
 
 use crate::client::{sb, topic_name, Client};
-use crate::error::{check, AdminError, Result};
+use crate::error::{answer_for, check, AdminError, Result};
 use crate::metadata::{self, TopicMeta, EARLIEST, LATEST};
 use crate::props::parse_pairs;
 use crate::table::{Cell, Report, Table};
@@ -52,11 +52,9 @@ pub fn create(client: &mut Client, spec: &CreateSpec<'_>) -> Result<Report> {
                     .collect(),
             )]);
     let resp = conn.call(&req, v)?;
-    let t = resp
-        .topics
-        .iter()
-        .find(|t| t.name.0.as_str() == spec.name)
-        .ok_or_else(|| AdminError::Protocol(format!("CreateTopics answer lacks {}", spec.name)))?;
+    let t = answer_for(&resp.topics, "CreateTopics", spec.name, |t| {
+        t.name.0.as_str() == spec.name
+    })?;
     let mut report = Report::new();
     if spec.if_not_exists && t.error_code == K::TopicAlreadyExists.code() {
         report.lines(
@@ -189,11 +187,9 @@ pub fn delete(client: &mut Client, names: &[String], if_exists: bool) -> Result<
     let resp = conn.call(&req, v)?;
     let mut lines = Vec::new();
     for name in names {
-        let r = resp
-            .responses
-            .iter()
-            .find(|r| r.name.as_ref().map(|n| n.0.as_str()) == Some(name.as_str()))
-            .ok_or_else(|| AdminError::Protocol(format!("DeleteTopics answer lacks {name}")))?;
+        let r = answer_for(&resp.responses, "DeleteTopics", name, |r| {
+            r.name.as_ref().map(|n| n.0.as_str()) == Some(name.as_str())
+        })?;
         if if_exists && r.error_code == K::UnknownTopicOrPartition.code() {
             lines.push(format!("Topic {name} does not exist."));
             continue;
@@ -243,11 +239,9 @@ pub fn add_partitions(client: &mut Client, name: &str, total: i32) -> Result<Rep
             .with_name(topic_name(name))
             .with_count(total)]);
     let resp = conn.call(&req, v)?;
-    let r = resp
-        .results
-        .iter()
-        .find(|r| r.name.0.as_str() == name)
-        .ok_or_else(|| AdminError::Protocol(format!("CreatePartitions answer lacks {name}")))?;
+    let r = answer_for(&resp.results, "CreatePartitions", name, |r| {
+        r.name.0.as_str() == name
+    })?;
     check(r.error_code, r.error_message.as_deref(), || {
         format!("add partitions to {name}")
     })?;
