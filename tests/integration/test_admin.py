@@ -314,6 +314,17 @@ def describe(broker, group):
     return run_json("group", "describe", "--group", group, broker=broker)
 
 
+def stable_with_members(broker, group, counts):
+    """The group's description once it is Stable with members owning `counts` partitions each
+    (sorted), else None: before the first join the group does not exist yet."""
+    p = run("group", "describe", "--group", group, broker=broker, json_out=True, ok=False)
+    if p.returncode != 0:
+        return None
+    d = json.loads(p.stdout)
+    got = sorted(m["partitions"] for m in d["members"])
+    return d if d["groups"][0]["state"] == "Stable" and got == counts else None
+
+
 def test_group_consume_describe_lag_reset_delete(broker):
     t, g = name(), name("grp")
     run("topic", "create", t, "--partitions", 2, broker=broker)
@@ -326,8 +337,7 @@ def test_group_consume_describe_lag_reset_delete(broker):
                              "--bootstrap-server", broker.bootstrap],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
-        d = wait_for(lambda: (lambda d: d if d["groups"][0]["state"] == "Stable" and d["members"] else None)(
-            describe(broker, g)), "a Stable group with a member")
+        d = wait_for(lambda: stable_with_members(broker, g, [2]), "a Stable group with a member")
         assert d["groups"][0]["protocol"] == "range" and d["groups"][0]["members"] == 1
         m = d["members"][0]
         assert m["client_id"] == "weir-admin" and m["partitions"] == 2
@@ -413,9 +423,7 @@ def test_group_describe_of_a_librdkafka_member_and_weir_admin_sharing_a_group(br
 
         def split():
             c.poll(0.2)
-            d = describe(broker, g)
-            counts = sorted(m["partitions"] for m in d["members"])
-            return d if d["groups"][0]["state"] == "Stable" and counts == [2, 2] else None
+            return stable_with_members(broker, g, [2, 2])
         d = wait_for(split, "partitions split between the two members")
         owners = {o["partition"]: o["client_id"] for o in d["offsets"]}
         assert sorted(owners) == [0, 1, 2, 3]
