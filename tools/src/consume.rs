@@ -322,6 +322,8 @@ struct Consumer<'a> {
     ends: BTreeMap<i32, i64>,
     member: Option<Member>,
     consumed: u64,
+    /// The reader of our output went away (`| head`): stop as if the count was reached.
+    output_closed: bool,
 }
 
 impl Consumer<'_> {
@@ -403,7 +405,7 @@ impl Consumer<'_> {
     }
 
     fn done(&self, last_message: Instant) -> bool {
-        if STOP.load(Ordering::SeqCst) {
+        if STOP.load(Ordering::SeqCst) || self.output_closed {
             return true;
         }
         if self.opts.max_messages.is_some_and(|n| self.consumed >= n) {
@@ -527,9 +529,11 @@ impl Consumer<'_> {
                 }
             }
         }
-        out.write_all(&buf)
-            .and_then(|_| out.flush())
-            .map_err(|e| AdminError::Invalid(format!("writing output: {e}")))?;
+        match out.write_all(&buf).and_then(|_| out.flush()) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => self.output_closed = true,
+            Err(e) => return Err(AdminError::Invalid(format!("writing output: {e}"))),
+        }
         Ok(retry)
     }
 
@@ -590,6 +594,7 @@ pub fn run(client: &mut Client, opts: &ConsumeOptions, out: &mut dyn Write) -> R
             .as_ref()
             .map(|g| Member::new(g, vec![opts.topic.clone()])),
         consumed: 0,
+        output_closed: false,
     };
     if opts.exit_at_end {
         c.ends = c.offsets_at(&all, LATEST)?;

@@ -334,7 +334,7 @@ pub fn reset_offsets(client: &mut Client, spec: &ResetSpec<'_>) -> Result<Report
     if !inactive(&info.state) {
         return Err(AdminError::Invalid(format!(
             "assignments can only be reset if the group '{group}' is inactive, but the current \
-             state is {} (stop its {} consumers first)",
+             state is {} with {} members (stop them first)",
             info.state,
             info.members.len()
         )));

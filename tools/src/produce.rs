@@ -389,10 +389,16 @@ impl Producer<'_> {
                 }
             }
         }
-        match last_error {
-            Some(e) if !batches.is_empty() => Err(e),
-            _ => Ok(()),
+        if batches.is_empty() {
+            return Ok(());
         }
+        Err(last_error.unwrap_or_else(|| {
+            AdminError::Timeout(format!(
+                "{} batches for {} still unsent after {SEND_ATTEMPTS} attempts",
+                batches.len(),
+                self.opts.topic
+            ))
+        }))
     }
 
     /// One Produce request to `leader` for `partitions`; per partition, whether it was written.
