@@ -117,20 +117,13 @@ impl Conn {
     /// The version to use for `key`: the highest both sides speak, capped at `preferred` (the
     /// newest layout this tool fills in) and at least `oldest`.
     pub fn version(&self, key: ApiKey, oldest: i16, preferred: i16) -> Result<i16> {
-        let Some(&(min, max)) = self.versions.get(&(key as i16)) else {
-            return Err(AdminError::Unsupported(format!(
-                "broker {} does not support {key:?}",
-                self.addr
-            )));
-        };
-        let v = preferred.min(max);
-        if v < oldest.max(min) {
-            return Err(AdminError::Unsupported(format!(
-                "broker {} speaks {key:?} v{min}..=v{max}; weir-admin needs v{oldest}..=v{preferred}",
-                self.addr
-            )));
-        }
-        Ok(v)
+        pick_version(
+            &self.addr,
+            key,
+            self.versions.get(&(key as i16)).copied(),
+            oldest,
+            preferred,
+        )
     }
 
     fn io(&self, source: std::io::Error) -> AdminError {
@@ -196,6 +189,28 @@ impl Conn {
     pub fn send_only<R: Request>(&mut self, req: &R, version: i16) -> Result<()> {
         self.send(req, version).map(|_| ())
     }
+}
+
+/// The version of `key` to speak, given the broker's range (`None`: it lacks the API).
+fn pick_version(
+    addr: &str,
+    key: ApiKey,
+    broker: Option<(i16, i16)>,
+    oldest: i16,
+    preferred: i16,
+) -> Result<i16> {
+    let Some((min, max)) = broker else {
+        return Err(AdminError::Unsupported(format!(
+            "broker {addr} does not support {key:?}"
+        )));
+    };
+    let v = preferred.min(max);
+    if v < oldest.max(min) {
+        return Err(AdminError::Unsupported(format!(
+            "broker {addr} speaks {key:?} v{min}..=v{max}; weir-admin needs v{oldest}..=v{preferred}"
+        )));
+    }
+    Ok(v)
 }
 
 /// A broker as Metadata describes it.
@@ -375,5 +390,40 @@ impl Client {
     pub fn coordinator(&mut self, group: &str) -> Result<&mut Conn> {
         let id = self.coordinator_id(group)?;
         self.broker(id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_are_the_highest_both_sides_speak() {
+        let pick = |broker, oldest, preferred| {
+            pick_version("b:9092", ApiKey::Fetch, broker, oldest, preferred)
+        };
+        assert_eq!(
+            pick(Some((4, 16)), 4, 12).unwrap(),
+            12,
+            "capped at what we fill in"
+        );
+        assert_eq!(
+            pick(Some((0, 7)), 4, 12).unwrap(),
+            7,
+            "capped at the broker's newest"
+        );
+        let too_old = pick(Some((0, 3)), 4, 12).unwrap_err().to_string();
+        assert_eq!(
+            too_old,
+            "broker b:9092 speaks Fetch v0..=v3; weir-admin needs v4..=v12"
+        );
+        assert!(
+            pick(Some((13, 16)), 4, 12).is_err(),
+            "broker dropped the versions we speak"
+        );
+        assert_eq!(
+            pick(None, 4, 12).unwrap_err().to_string(),
+            "broker b:9092 does not support Fetch"
+        );
     }
 }
