@@ -55,6 +55,7 @@ pub struct Net {
 /// A topic given as an argument or, as Kafka's tools take it, with `--topic`.
 #[derive(Debug, Clone, Args)]
 pub struct TopicArg {
+    /// The topic.
     #[arg(value_name = "TOPIC", required_unless_present = "topic")]
     name: Option<String>,
     /// The topic (same as the positional argument).
@@ -74,6 +75,7 @@ impl TopicArg {
 /// Topics given as arguments and/or with repeated `--topic`.
 #[derive(Debug, Clone, Args)]
 pub struct TopicsArg {
+    /// Topics.
     #[arg(value_name = "TOPIC")]
     names: Vec<String>,
     /// A topic (repeatable; same as the positional arguments).
