@@ -13,9 +13,10 @@ cargo fmt --all -- --check
 step "lint"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
-step "build the broker (integration tests and the bench tool's test drive it)"
-cargo build -p weir --locked
+step "build the broker and weir-admin (integration tests and the bench tool's test drive them)"
+cargo build -p weir -p weir-tools --locked
 export WEIR_BIN="${WEIR_BIN:-$PWD/target/debug/weir}"
+export WEIR_ADMIN_BIN="${WEIR_ADMIN_BIN:-$PWD/target/debug/weir-admin}"
 
 step "unit and property tests"
 cargo test --workspace --locked

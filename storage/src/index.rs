@@ -16,6 +16,26 @@ pub struct OffsetEntry {
     pub position: u32,
 }
 
+impl OffsetEntry {
+    /// The entries of a `.index` file as written, checking nothing (for tools that report each
+    /// bad entry). Stops at Kafka's preallocated zero tail (an all-zero entry after the first)
+    /// and ignores a trailing partial entry.
+    pub fn decode_all(bytes: &[u8]) -> Vec<OffsetEntry> {
+        let mut out = Vec::with_capacity(bytes.len() / OFFSET_ENTRY_LEN);
+        for e in bytes.chunks_exact(OFFSET_ENTRY_LEN) {
+            let entry = OffsetEntry {
+                relative_offset: u32::from_be_bytes([e[0], e[1], e[2], e[3]]),
+                position: u32::from_be_bytes([e[4], e[5], e[6], e[7]]),
+            };
+            if entry.relative_offset == 0 && entry.position == 0 && !out.is_empty() {
+                break;
+            }
+            out.push(entry);
+        }
+        out
+    }
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct OffsetIndex {
     entries: Vec<OffsetEntry>,
@@ -29,16 +49,7 @@ impl OffsetIndex {
             return None;
         }
         let mut index = Self::default();
-        for e in bytes.chunks_exact(OFFSET_ENTRY_LEN) {
-            let entry = OffsetEntry {
-                relative_offset: u32::from_be_bytes(e[0..4].try_into().ok()?),
-                position: u32::from_be_bytes(e[4..8].try_into().ok()?),
-            };
-            // Kafka preallocates index files with zeros; an all-zero entry after the first is
-            // unused space, not an entry.
-            if entry.relative_offset == 0 && entry.position == 0 && !index.entries.is_empty() {
-                break;
-            }
+        for entry in OffsetEntry::decode_all(bytes) {
             if entry.position as u64 >= log_size.max(1) || !index.can_append(entry) {
                 return None;
             }
@@ -118,6 +129,27 @@ pub struct TimeEntry {
     pub relative_offset: u32,
 }
 
+impl TimeEntry {
+    /// The entries of a `.timeindex` file as written, checking nothing; stops at the zero tail
+    /// and ignores a trailing partial entry, as [`OffsetEntry::decode_all`].
+    pub fn decode_all(bytes: &[u8]) -> Vec<TimeEntry> {
+        let mut out = Vec::with_capacity(bytes.len() / TIME_ENTRY_LEN);
+        for e in bytes.chunks_exact(TIME_ENTRY_LEN) {
+            let mut ts = [0u8; 8];
+            ts.copy_from_slice(&e[0..8]);
+            let entry = TimeEntry {
+                timestamp: i64::from_be_bytes(ts),
+                relative_offset: u32::from_be_bytes([e[8], e[9], e[10], e[11]]),
+            };
+            if entry.timestamp == 0 && entry.relative_offset == 0 && !out.is_empty() {
+                break;
+            }
+            out.push(entry);
+        }
+        out
+    }
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TimeIndex {
     entries: Vec<TimeEntry>,
@@ -129,14 +161,7 @@ impl TimeIndex {
             return None;
         }
         let mut index = Self::default();
-        for e in bytes.chunks_exact(TIME_ENTRY_LEN) {
-            let entry = TimeEntry {
-                timestamp: i64::from_be_bytes(e[0..8].try_into().ok()?),
-                relative_offset: u32::from_be_bytes(e[8..12].try_into().ok()?),
-            };
-            if entry.timestamp == 0 && entry.relative_offset == 0 && !index.entries.is_empty() {
-                break;
-            }
+        for entry in TimeEntry::decode_all(bytes) {
             if !index.can_append(entry) {
                 return None;
             }
@@ -246,6 +271,31 @@ mod tests {
         let mut padded = i.encode_from(0);
         padded.extend_from_slice(&[0; 16]);
         assert_eq!(OffsetIndex::decode(&padded, 1000).unwrap().len(), 2);
+    }
+
+    #[test]
+    fn raw_entries_decode_without_checks_up_to_the_zero_tail() {
+        // Out of order on purpose: decode_all reports what is written, decode refuses it.
+        let mut bytes = Vec::new();
+        for (o, p) in [(5u32, 500u32), (3, 300)] {
+            bytes.extend_from_slice(&o.to_be_bytes());
+            bytes.extend_from_slice(&p.to_be_bytes());
+        }
+        bytes.extend_from_slice(&[0; 8]);
+        bytes.extend_from_slice(&[1, 2, 3]); // partial entry
+        assert_eq!(OffsetEntry::decode_all(&bytes), vec![e(5, 500), e(3, 300)]);
+        assert!(OffsetIndex::decode(&bytes, 1000).is_none());
+        let mut t = Vec::new();
+        t.extend_from_slice(&9i64.to_be_bytes());
+        t.extend_from_slice(&2u32.to_be_bytes());
+        t.extend_from_slice(&[0; 12]);
+        assert_eq!(
+            TimeEntry::decode_all(&t),
+            vec![TimeEntry {
+                timestamp: 9,
+                relative_offset: 2
+            }]
+        );
     }
 
     #[test]
