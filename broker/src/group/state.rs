@@ -373,8 +373,8 @@ impl Group {
         if self.members.is_empty() {
             self.state = State::Empty;
             self.empty_since = Some(now);
+            // Kafka keeps the protocol type of an Empty group (ListGroups shows "consumer").
             self.protocol = None;
-            self.protocol_type = None;
             self.leader = None;
             return;
         }
@@ -885,7 +885,7 @@ impl Group {
         if self.members.is_empty() {
             self.state = State::Empty;
             self.empty_since = Some(meta.state_timestamp);
-            self.protocol_type = None;
+            self.protocol_type = Some(meta.protocol_type).filter(|t| !t.is_empty());
             self.protocol = None;
             self.leader = None;
         } else {
@@ -1280,6 +1280,12 @@ mod tests {
         assert!(d.is_empty());
         assert_eq!(g.state, State::Empty);
         assert_eq!(g.generation, 2);
+        assert_eq!(
+            g.protocol_type.as_deref(),
+            Some("consumer"),
+            "kept, as Kafka does"
+        );
+        assert_eq!(g.protocol, None);
         assert_eq!(g.leave("m1", None, 10, &s).0, K::UnknownMemberId.code());
         assert_eq!(g.validate_commit("", -1, 20), Ok(()));
         assert_eq!(g.delete(), Ok(()));
