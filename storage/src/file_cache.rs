@@ -100,8 +100,16 @@ pub struct CacheStats {
     pub hits: u64,
 }
 
+/// Background fsyncs of rolled segments a core runs at once. Each holds a few descriptors and
+/// io_uring operations; with thousands of partitions rolling together, unbounded they would
+/// pile up by the thousand (descriptors past the cache's cap, a flood of kernel workers).
+pub const BACKGROUND_FSYNCS_MAX: usize = 4;
+
 pub struct SegmentFileCache {
     capacity: usize,
+    /// Bounds this core's concurrent background fsyncs ([`BACKGROUND_FSYNCS_MAX`]): the cache is
+    /// the one object every log of a core shares.
+    background_fsyncs: glommio::sync::Semaphore,
     inner: RefCell<Inner>,
     next_log_id: Cell<u64>,
     stats: Cell<CacheStats>,
@@ -112,10 +120,16 @@ impl SegmentFileCache {
     pub fn new(capacity: usize) -> Rc<Self> {
         Rc::new(Self {
             capacity: capacity.max(1),
+            background_fsyncs: glommio::sync::Semaphore::new(BACKGROUND_FSYNCS_MAX as u64),
             inner: RefCell::default(),
             next_log_id: Cell::new(0),
             stats: Cell::default(),
         })
+    }
+
+    /// Waits for a background fsync slot; the slot is held until the returned permit drops.
+    pub(crate) async fn background_fsync_slot(&self) -> Option<glommio::sync::Permit<'_>> {
+        self.background_fsyncs.acquire_permit(1).await.ok()
     }
 
     pub fn capacity(&self) -> usize {

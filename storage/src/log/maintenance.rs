@@ -72,6 +72,7 @@ impl PartitionLog {
         new_base: Offset,
         truncations: u64,
     ) -> Result<()> {
+        let _slot = self.cache.background_fsync_slot().await;
         // The segment may be gone already (retention, truncation): nothing left to make durable.
         if !self.state.borrow().segments.contains_key(&old_base) {
             return Ok(());

@@ -643,9 +643,11 @@ fn open_descriptors_stay_under_the_cap_with_2000_partitions() {
             peak = peak.max(open_fds());
         }
         assert!(cache.open_count() <= cap);
-        // A few transient descriptors (an index file being written, the directory being synced).
+        // Transient descriptors: each background fsync in flight holds a segment the cache may
+        // have evicted meanwhile and an index file; the roll in progress one file more.
+        let transient = 2 * crate::file_cache::BACKGROUND_FSYNCS_MAX + 2;
         assert!(
-            peak <= cap + 4,
+            peak <= cap + transient,
             "peak {peak} descriptors into the log directory, cap {cap}"
         );
         assert!(
