@@ -161,18 +161,17 @@ def test_committed_offsets_survive_compaction_and_restart(broker_factory):
         assert [tp.offset for tp in got] == [400, 1400]
     finally:
         c.close()
+
+    def committed_after_restart():
+        c = Consumer(conf)
+        try:
+            got = c.committed([TopicPartition(topic, 0), TopicPartition(topic, 1)], timeout=T)
+            assert [tp.offset for tp in got] == [400, 1400]
+        finally:
+            c.close()
+
     b.restart(signal.SIGTERM)
-    c = Consumer(conf)
-    try:
-        got = c.committed([TopicPartition(topic, 0), TopicPartition(topic, 1)], timeout=T)
-        assert [tp.offset for tp in got] == [400, 1400]
-    finally:
-        c.close()
+    committed_after_restart()
     b.kill9()
     b.start()
-    c = Consumer(conf)
-    try:
-        got = c.committed([TopicPartition(topic, 0), TopicPartition(topic, 1)], timeout=T)
-        assert [tp.offset for tp in got] == [400, 1400]
-    finally:
-        c.close()
+    committed_after_restart()
