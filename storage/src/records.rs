@@ -8,8 +8,8 @@
 //! Compression codecs come from `kafka-protocol` (Kafka's framing of snappy and lz4 included).
 
 use crate::batch::{
-    compute_crc, get_varint, BatchHeader, BATCH_LENGTH_AT, CRC_AT, HEADER_LEN, LOG_OVERHEAD,
-    MAX_TIMESTAMP_AT, RECORD_COUNT_AT,
+    compute_crc, get_varint, BatchHeader, ATTRIBUTES_AT, BATCH_LENGTH_AT, CRC_AT, HEADER_LEN,
+    LOG_OVERHEAD, MAX_TIMESTAMP_AT, RECORD_COUNT_AT,
 };
 use crate::types::Offset;
 use bytes::{Bytes, BytesMut};
@@ -226,21 +226,27 @@ fn compress(codec: u8, section: Vec<u8>) -> Result<Vec<u8>, RecordsError> {
     Ok(out.to_vec())
 }
 
-#[cfg(test)]
-/// Re-encodes a batch built uncompressed with `codec`, as a client would have sent it.
-pub(crate) fn with_codec(batch: &[u8], codec: u8) -> Vec<u8> {
-    use crate::batch::ATTRIBUTES_AT;
-    let parsed = BatchRecords::parse(batch).unwrap();
-    let mut b = batch.to_vec();
-    b[ATTRIBUTES_AT + 1] |= codec;
-    let header_only = b[..HEADER_LEN].to_vec();
-    let mut out = header_only;
-    out.extend_from_slice(&compress(codec, parsed.data.to_vec()).unwrap());
+/// Re-encodes an uncompressed batch with `codec` (Kafka's codec ids 0-4), as a client would
+/// have sent it: same header, records section compressed, length and CRC rewritten. For
+/// benchmarks, tests and tools that need compressed batches.
+pub fn compress_batch(batch: &[u8], codec: u8) -> Result<Vec<u8>, RecordsError> {
+    let parsed = BatchRecords::parse(batch)?;
+    if parsed.header.compression() != 0 {
+        return Err(RecordsError::BadHeader);
+    }
+    let mut out = batch[..HEADER_LEN].to_vec();
+    out[ATTRIBUTES_AT + 1] |= codec;
+    out.extend_from_slice(&compress(codec, parsed.data.to_vec())?);
     let len = (out.len() - LOG_OVERHEAD) as i32;
     out[BATCH_LENGTH_AT..BATCH_LENGTH_AT + 4].copy_from_slice(&len.to_be_bytes());
     let crc = compute_crc(&out);
     out[CRC_AT..CRC_AT + 4].copy_from_slice(&crc.to_be_bytes());
-    out
+    Ok(out)
+}
+
+#[cfg(test)]
+pub(crate) fn with_codec(batch: &[u8], codec: u8) -> Vec<u8> {
+    compress_batch(batch, codec).expect("compressible test batch")
 }
 
 #[cfg(test)]
