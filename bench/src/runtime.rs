@@ -7,6 +7,7 @@ use std::io::{IsTerminal, Write};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use weir_storage::heartbeat::{Heartbeat, HEARTBEAT_PERIOD};
 
 /// Runs `f(core_index)` on `cores` executors, each pinned to its own CPU (counting down from
 /// `first_cpu`), and returns their results in core order.
@@ -28,7 +29,10 @@ where
         let f = f.clone();
         let h = LocalExecutorBuilder::new(Placement::Fixed(cpu))
             .name(&format!("bench-{i}"))
-            .spawn(move || async move { f(i).await })
+            .spawn(move || async move {
+                let _heartbeat = Heartbeat::start(HEARTBEAT_PERIOD);
+                f(i).await
+            })
             .map_err(|e| anyhow!("starting executor {i} on CPU {cpu}: {e}"))?;
         handles.push(h);
     }

@@ -31,11 +31,7 @@ where
     T: Send + 'static,
     F: Future<Output = T> + 'static,
 {
-    glommio::LocalExecutorBuilder::default()
-        .spawn(move || async move { f().await })
-        .expect("executor")
-        .join()
-        .expect("bench body")
+    weir_storage::heartbeat::run_on_executor(f)
 }
 
 fn bench_root() -> tempfile::TempDir {

@@ -26,6 +26,7 @@ pub mod config;
 pub mod error;
 pub mod file_cache;
 mod fs;
+pub mod heartbeat;
 pub mod index;
 pub mod log;
 pub mod records;

@@ -20,6 +20,7 @@ use std::rc::Rc;
 use weir_storage::batch::{self, build_batch, ProducerFields, Record};
 use weir_storage::batch::{BATCH_LENGTH_AT, LEADER_EPOCH_AT, MAGIC_AT};
 use weir_storage::checkpoint::PartitionCheckpoint;
+use weir_storage::heartbeat::{Heartbeat, HEARTBEAT_PERIOD};
 use weir_storage::{
     LogConfig, Offset, PartitionLog, SegmentFileCache, StorageError, TopicPartition,
 };
@@ -536,6 +537,7 @@ fn life(
     let config = setup.config.clone();
     glommio::LocalExecutorBuilder::default()
         .spawn(move || async move {
+            let _heartbeat = Heartbeat::start(HEARTBEAT_PERIOD);
             let setup = Setup { dir, config };
             run_life(&setup, start, &ops, model).await
         })

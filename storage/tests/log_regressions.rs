@@ -5,11 +5,7 @@ use weir_storage::batch::{build_batch, split_and_validate, ProducerFields, Recor
 use weir_storage::{LogConfig, Offset, PartitionLog, SegmentFileCache, TopicPartition};
 
 fn run<F: std::future::Future<Output = ()> + 'static>(f: impl FnOnce() -> F + Send + 'static) {
-    glommio::LocalExecutorBuilder::default()
-        .spawn(move || async move { f().await })
-        .expect("executor")
-        .join()
-        .expect("test body");
+    weir_storage::heartbeat::run_on_executor(f)
 }
 
 fn batch(records: usize, value_len: usize) -> Vec<u8> {

@@ -14,13 +14,17 @@ use crate::client::admin::{self, TopicLayout};
 use crate::client::Conn;
 use anyhow::Context;
 use std::rc::Rc;
+use weir_storage::heartbeat::{Heartbeat, HEARTBEAT_PERIOD};
 
 /// Runs a future on a throw-away executor on this thread (set-up work before the run).
 pub fn block_on<T>(fut: impl std::future::Future<Output = T>) -> anyhow::Result<T> {
     let ex = glommio::LocalExecutorBuilder::default()
         .make()
         .map_err(|e| anyhow::anyhow!("starting the set-up executor: {e}"))?;
-    Ok(ex.run(fut))
+    Ok(ex.run(async move {
+        let _heartbeat = Heartbeat::start(HEARTBEAT_PERIOD);
+        fut.await
+    }))
 }
 
 /// Connects to the bootstrap server and creates the topic if it is missing.

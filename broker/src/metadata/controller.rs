@@ -665,11 +665,7 @@ mod tests {
     }
 
     fn run<F: std::future::Future<Output = ()> + 'static>(f: impl FnOnce() -> F + Send + 'static) {
-        glommio::LocalExecutorBuilder::default()
-            .spawn(move || async move { f().await })
-            .unwrap()
-            .join()
-            .unwrap();
+        weir_storage::heartbeat::run_on_executor(f)
     }
 
     async fn open(dir: &Path) -> (Controller, Vec<MetadataRecord>) {

@@ -19,6 +19,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::Duration;
 use weir_storage::checkpoint::CLEAN_SHUTDOWN_FILE;
+use weir_storage::heartbeat::{Heartbeat, HEARTBEAT_PERIOD};
 use weir_storage::SegmentFileCache;
 
 /// How long a core waits for the controller's initial metadata before giving up.
@@ -203,6 +204,7 @@ pub fn run(config: BrokerConfig) -> anyhow::Result<()> {
         let handle = LocalExecutorBuilder::new(Placement::Fixed(cpu))
             .name(&format!("weir-core-{i}"))
             .spawn(move || async move {
+                let _heartbeat = Heartbeat::start(HEARTBEAT_PERIOD);
                 let exit = match core_main(i, config, mesh, stop_rx, clean).await {
                     Ok(true) => CoreExit::Clean,
                     Ok(false) => CoreExit::Unclean,

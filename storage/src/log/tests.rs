@@ -7,11 +7,7 @@ use crate::segment::{file_path, INDEX_SUFFIX};
 use std::future::Future;
 
 pub(crate) fn run<F: Future<Output = ()> + 'static>(f: impl FnOnce() -> F + Send + 'static) {
-    glommio::LocalExecutorBuilder::default()
-        .spawn(move || async move { f().await })
-        .expect("executor")
-        .join()
-        .expect("test body");
+    crate::heartbeat::run_on_executor(f)
 }
 
 pub(crate) fn batch(n: usize, value_len: usize, ts: i64) -> Vec<u8> {
