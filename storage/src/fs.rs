@@ -106,22 +106,68 @@ pub async fn read_small_file(path: &Path) -> Result<Option<Vec<u8>>> {
 
 /// Replaces `path` with `bytes` atomically: write a temporary file, fsync it, rename it over the
 /// old one, fsync the directory. A crash leaves either the old or the new content, never a mix.
+///
+/// Runs on glommio's blocking thread (see [`sync_off_reactor`] for why fsyncs stay off the
+/// io_uring rings): checkpoints of thousands of partitions every few seconds would otherwise
+/// occupy the kernel workers the data path's file operations need.
 pub async fn write_atomic(path: &Path, bytes: Vec<u8>) -> Result<()> {
-    let tmp = path.with_extension("tmp");
-    let file = OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .buffered_open(&tmp)
-        .await
-        .map_err(|e| gio(&tmp, e))?;
-    write_all_at(&file, &tmp, bytes, 0).await?;
-    file.fdatasync().await.map_err(|e| gio(&tmp, e))?;
-    file.close().await.map_err(|e| gio(&tmp, e))?;
-    glommio::io::rename(&tmp, path)
-        .await
-        .map_err(|e| gio(path, e))?;
-    sync_dir(path.parent().unwrap_or(Path::new("."))).await
+    let path = path.to_path_buf();
+    let outcome = glommio::executor()
+        .spawn_blocking(
+            move || -> std::result::Result<(), (std::path::PathBuf, std::io::Error)> {
+                use std::io::Write;
+                let tmp = path.with_extension("tmp");
+                let mut f = std::fs::File::create(&tmp).map_err(|e| (tmp.clone(), e))?;
+                f.write_all(&bytes)
+                    .and_then(|()| f.sync_data())
+                    .map_err(|e| (tmp.clone(), e))?;
+                drop(f);
+                std::fs::rename(&tmp, &path).map_err(|e| (path.clone(), e))?;
+                let dir = path.parent().unwrap_or(Path::new("."));
+                std::fs::File::open(dir)
+                    .and_then(|d| d.sync_all())
+                    .map_err(|e| (dir.to_path_buf(), e))
+            },
+        )
+        .await;
+    outcome.map_err(|(p, e)| StorageError::io(p, e))
+}
+
+/// fdatasyncs `file`, then the files at `others`, then fsyncs `dir`, all on glommio's blocking
+/// thread rather than through the io_uring rings. Why: fsyncing a rolled 64 MiB segment takes
+/// 100 ms and more on ext4, and through io_uring it occupied the kernel workers that the
+/// writer's own file operations (opening the next segment, writing its indexes) then queued
+/// behind: produce tails of 200-500 ms at every roll (0.2 s p99 at 130k msg/s, 16 ms with these
+/// fsyncs off the rings). `file` must stay open until this returns.
+pub async fn sync_off_reactor(
+    file: &BufferedFile,
+    path: std::path::PathBuf,
+    others: Vec<std::path::PathBuf>,
+    dir: std::path::PathBuf,
+) -> Result<()> {
+    use std::os::fd::AsRawFd;
+    let fd = file.as_raw_fd();
+    let outcome = glommio::executor()
+        .spawn_blocking(
+            move || -> std::result::Result<(), (std::path::PathBuf, std::io::Error)> {
+                // SAFETY: the caller keeps the descriptor open until this closure has returned.
+                if unsafe { libc::fdatasync(fd) } != 0 {
+                    return Err((path, std::io::Error::last_os_error()));
+                }
+                for p in others {
+                    std::fs::OpenOptions::new()
+                        .write(true)
+                        .open(&p)
+                        .and_then(|f| f.sync_data())
+                        .map_err(|e| (p.clone(), e))?;
+                }
+                std::fs::File::open(&dir)
+                    .and_then(|d| d.sync_all())
+                    .map_err(|e| (dir.clone(), e))
+            },
+        )
+        .await;
+    outcome.map_err(|(p, e)| StorageError::io(p, e))
 }
 
 /// fsyncs a directory so that creations, renames and removals in it are durable.

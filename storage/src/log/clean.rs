@@ -337,7 +337,7 @@ impl PartitionLog {
         let base = group[0].base;
         let end = group.last().expect("groups are not empty").next_offset;
         let paths = CleanedPaths::new(&self.dir, base);
-        let _permit = self.permit().await?;
+        let permit = self.permit().await?;
         let unchanged = {
             let s = self.state.borrow();
             s.truncations == truncations
@@ -384,9 +384,10 @@ impl PartitionLog {
             self.cache.install_pinned((self.id, base), open)
         };
         self.cache.close_unused(replaced).await;
+        let mut trash = Vec::new();
         let finished = async {
             for c in &group[1..] {
-                self.delete_segment_files(c.base).await?;
+                trash.extend(self.retire_segment_files(c.base).await?);
             }
             paths.install().await?;
             fs::remove_if_exists(&paths.marker).await?;
@@ -394,6 +395,14 @@ impl PartitionLog {
         }
         .await;
         self.cache.unpin((self.id, base));
+        drop(permit);
+        for path in trash {
+            // Unlinked outside the permit (see enforce_retention); a leftover `.deleted` file is
+            // removed by the next open.
+            if let Err(e) = fs::remove_if_exists(&path).await {
+                tracing::warn!(path = %path.display(), error = %e, "removing a retired segment file");
+            }
+        }
         if let Err(e) = finished {
             // The state already names the cleaned segment; until a reopen finishes the swap
             // from the marker, the files do not match it.

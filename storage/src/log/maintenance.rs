@@ -122,19 +122,21 @@ impl PartitionLog {
     }
 
     async fn sync_rolled_files(&self, base: Offset) -> Result<()> {
-        let log_path = segment::file_path(&self.dir, base, LOG_SUFFIX);
         let file = self.segment_file(base, false).await?;
-        file.file.fdatasync().await.map_err(|e| gio(&log_path, e))?;
+        // The index files are opened without create: the roll wrote them, and a deleted segment
+        // must not leave index files behind.
+        let result = fs::sync_off_reactor(
+            &file.file,
+            segment::file_path(&self.dir, base, LOG_SUFFIX),
+            [INDEX_SUFFIX, TIME_INDEX_SUFFIX]
+                .map(|suffix| segment::file_path(&self.dir, base, suffix))
+                .to_vec(),
+            self.dir.clone(),
+        )
+        .await;
+        // The segment's descriptor stayed open (held here) until the fsync returned.
         drop(file);
-        for suffix in [INDEX_SUFFIX, TIME_INDEX_SUFFIX] {
-            let path = segment::file_path(&self.dir, base, suffix);
-            // Not created: the roll wrote them, and a deleted segment must not leave index
-            // files behind.
-            let f = fs::open_rw(&path, false).await?;
-            f.fdatasync().await.map_err(|e| gio(&path, e))?;
-            f.close().await.map_err(|e| gio(&path, e))?;
-        }
-        fs::sync_dir(&self.dir).await
+        result
     }
 
     /// fsyncs the active segment and its indexes and moves the recovery point to what was
@@ -370,7 +372,7 @@ impl PartitionLog {
     /// rolled first so it can go too, as Kafka does.
     pub async fn enforce_retention(self: &Rc<Self>, now_ms: i64) -> Result<RetentionOutcome> {
         self.ensure_open()?;
-        let _permit = self.permit().await?;
+        let permit = self.permit().await?;
         let config = self.config.borrow().clone();
         // Retention applies to `cleanup.policy` delete (alone or with compact); a compact-only
         // log keeps every segment, the cleaner alone shrinks it.
@@ -418,10 +420,13 @@ impl PartitionLog {
             out
         };
         let mut outcome = RetentionOutcome::default();
+        let mut trash = Vec::new();
         for (base, size) in doomed {
-            // Out of the state before the files go (see truncate_to).
+            // Out of the state before the files go (see truncate_to). Under the permit the files
+            // are only renamed; unlinking a large segment frees its extents, which took tens of
+            // milliseconds per 64 MiB file and stalled appends that waited for the permit.
             self.state.borrow_mut().segments.remove(&base);
-            self.delete_segment_files(base).await?;
+            trash.extend(self.retire_segment_files(base).await?);
             let mut s = self.state.borrow_mut();
             let first = *s.segments.keys().next().expect("active segment remains");
             s.log_start_offset = s.log_start_offset.max(first);
@@ -431,6 +436,10 @@ impl PartitionLog {
             }
             outcome.deleted_segments += 1;
             outcome.deleted_bytes += size;
+        }
+        drop(permit);
+        for path in trash {
+            fs::remove_if_exists(&path).await?;
         }
         outcome.log_start_offset = self.log_start_offset();
         if outcome.deleted_segments > 0 {

@@ -457,6 +457,31 @@ impl PartitionLog {
         Ok((indexer, out))
     }
 
+    /// Renames a segment's files to `<name>.deleted` (Kafka's suffix for files awaiting
+    /// deletion) and returns the new paths, for the caller to unlink once it no longer holds the
+    /// structure permit. A crash in between leaves `.deleted` files, which opening removes.
+    pub(crate) async fn retire_segment_files(&self, base: Offset) -> Result<Vec<PathBuf>> {
+        self.cache.remove((self.id, base)).await;
+        let mut retired = Vec::new();
+        for suffix in [LOG_SUFFIX, INDEX_SUFFIX, TIME_INDEX_SUFFIX] {
+            let path = segment::file_path(&self.dir, base, suffix);
+            let mut deleted = path.clone().into_os_string();
+            deleted.push(".deleted");
+            let deleted = PathBuf::from(deleted);
+            match std::fs::exists(&path) {
+                Ok(true) => {
+                    glommio::io::rename(&path, &deleted)
+                        .await
+                        .map_err(|e| gio(&path, e))?;
+                    retired.push(deleted);
+                }
+                Ok(false) => {}
+                Err(e) => return Err(StorageError::io(&path, e)),
+            }
+        }
+        Ok(retired)
+    }
+
     pub(crate) async fn delete_segment_files(&self, base: Offset) -> Result<()> {
         self.cache.remove((self.id, base)).await;
         for suffix in [LOG_SUFFIX, INDEX_SUFFIX, TIME_INDEX_SUFFIX] {
