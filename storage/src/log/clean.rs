@@ -236,6 +236,8 @@ impl PartitionLog {
                     return Ok(None);
                 };
                 for range in &chunk.batches {
+                    // Decompressing a batch can take milliseconds: let produce and fetch in.
+                    glommio::yield_if_needed().await;
                     let bytes = &chunk.bytes[range.clone()];
                     let header = BatchHeader::parse(bytes).map_err(StorageError::InvalidBatch)?;
                     if header.is_control() {
@@ -290,6 +292,8 @@ impl PartitionLog {
                     return Ok(None);
                 };
                 for range in &chunk.batches {
+                    // Re-compressing a batch (gzip: ~14 MiB/s) takes milliseconds: yield often.
+                    glommio::yield_if_needed().await;
                     let bytes = &chunk.bytes[range.clone()];
                     let Some(kept) = retain(bytes, map, keep_tombstones, outcome)? else {
                         continue;
