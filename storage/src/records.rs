@@ -13,8 +13,15 @@ use crate::batch::{
 };
 use crate::types::Offset;
 use bytes::{Bytes, BytesMut};
-use kafka_protocol::compression::{Compressor, Decompressor, Gzip, Lz4, Snappy, Zstd};
+use kafka_protocol::compression::{Compressor, Gzip, Lz4, Snappy, Zstd};
+use std::io::Read;
 use std::ops::Range;
+
+/// The most bytes one batch's records may decompress to. Kafka bounds batches by their
+/// compressed size only; a batch of 1 MiB (the default `max.message.bytes`) compressing a
+/// thousand to one would still fit, while a hostile batch inflating to gigabytes is refused
+/// instead of exhausting the broker's memory.
+pub const DECOMPRESSED_BATCH_BYTES_MAX: usize = 256 << 20;
 
 /// Why the records of a batch could not be read or rewritten.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -33,6 +40,8 @@ pub enum RecordsError {
     CountMismatch { expected: i32, found: i32 },
     #[error("the batch header is invalid")]
     BadHeader,
+    #[error("the records decompress to more than {max} bytes")]
+    TooLarge { max: usize },
 }
 
 /// One record of a batch, located in [`BatchRecords::data`].
@@ -187,21 +196,88 @@ fn codec_name(codec: u8) -> &'static str {
 }
 
 fn decompress(codec: u8, section: &[u8]) -> Result<Bytes, RecordsError> {
-    let mut input = Bytes::copy_from_slice(section);
-    let take = |b: &mut Bytes| Ok(std::mem::take(b));
-    let out = match codec {
-        0 => return Ok(input),
-        1 => Gzip::decompress(&mut input, take),
-        2 => Snappy::decompress(&mut input, take),
-        3 => Lz4::decompress(&mut input, take),
-        4 => Zstd::decompress(&mut input, take),
-        c => return Err(RecordsError::UnknownCodec(c)),
-    };
-    out.map_err(|e| RecordsError::Codec {
+    decompress_bounded(codec, section, DECOMPRESSED_BATCH_BYTES_MAX)
+}
+
+/// Decompresses a records section, refusing to produce more than `max` bytes.
+fn decompress_bounded(codec: u8, section: &[u8], max: usize) -> Result<Bytes, RecordsError> {
+    let fail = |reason: String| RecordsError::Codec {
         codec: codec_name(codec),
         action: "decompressed",
-        reason: e.to_string(),
-    })
+        reason,
+    };
+    let read_all = |reader: &mut dyn Read| -> Result<Vec<u8>, RecordsError> {
+        let mut out = Vec::new();
+        reader
+            .take(max as u64 + 1)
+            .read_to_end(&mut out)
+            .map_err(|e| fail(e.to_string()))?;
+        if out.len() > max {
+            return Err(RecordsError::TooLarge { max });
+        }
+        Ok(out)
+    };
+    let out = match codec {
+        0 => return Ok(Bytes::copy_from_slice(section)),
+        1 => read_all(&mut flate2::read::MultiGzDecoder::new(section))?,
+        2 => snappy_bounded(section, max).map_err(|e| match e {
+            SnappyError::TooLarge => RecordsError::TooLarge { max },
+            SnappyError::Bad(reason) => fail(reason),
+        })?,
+        3 => read_all(&mut lz4::Decoder::new(section).map_err(|e| fail(e.to_string()))?)?,
+        4 => read_all(
+            &mut zstd::stream::read::Decoder::new(section).map_err(|e| fail(e.to_string()))?,
+        )?,
+        c => return Err(RecordsError::UnknownCodec(c)),
+    };
+    Ok(Bytes::from(out))
+}
+
+enum SnappyError {
+    TooLarge,
+    Bad(String),
+}
+
+/// Kafka's snappy: xerial framing (a 16-byte magic header, then length-prefixed raw blocks), or
+/// one raw block without the header, as Java's SnappyInputStream accepts. Each block states its
+/// decompressed length up front, so the bound is checked before anything is allocated.
+fn snappy_bounded(section: &[u8], max: usize) -> Result<Vec<u8>, SnappyError> {
+    const XERIAL_MAGIC: &[u8; 8] = b"\x82SNAPPY\x00";
+    const XERIAL_HEADER_BYTES: usize = 16;
+    let bad = |e: &dyn std::fmt::Display| SnappyError::Bad(e.to_string());
+    let mut out = Vec::new();
+    let push_block = |block: &[u8], out: &mut Vec<u8>| -> Result<(), SnappyError> {
+        let len = snap::raw::decompress_len(block).map_err(|e| bad(&e))?;
+        if out.len().saturating_add(len) > max {
+            return Err(SnappyError::TooLarge);
+        }
+        let start = out.len();
+        out.resize(start + len, 0);
+        snap::raw::Decoder::new()
+            .decompress(block, &mut out[start..])
+            .map_err(|e| bad(&e))?;
+        Ok(())
+    };
+    if !section.starts_with(XERIAL_MAGIC) {
+        push_block(section, &mut out)?;
+        return Ok(out);
+    }
+    let mut rest = section
+        .get(XERIAL_HEADER_BYTES..)
+        .ok_or_else(|| bad(&"truncated xerial header"))?;
+    while !rest.is_empty() {
+        let len_bytes: [u8; 4] = rest
+            .get(..4)
+            .and_then(|b| b.try_into().ok())
+            .ok_or_else(|| bad(&"truncated block length"))?;
+        let len = u32::from_be_bytes(len_bytes) as usize;
+        let block = rest
+            .get(4..4 + len)
+            .ok_or_else(|| bad(&"truncated block"))?;
+        push_block(block, &mut out)?;
+        rest = &rest[4 + len..];
+    }
+    Ok(out)
 }
 
 fn compress(codec: u8, section: Vec<u8>) -> Result<Vec<u8>, RecordsError> {
@@ -312,6 +388,39 @@ mod tests {
         assert!(!has_keyless_record(&keyed).unwrap());
         assert!(has_keyless_record(&mixed).unwrap());
         assert!(has_keyless_record(&with_codec(&mixed, 1)).unwrap());
+    }
+
+    #[test]
+    fn decompression_is_bounded_for_every_codec() {
+        // 4 MiB of zeros compresses to a few KiB in every codec.
+        let zeros = vec![0u8; 4 << 20];
+        for codec in 1..=4u8 {
+            let packed = compress(codec, zeros.clone()).unwrap();
+            assert!(packed.len() < 256 << 10, "codec {codec}: {}", packed.len());
+            assert_eq!(
+                decompress_bounded(codec, &packed, 4 << 20).unwrap().len(),
+                4 << 20,
+                "codec {codec} within the bound"
+            );
+            assert_eq!(
+                decompress_bounded(codec, &packed, 1 << 20),
+                Err(RecordsError::TooLarge { max: 1 << 20 }),
+                "codec {codec} past the bound"
+            );
+        }
+        // A raw snappy block claiming a huge length is refused before any allocation.
+        let mut lying = Vec::new();
+        let mut n: u64 = 0xFFFF_FFFF;
+        while n >= 0x80 {
+            lying.push((n as u8) | 0x80);
+            n >>= 7;
+        }
+        lying.push(n as u8);
+        lying.extend_from_slice(b"junk");
+        assert_eq!(
+            decompress_bounded(2, &lying, 1 << 20),
+            Err(RecordsError::TooLarge { max: 1 << 20 })
+        );
     }
 
     #[test]
