@@ -53,18 +53,23 @@ pub struct AdviseArgs {
     /// Throughput the topic must carry, MB/s.
     #[arg(long)]
     pub target_mb_per_sec: f64,
-    /// Measured producer throughput per partition, MB/s (from `produce`/`sweep`).
+    /// Producer throughput per partition, MB/s. Measured against the broker (one partition,
+    /// topic `<topic>-advise`, for `--duration`) when not given.
     #[arg(long)]
-    pub producer_mb_per_partition: f64,
-    /// Measured consumer throughput per partition, MB/s (from `consume`).
+    pub producer_mb_per_partition: Option<f64>,
+    /// Consumer throughput per partition, MB/s. Measured by reading that topic back when not
+    /// given.
     #[arg(long)]
-    pub consumer_mb_per_partition: f64,
-    #[arg(long, default_value_t = 1)]
+    pub consumer_mb_per_partition: Option<f64>,
+    /// Consumers the group will run (a partition feeds at most one of them).
+    #[arg(long = "group-consumers", default_value_t = 1)]
     pub consumers: usize,
     #[arg(long, default_value_t = 1)]
     pub brokers: usize,
-    #[arg(long)]
-    pub json: bool,
+    #[command(flatten)]
+    pub common: Common,
+    #[command(flatten)]
+    pub producer: ProducerArgs,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -164,6 +169,18 @@ pub struct ConsumerArgs {
     /// Give up after this long without new messages.
     #[arg(long, value_parser = parse_duration, default_value = "10s")]
     pub idle_timeout: Duration,
+}
+
+impl ConsumerArgs {
+    /// One consumer with the command line's defaults (for measurements of one partition).
+    pub fn one() -> Self {
+        Self {
+            consumers: 1,
+            fetch_max_wait_ms: 100,
+            partition_max_bytes: 1 << 20,
+            idle_timeout: Duration::from_secs(10),
+        }
+    }
 }
 
 #[derive(Args, Debug, Clone)]

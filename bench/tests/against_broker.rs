@@ -166,4 +166,27 @@ fn produce_consume_and_e2e_against_weir() {
     assert_eq!(v["lost"], 0);
     assert_eq!(v["duplicates"], 0);
     assert_eq!(e["e2e_latency"]["count"], 4000);
+
+    // advise without given rates measures one partition (produce, then read back) first.
+    let (a, ok) = bench(&[
+        "advise",
+        "--bootstrap-server",
+        &server,
+        "--topic",
+        "bench-advise",
+        "--target-mb-per-sec",
+        "50",
+        "--group-consumers",
+        "3",
+        "--duration",
+        "1s",
+    ]);
+    assert!(ok, "advise failed: {a}");
+    assert_eq!(a["measured"]["topic"], "bench-advise-advise");
+    let producer = a["producer_mb_per_partition"].as_f64().expect("a rate");
+    let consumer = a["consumer_mb_per_partition"].as_f64().expect("a rate");
+    assert!(producer > 0.0 && consumer > 0.0, "{a}");
+    let partitions = a["partitions"].as_u64().expect("a count");
+    assert!(partitions >= 3, "at least one partition per consumer: {a}");
+    assert!(partitions as f64 >= 50.0 / producer - 1.0, "{a}");
 }

@@ -1,9 +1,14 @@
-//! `advise`: a partition count from a target throughput and measured per-partition rates:
-//! enough partitions for the producers' rate and for the consumers' rate, at least as many as
+//! `advise`: a partition count from a target throughput and per-partition rates — given, or
+//! measured here against the broker (one partition produced to, then read back): enough
+//! partitions for the producers' rate and for the consumers' rate, at least as many as
 //! consumers; a warning near the ~2000 partitions per broker limit.
 
-use crate::cli::AdviseArgs;
+use super::produce::{run_fleet, validate};
+use super::{consume, emit, prepare_topic};
+use crate::cli::{AdviseArgs, ConsumerArgs, From};
+use crate::report::Throughput;
 use serde_json::json;
+use std::time::Duration;
 
 /// Recommended partitions per broker above which a warning is printed.
 pub const PER_BROKER_LIMIT: u64 = 2000;
@@ -48,27 +53,45 @@ pub fn advise(
 }
 
 pub fn run(a: AdviseArgs) -> anyhow::Result<bool> {
+    let (producer_rate, consumer_rate, measured) =
+        match (a.producer_mb_per_partition, a.consumer_mb_per_partition) {
+            (Some(p), Some(c)) => (p, c, None),
+            (p, c) => {
+                let m = measure_per_partition(&a)?;
+                (
+                    p.unwrap_or(m.producer_mb_per_sec),
+                    c.unwrap_or(m.consumer_mb_per_sec),
+                    Some(m),
+                )
+            }
+        };
     anyhow::ensure!(
-        a.target_mb_per_sec > 0.0
-            && a.producer_mb_per_partition > 0.0
-            && a.consumer_mb_per_partition > 0.0,
-        "rates must be positive"
+        a.target_mb_per_sec > 0.0 && producer_rate > 0.0 && consumer_rate > 0.0,
+        "rates must be positive (target {}, producer {producer_rate}, consumer {consumer_rate} MB/s)",
+        a.target_mb_per_sec
     );
     let adv = advise(
         a.target_mb_per_sec,
-        a.producer_mb_per_partition,
-        a.consumer_mb_per_partition,
+        producer_rate,
+        consumer_rate,
         a.consumers as u64,
         a.brokers as u64,
     );
-    let mut text = format!(
+    let mut text = String::new();
+    if let Some(m) = &measured {
+        text += &format!(
+            "measured on one partition of `{}`: producer {:.2} MB/s, consumer {:.2} MB/s\n",
+            m.topic, m.producer_mb_per_sec, m.consumer_mb_per_sec
+        );
+    }
+    text += &format!(
         "for {:.1} MB/s: {} partitions for the producers ({:.2} MB/s each), {} for the consumers \
          ({:.2} MB/s each), {} consumers\nrecommended: {} partitions ({} per broker over {} brokers)\n",
         a.target_mb_per_sec,
         adv.for_producers,
-        a.producer_mb_per_partition,
+        producer_rate,
         adv.for_consumers,
-        a.consumer_mb_per_partition,
+        consumer_rate,
         a.consumers,
         adv.partitions,
         adv.per_broker,
@@ -82,19 +105,66 @@ pub fn run(a: AdviseArgs) -> anyhow::Result<bool> {
     let summary = json!({
         "mode": "advise",
         "ok": true,
+        "producer_mb_per_partition": producer_rate,
+        "consumer_mb_per_partition": consumer_rate,
+        "measured": measured.as_ref().map(|m| json!({
+            "topic": m.topic,
+            "producer_mb_per_sec": m.producer_mb_per_sec,
+            "consumer_mb_per_sec": m.consumer_mb_per_sec,
+        })),
         "partitions": adv.partitions,
         "for_producers": adv.for_producers,
         "for_consumers": adv.for_consumers,
         "per_broker": adv.per_broker,
         "warnings": adv.warnings,
     });
-    if a.json {
-        eprint!("{text}");
-        println!("{summary}");
-    } else {
-        print!("{text}");
-    }
+    emit(&a.common, &text, &summary);
     Ok(true)
+}
+
+/// Per-partition rates measured against the broker.
+struct Measured {
+    topic: String,
+    producer_mb_per_sec: f64,
+    consumer_mb_per_sec: f64,
+}
+
+/// Produces to one partition of `<topic>-advise` for the run's duration (or message count),
+/// then reads everything back with one consumer: what one partition carries on this broker.
+fn measure_per_partition(a: &AdviseArgs) -> anyhow::Result<Measured> {
+    validate(&a.producer)?;
+    let mut c = a.common.clone();
+    c.partitions = 1;
+    c.topic = format!("{}-advise", a.common.topic);
+    if c.messages.is_none() && c.duration.is_none() {
+        c.duration = Some(Duration::from_secs(5));
+    }
+    let layout = prepare_topic(&c)?;
+    let (s, measure_start) = run_fleet(&c, &a.producer, layout)?;
+    anyhow::ensure!(
+        s.fatal.is_none() && s.failed == 0,
+        "measuring the producer rate failed: {} failed, {}",
+        s.failed,
+        s.fatal.as_deref().unwrap_or("no fatal error")
+    );
+    let produced = Throughput {
+        messages: s.measured_messages,
+        bytes: s.measured_bytes,
+        seconds: s.last_ack.map_or(0.0, |l| {
+            l.saturating_duration_since(measure_start).as_secs_f64()
+        }),
+    };
+    // Read back all that was acknowledged, as fast as one consumer can.
+    let mut rc = c.clone();
+    rc.warmup = Duration::ZERO;
+    rc.duration = None;
+    rc.messages = Some(s.acked);
+    let (_, consumed) = consume::measure(&rc, &ConsumerArgs::one(), From::Earliest)?;
+    Ok(Measured {
+        topic: c.topic,
+        producer_mb_per_sec: produced.mb_per_sec(),
+        consumer_mb_per_sec: consumed.mb_per_sec(),
+    })
 }
 
 #[cfg(test)]

@@ -2,7 +2,7 @@
 
 use super::consumer::{run_consumer, ConsumeShared, ConsumerPlan, ConsumerStats};
 use super::{block_on, emit, prepare_topic};
-use crate::cli::{ConsumeArgs, ConsumerArgs, From, Stop};
+use crate::cli::{Common, ConsumeArgs, ConsumerArgs, From, Stop};
 use crate::client::admin::{self, TopicLayout};
 use crate::client::Conn;
 use crate::report::{self, Throughput};
@@ -93,12 +93,20 @@ pub fn consumer_json(s: &ConsumerStats, t: &Throughput) -> serde_json::Value {
 
 pub fn run(args: ConsumeArgs) -> anyhow::Result<bool> {
     let c = &args.common;
-    anyhow::ensure!(
-        args.consumer.consumers >= 1,
-        "--consumers must be at least 1"
-    );
+    let (total, t) = measure(c, &args.consumer, args.from)?;
+    report_run(c, &args.consumer, total, t)
+}
+
+/// Reads the topic from `from` with the consumers of `consumer`, until `c`'s stop; the merged
+/// stats and the throughput measured after the warm-up.
+pub fn measure(
+    c: &Common,
+    consumer: &ConsumerArgs,
+    from: From,
+) -> anyhow::Result<(ConsumerStats, Throughput)> {
+    anyhow::ensure!(consumer.consumers >= 1, "--consumers must be at least 1");
     let layout = prepare_topic(c)?;
-    let ts = match args.from {
+    let ts = match from {
         From::Earliest => admin::EARLIEST,
         From::Latest => admin::LATEST,
     };
@@ -115,7 +123,7 @@ pub fn run(args: ConsumeArgs) -> anyhow::Result<bool> {
     }
     let group = Group {
         layout,
-        args: args.consumer.clone(),
+        args: consumer.clone(),
         start_offsets,
         stamped: false,
         base,
@@ -143,6 +151,15 @@ pub fn run(args: ConsumeArgs) -> anyhow::Result<bool> {
         bytes: total.measured_bytes,
         seconds,
     };
+    Ok((total, t))
+}
+
+fn report_run(
+    c: &Common,
+    consumer: &ConsumerArgs,
+    total: ConsumerStats,
+    t: Throughput,
+) -> anyhow::Result<bool> {
     let mut text = t.line("consumed") + "\n";
     text += &format!("lag at the end: {} messages\n", total.lag);
     for (name, n) in &total.errors.0 {
@@ -159,7 +176,7 @@ pub fn run(args: ConsumeArgs) -> anyhow::Result<bool> {
             ok = false;
             text += &format!(
                 "FAILED: read {} of the {n} messages asked for (idle for {:?})\n",
-                total.messages, args.consumer.idle_timeout
+                total.messages, consumer.idle_timeout
             );
         }
     }
