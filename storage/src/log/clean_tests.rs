@@ -410,8 +410,9 @@ fn random_workloads_match_the_model_across_passes_and_reopens() {
                     let records: Vec<(String, Option<String>)> = (0..1 + lcg(&mut rng) % 4)
                         .map(|_| {
                             let key = format!("k{}", lcg(&mut rng) % 12);
-                            let value = (lcg(&mut rng) % 7 > 0)
-                                .then(|| format!("v{}", lcg(&mut rng) % 1000));
+                            // One record in seven is a tombstone.
+                            let die = lcg(&mut rng) % 7;
+                            let value = (die >= 1).then(|| format!("v{}", lcg(&mut rng) % 1000));
                             (key, value)
                         })
                         .collect();
