@@ -98,9 +98,24 @@ impl PartitionLog {
         let mut out = None;
         for _ in 0..READ_ATTEMPTS_MAX {
             let swaps = self.state.borrow().swaps;
-            let attempt = self
+            let attempt = match self
                 .read_segments(fetch_offset, max_bytes, max_offset, min_one_batch)
-                .await?;
+                .await
+            {
+                Ok(a) => a,
+                // Retention removed the segment between the lookup and the open: the offset is
+                // now below the log start, which is what the reader must hear (Kafka's
+                // OFFSET_OUT_OF_RANGE), not an I/O error that takes the partition for broken.
+                Err(StorageError::Io { .. }) if fetch_offset < self.log_start_offset() => {
+                    let s = self.state.borrow();
+                    return Err(StorageError::OffsetOutOfRange {
+                        offset: fetch_offset,
+                        log_start: s.log_start_offset,
+                        log_end: s.log_end_offset,
+                    });
+                }
+                Err(e) => return Err(e),
+            };
             if self.state.borrow().swaps == swaps {
                 return Ok(attempt);
             }
