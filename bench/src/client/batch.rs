@@ -3,39 +3,9 @@
 
 use anyhow::{bail, Context};
 
-/// Size of the v2 batch header; records follow.
-pub const HEADER_LEN: usize = 61;
-const LOG_OVERHEAD: usize = 12;
-const CRC_AT: usize = 17;
-const ATTRIBUTES_AT: usize = 21;
-const RECORD_COUNT_AT: usize = 57;
-
-pub fn put_varint(out: &mut Vec<u8>, v: i64) {
-    let mut z = ((v << 1) ^ (v >> 63)) as u64;
-    while z >= 0x80 {
-        out.push((z as u8) | 0x80);
-        z >>= 7;
-    }
-    out.push(z as u8);
-}
-
-pub fn get_varint(b: &[u8], pos: &mut usize) -> Option<i64> {
-    let mut z: u64 = 0;
-    let mut shift = 0;
-    loop {
-        let byte = *b.get(*pos)?;
-        *pos += 1;
-        z |= u64::from(byte & 0x7f) << shift;
-        if byte & 0x80 == 0 {
-            break;
-        }
-        shift += 7;
-        if shift > 63 {
-            return None;
-        }
-    }
-    Some(((z >> 1) as i64) ^ -((z & 1) as i64))
-}
+// The v2 batch layout and the record varints are storage's (one definition of the format).
+pub use weir_storage::batch::{get_varint, put_varint, HEADER_LEN};
+use weir_storage::batch::{ATTRIBUTES_AT, CRC_AT, LOG_OVERHEAD, RECORD_COUNT_AT};
 
 fn varint_len(v: i64) -> usize {
     let mut z = ((v << 1) ^ (v >> 63)) as u64;
