@@ -210,6 +210,8 @@ mod tests {
     use bytes::Bytes;
     use kafka_protocol::records::RecordBatchDecoder;
 
+    /// The encoder sizes records with its own `varint_len`: it must agree with storage's
+    /// `put_varint`, which writes them.
     #[test]
     fn varints_round_trip() {
         for v in [
