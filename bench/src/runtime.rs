@@ -9,8 +9,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use weir_storage::heartbeat::{Heartbeat, HEARTBEAT_PERIOD};
 
-/// Runs `f(core_index)` on `cores` executors, each pinned to its own CPU (counting down from
-/// `first_cpu`), and returns their results in core order.
+/// Runs `f(core_index)` on `cores` executors, each pinned to its own CPU of the process's
+/// affinity mask (counting down from `first_cpu`, by default the last allowed CPU), and returns
+/// their results in core order.
 pub fn run_on_cores<T, F, Fut>(
     cores: usize,
     first_cpu: Option<usize>,
@@ -21,11 +22,16 @@ where
     F: Fn(usize) -> Fut + Send + Sync + Clone + 'static,
     Fut: Future<Output = T> + 'static,
 {
-    let ncpu = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let first = first_cpu.unwrap_or(ncpu - 1);
+    let allowed = weir_storage::cpus::allowed();
+    let first = match first_cpu {
+        Some(cpu) => allowed.iter().position(|&c| c == cpu).ok_or_else(|| {
+            anyhow!("--cpu {cpu} is not among the CPUs this process may use: {allowed:?}")
+        })?,
+        None => allowed.len() - 1,
+    };
     let mut handles = Vec::with_capacity(cores);
     for i in 0..cores {
-        let cpu = (first + ncpu * cores - i) % ncpu;
+        let cpu = allowed[(first + allowed.len() * cores - i) % allowed.len()];
         let f = f.clone();
         let h = LocalExecutorBuilder::new(Placement::Fixed(cpu))
             .name(&format!("bench-{i}"))

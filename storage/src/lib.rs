@@ -23,6 +23,7 @@
 pub mod batch;
 pub mod checkpoint;
 pub mod config;
+pub mod cpus;
 pub mod error;
 pub mod file_cache;
 mod fs;

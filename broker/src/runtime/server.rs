@@ -185,7 +185,7 @@ pub fn run(config: BrokerConfig) -> anyhow::Result<()> {
     wait_for_free_port(listen_addr(&config)?)?;
     let clean = take_clean_marker(&log_dir)?;
     tracing::info!(dir = %log_dir.display(), clean_shutdown = clean, cores = config.cores, "starting Weir");
-    let cpus = config.cpus.clone().unwrap_or_else(available_cpus);
+    let cpus = config.cpus.clone().unwrap_or_else(weir_storage::cpus::allowed);
     if config.cores == 0 {
         bail!("weir.cores must be at least 1");
     }
@@ -383,26 +383,6 @@ fn write_clean_marker(dir: &std::path::Path) -> anyhow::Result<()> {
         .and_then(|d| d.sync_all())
         .with_context(|| format!("syncing {}", dir.display()))?;
     Ok(())
-}
-
-fn available_cpus() -> Vec<usize> {
-    // SAFETY: a zeroed cpu_set_t is valid; sched_getaffinity fills it for this thread.
-    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
-    let ok =
-        unsafe { libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) }
-            == 0;
-    let cpus: Vec<usize> = if ok {
-        (0..libc::CPU_SETSIZE as usize)
-            .filter(|c| unsafe { libc::CPU_ISSET(*c, &set) })
-            .collect()
-    } else {
-        Vec::new()
-    };
-    if cpus.is_empty() {
-        vec![0]
-    } else {
-        cpus
-    }
 }
 
 /// Blocks SIGTERM and SIGINT in this thread (and every thread it starts), so they can be taken
