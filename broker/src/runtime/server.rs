@@ -185,7 +185,10 @@ pub fn run(config: BrokerConfig) -> anyhow::Result<()> {
     wait_for_free_port(listen_addr(&config)?)?;
     let clean = take_clean_marker(&log_dir)?;
     tracing::info!(dir = %log_dir.display(), clean_shutdown = clean, cores = config.cores, "starting Weir");
-    let cpus = config.cpus.clone().unwrap_or_else(weir_storage::cpus::allowed);
+    let cpus = config
+        .cpus
+        .clone()
+        .unwrap_or_else(weir_storage::cpus::allowed);
     if config.cores == 0 {
         bail!("weir.cores must be at least 1");
     }
