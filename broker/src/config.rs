@@ -629,6 +629,8 @@ const BROKER_KEYS: &[KeyDef] = &[
     key("weir.cores", I, None),
     key("weir.cpus", L, None),
     key("weir.log.open.segments.max", I, Some("16384")),
+    key("log.preallocate", B, Some("false")),
+    key("weir.log.preallocate.step.bytes", J, Some("16777216")),
 ];
 
 /// Kafka keys Weir accepts without acting on them, so stock `server.properties` files load.
@@ -648,7 +650,6 @@ const NO_EFFECT_KEYS: &[&str] = &[
     "authorizer.class.name",
     "compression.type",
     "log.cleaner.threads",
-    "log.preallocate",
     "metadata.log.dir",
     "metric.reporters",
 ];
@@ -738,6 +739,14 @@ pub struct BrokerConfig {
     pub min_insync_replicas: i32,
     /// `unclean.leader.election.enable`. Default false.
     pub unclean_leader_election_enable: bool,
+    /// `log.preallocate`: reserve a new segment's whole `segment.bytes` of disk blocks at once
+    /// (Kafka's meaning). Default false.
+    pub log_preallocate: bool,
+    /// `weir.log.preallocate.step.bytes` (≥ 0): otherwise the active segment's blocks are
+    /// reserved ahead of its writes by as much as it holds, up to this (0: off). Why: on ext4,
+    /// appends otherwise wait for the flusher's block allocation (tens of ms of produce
+    /// latency). Default 16777216.
+    pub weir_log_preallocate_step_bytes: i64,
     /// `replica.high.watermark.checkpoint.interval.ms` (≥ 1). Default 5000.
     pub replica_high_watermark_checkpoint_interval_ms: i64,
     /// `offsets.topic.num.partitions` (≥ 1). Default 50.
@@ -985,6 +994,8 @@ impl BrokerConfig {
             )?,
             min_insync_replicas: r.int("min.insync.replicas", 1)?,
             unclean_leader_election_enable: r.boolean("unclean.leader.election.enable")?,
+            log_preallocate: r.boolean("log.preallocate")?,
+            weir_log_preallocate_step_bytes: r.long("weir.log.preallocate.step.bytes", 0)?,
             replica_high_watermark_checkpoint_interval_ms: r
                 .long("replica.high.watermark.checkpoint.interval.ms", 1)?,
             offsets_topic_num_partitions: r.int("offsets.topic.num.partitions", 1)?,
@@ -1331,6 +1342,7 @@ const TOPIC_KEYS: &[(&str, ConfigType, &[&str])] = &[
     ),
     ("segment.bytes", I, &["log.segment.bytes"]),
     ("segment.ms", J, &["log.roll.ms", "log.roll.hours"]),
+    ("preallocate", B, &["log.preallocate"]),
     (
         "unclean.leader.election.enable",
         B,
@@ -1351,7 +1363,6 @@ const UNSUPPORTED_TOPIC_KEYS: &[&str] = &[
     "message.timestamp.after.max.ms",
     "message.timestamp.before.max.ms",
     "message.timestamp.difference.max.ms",
-    "preallocate",
     "remote.storage.enable",
     "segment.index.bytes",
     "segment.jitter.ms",
@@ -1402,6 +1413,10 @@ pub struct TopicConfig {
     pub max_compaction_lag_ms: i64,
     /// `min.cleanable.dirty.ratio` (0 to 1).
     pub min_cleanable_dirty_ratio: f64,
+    /// `preallocate`.
+    pub preallocate: bool,
+    /// The broker's `weir.log.preallocate.step.bytes` (not a topic config).
+    preallocate_step_bytes: i64,
     base: Arc<TopicBase>,
 }
 
@@ -1431,6 +1446,8 @@ impl TopicConfig {
             min_compaction_lag_ms: b.log_cleaner_min_compaction_lag_ms,
             max_compaction_lag_ms: b.log_cleaner_max_compaction_lag_ms,
             min_cleanable_dirty_ratio: b.log_cleaner_min_cleanable_ratio,
+            preallocate: b.log_preallocate,
+            preallocate_step_bytes: b.weir_log_preallocate_step_bytes,
             base: Arc::new(TopicBase {
                 defaults: Vec::new(),
                 static_broker: Vec::new(),
@@ -1503,6 +1520,7 @@ impl TopicConfig {
             "min.compaction.lag.ms" => self.min_compaction_lag_ms = parse_long(key, raw, 0)?,
             "max.compaction.lag.ms" => self.max_compaction_lag_ms = parse_long(key, raw, 1)?,
             "min.cleanable.dirty.ratio" => self.min_cleanable_dirty_ratio = parse_ratio(key, raw)?,
+            "preallocate" => self.preallocate = parse_bool(key, raw)?,
             _ => {
                 return Err(ConfigError::UnknownKey {
                     key: key.to_owned(),
@@ -1530,6 +1548,7 @@ impl TopicConfig {
             "min.compaction.lag.ms" => self.min_compaction_lag_ms.to_string(),
             "max.compaction.lag.ms" => self.max_compaction_lag_ms.to_string(),
             "min.cleanable.dirty.ratio" => self.min_cleanable_dirty_ratio.to_string(),
+            "preallocate" => self.preallocate.to_string(),
             _ => unreachable!("render is only called with TOPIC_KEYS"),
         }
     }
@@ -1579,6 +1598,8 @@ impl TopicConfig {
             min_compaction_lag_ms: self.min_compaction_lag_ms,
             max_compaction_lag_ms: self.max_compaction_lag_ms,
             min_cleanable_dirty_ratio: self.min_cleanable_dirty_ratio,
+            preallocate: self.preallocate,
+            preallocate_step_bytes: u64::try_from(self.preallocate_step_bytes).unwrap_or(0),
         }
         .normalized()
     }

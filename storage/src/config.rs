@@ -37,7 +37,18 @@ pub struct LogConfig {
     /// `min.cleanable.dirty.ratio` / `log.cleaner.min.cleanable.ratio`: clean once the
     /// uncleaned part is at least this share of the log.
     pub min_cleanable_dirty_ratio: f64,
+    /// `preallocate` / `log.preallocate`: reserve the whole `segment.bytes` of a new segment's
+    /// blocks at once, as Kafka does when it is set.
+    pub preallocate: bool,
+    /// Otherwise the active segment's blocks are reserved ahead of the writes by as much as it
+    /// already holds, at least [`PREALLOCATE_MIN_BYTES`] and at most this (0: never); see
+    /// `fs::preallocate` for why. Weir's `weir.log.preallocate.step.bytes`.
+    pub preallocate_step_bytes: u64,
 }
+
+/// The smallest reservation ahead of the writes: a partition that receives little reserves
+/// little (with thousands of partitions, reservations are disk space nobody uses yet).
+pub const PREALLOCATE_MIN_BYTES: u64 = 64 << 10;
 
 impl Default for LogConfig {
     fn default() -> Self {
@@ -57,6 +68,8 @@ impl Default for LogConfig {
             min_compaction_lag_ms: 0,
             max_compaction_lag_ms: i64::MAX,
             min_cleanable_dirty_ratio: 0.5,
+            preallocate: false,
+            preallocate_step_bytes: 16 << 20,
         }
     }
 }

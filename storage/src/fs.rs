@@ -70,6 +70,47 @@ pub fn pwrite_all(file: &BufferedFile, path: &Path, buf: &[u8], mut pos: u64) ->
     Ok(())
 }
 
+/// Reserves disk blocks for `[from, from + len)` of a segment without changing its size
+/// (`FALLOC_FL_KEEP_SIZE`), so readers and recovery still see only written bytes.
+///
+/// Why: ext4's delayed allocation gives blocks to appended pages only at writeback, and the
+/// flusher holds the inode's `i_data_sem` while it allocates them; an append that needs the same
+/// lock to reserve its own delayed blocks waits (measured: pwrites stalled up to 19 ms, the
+/// source of the produce tail under steady load). Blocks reserved ahead leave writeback nothing
+/// to allocate and the append nothing to reserve. Returns `Ok(false)` where the file system
+/// cannot preallocate, so the caller can stop asking.
+pub fn preallocate(file: &BufferedFile, path: &Path, from: u64, len: u64) -> Result<bool> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: plain syscall on a descriptor the borrowed file keeps open.
+    let r = unsafe {
+        libc::fallocate(
+            file.as_raw_fd(),
+            libc::FALLOC_FL_KEEP_SIZE,
+            from as libc::off_t,
+            len as libc::off_t,
+        )
+    };
+    if r == 0 {
+        return Ok(true);
+    }
+    let e = std::io::Error::last_os_error();
+    match e.raw_os_error() {
+        Some(libc::EOPNOTSUPP) | Some(libc::ENOSYS) => Ok(false),
+        _ => Err(StorageError::io(path, e)),
+    }
+}
+
+/// Cuts a file to `size` bytes with a direct syscall; on a segment this also releases blocks
+/// preallocated past its end.
+pub fn truncate_now(file: &BufferedFile, path: &Path, size: u64) -> Result<()> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: plain syscall on a descriptor the borrowed file keeps open.
+    if unsafe { libc::ftruncate(file.as_raw_fd(), size as libc::off_t) } != 0 {
+        return Err(StorageError::io(path, std::io::Error::last_os_error()));
+    }
+    Ok(())
+}
+
 /// Reads up to `len` bytes at `pos`; fewer only at end of file.
 pub async fn read_at(file: &BufferedFile, path: &Path, pos: u64, len: usize) -> Result<Vec<u8>> {
     let mut out = Vec::with_capacity(len);

@@ -207,6 +207,8 @@ pub struct Segment {
     /// In-memory indexes: always present for the active segment, which is being appended to;
     /// inactive segments load theirs on demand through the file cache.
     pub indexer: Option<Indexer>,
+    /// Active segment: the file's blocks are reserved up to here (see `fs::preallocate`).
+    pub preallocated: u64,
 }
 
 impl Segment {
@@ -219,6 +221,7 @@ impl Segment {
             offset_of_max_timestamp: -1,
             first_batch_timestamp: None,
             indexer: Some(Indexer::new()),
+            preallocated: 0,
         }
     }
 

@@ -376,6 +376,7 @@ impl PartitionLog {
                     offset_of_max_timestamp: cleaned.indexer.offset_of_max_timestamp,
                     first_batch_timestamp: cleaned.first_batch_timestamp,
                     indexer: None,
+                    preallocated: 0,
                 },
             );
             s.swaps += 1;

@@ -22,16 +22,23 @@ impl PartitionLog {
     /// produce path behind a large fsync; the recovery point moves to the new segment only once
     /// that fsync is done. Caller holds the structure permit.
     pub(crate) async fn roll(self: &Rc<Self>, new_base: Offset) -> Result<()> {
-        let (old_base, write) = {
+        let (old_base, write, reserved_past) = {
             let mut s = self.state.borrow_mut();
             let active = s.active_mut();
             assert!(new_base >= active.next_offset, "roll must not go backwards");
             let base = active.base_offset;
+            let reserved_past = (active.preallocated > active.size).then_some(active.size);
             let indexer = active.indexer.as_mut().expect("active segment has indexes");
             indexer.add_time_entry(base);
-            (base, indexer.unpersisted())
+            (base, indexer.unpersisted(), reserved_past)
         };
         write.run(&self.dir, old_base, false).await?;
+        if let Some(size) = reserved_past {
+            // Give back the blocks reserved past the closed segment's end (cutting a file to its
+            // own size frees them); the file's bytes do not change.
+            let file = self.segment_file(old_base, false).await?;
+            fs::truncate_now(&file.file, &file.path, size)?;
+        }
         self.segment_file(new_base, true).await?;
         for suffix in [INDEX_SUFFIX, TIME_INDEX_SUFFIX] {
             let path = segment::file_path(&self.dir, new_base, suffix);

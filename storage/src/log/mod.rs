@@ -54,6 +54,8 @@ pub struct PartitionLog {
     checkpoint_gate: Semaphore,
     /// What the partition checkpoint file says now, so unchanged state is not rewritten.
     last_checkpoint: RefCell<Option<PartitionCheckpoint>>,
+    /// Set once the file system refused `fallocate`; no segment of this log asks again.
+    preallocate_unsupported: std::cell::Cell<bool>,
 }
 
 pub(crate) struct LogState {

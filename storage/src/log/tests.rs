@@ -656,3 +656,67 @@ fn open_descriptors_stay_under_the_cap_with_2000_partitions() {
         }
     });
 }
+
+#[test]
+fn active_segment_blocks_are_reserved_ahead_and_given_back_on_roll() {
+    use crate::config::PREALLOCATE_MIN_BYTES;
+    use std::os::unix::fs::MetadataExt;
+    run(|| async {
+        let dir = tempfile::tempdir().unwrap();
+        let one = batch(10, 1000, 0);
+        let len = one.len() as u64;
+        let mut cfg = config(len * 20);
+        cfg.preallocate_step_bytes = 256 << 10;
+        let log = open(dir.path(), cfg.clone(), false).await;
+        log.append_as_leader(&one, 0, 0).await.unwrap();
+        let first = file_path(log.dir(), 0, "log");
+        let reserved = |p: &Path| std::fs::metadata(p).unwrap().blocks() * 512;
+        // The file's size is what was written, whatever is reserved behind it.
+        assert_eq!(std::fs::metadata(&first).unwrap().len(), len);
+        let supported = !log.preallocate_unsupported.get();
+        if supported {
+            assert!(
+                reserved(&first) >= len + PREALLOCATE_MIN_BYTES,
+                "{}",
+                reserved(&first)
+            );
+        }
+        for _ in 1..25 {
+            log.append_as_leader(&one, 0, 0).await.unwrap();
+        }
+        assert_eq!(log.segment_count(), 2);
+        let rolled_size = std::fs::metadata(&first).unwrap().len();
+        assert_eq!(rolled_size, len * 20);
+        if supported {
+            // Released down to the blocks holding data.
+            assert!(
+                reserved(&first) < rolled_size + 4096,
+                "{}",
+                reserved(&first)
+            );
+        }
+        let before = read_all(&log, 0).await;
+        assert_eq!(before.len(), 25);
+        // A crash with blocks reserved past the end: recovery sees only the written batches.
+        drop(log);
+        let log = open(dir.path(), cfg.clone(), false).await;
+        assert_eq!(log.log_end_offset(), 250);
+        assert_eq!(read_all(&log, 0).await, before);
+        log.append_as_leader(&one, 0, 0).await.unwrap();
+        assert_eq!(log.log_end_offset(), 260);
+        log.close().await.unwrap();
+
+        // Kafka's `preallocate`: a new segment reserves its whole size at once.
+        let whole = tempfile::tempdir().unwrap();
+        let mut cfg = config(1 << 20);
+        cfg.preallocate = true;
+        let log = open(whole.path(), cfg, false).await;
+        log.append_as_leader(&one, 0, 0).await.unwrap();
+        let path = file_path(log.dir(), 0, "log");
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), len);
+        if supported {
+            assert!(reserved(&path) >= 1 << 20, "{}", reserved(&path));
+        }
+        log.close().await.unwrap();
+    });
+}
