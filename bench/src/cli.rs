@@ -148,9 +148,18 @@ pub struct ProducerArgs {
     /// Total target rate in messages/s across producers; unlimited if absent.
     #[arg(long)]
     pub rate: Option<f64>,
-    /// Produce requests in flight per producer.
+    /// Produce requests in flight per producer and broker connection (Kafka's
+    /// `max.in.flight.requests.per.connection`).
     #[arg(long, default_value_t = 5)]
     pub max_in_flight: usize,
+    /// Largest produce request in bytes: the waiting batches of several partitions go in one
+    /// request up to this size (Kafka's `max.request.size`).
+    #[arg(long, default_value_t = 1_048_576)]
+    pub max_request_size: usize,
+    /// Bytes of sealed batches a producer may hold waiting or in flight before it stops
+    /// generating messages (Kafka's `buffer.memory`).
+    #[arg(long, default_value_t = 33_554_432)]
+    pub buffer_memory: usize,
     /// Produce request timeout sent to the broker.
     #[arg(long, default_value_t = 30_000)]
     pub request_timeout_ms: i32,

@@ -1,4 +1,4 @@
-//! Produce requests: one sealed batch for one partition per request.
+//! Produce requests: one sealed batch per partition, several partitions per request.
 
 use super::admin::topic_name;
 use super::conn::Conn;
@@ -37,34 +37,48 @@ impl std::str::FromStr for Acks {
     }
 }
 
-/// Sends one batch to `topic`-`partition`. With acks 0 it returns once the request is queued on
-/// the socket and reports no error code; otherwise it returns the partition's error code (0 = ok).
+/// Sends one batch for each of several partitions of `topic` in one request, as Kafka
+/// producers drain every ready partition of a broker into one request. With acks 0 it returns
+/// once the request is queued on the socket and reports no error codes; otherwise the error
+/// code (0 = ok) of each partition, in the order given.
 pub async fn produce(
     conn: &Conn,
     topic: &str,
-    partition: i32,
-    batch: Vec<u8>,
+    batches: Vec<(i32, Vec<u8>)>,
     acks: Acks,
     timeout_ms: i32,
-) -> anyhow::Result<i16> {
+) -> anyhow::Result<Vec<i16>> {
     let v = conn.version(ApiKey::Produce, 3, 9)?;
+    let partitions: Vec<i32> = batches.iter().map(|(p, _)| *p).collect();
     let req = ProduceRequest::default()
         .with_acks(acks.wire())
         .with_timeout_ms(timeout_ms)
         .with_topic_data(vec![TopicProduceData::default()
             .with_name(topic_name(topic))
-            .with_partition_data(vec![PartitionProduceData::default()
-                .with_index(partition)
-                .with_records(Some(Bytes::from(batch)))])]);
+            .with_partition_data(
+                batches
+                    .into_iter()
+                    .map(|(p, b)| {
+                        PartitionProduceData::default()
+                            .with_index(p)
+                            .with_records(Some(Bytes::from(b)))
+                    })
+                    .collect(),
+            )]);
     if acks == Acks::None {
         conn.send_only(req, v).await?;
-        return Ok(0);
+        return Ok(vec![0; partitions.len()]);
     }
     let resp = conn.call_at(req, v).await?;
-    resp.responses
+    partitions
         .iter()
-        .flat_map(|t| t.partition_responses.iter())
-        .find(|p| p.index == partition)
-        .map(|p| p.error_code)
-        .ok_or_else(|| anyhow!("produce response lacks {topic}-{partition}"))
+        .map(|&partition| {
+            resp.responses
+                .iter()
+                .flat_map(|t| t.partition_responses.iter())
+                .find(|p| p.index == partition)
+                .map(|p| p.error_code)
+                .ok_or_else(|| anyhow!("produce response lacks {topic}-{partition}"))
+        })
+        .collect()
 }

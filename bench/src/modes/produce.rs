@@ -39,6 +39,8 @@ impl Fleet {
             linger: Duration::from_millis(self.args.linger_ms),
             acks: self.args.acks,
             max_in_flight: self.args.max_in_flight.max(1),
+            max_request_size: self.args.max_request_size,
+            buffer_memory: self.args.buffer_memory,
             timeout_ms: self.args.request_timeout_ms,
             pacer: Pacer::new(self.start, rate),
             measure_start: self.measure_start,
@@ -222,5 +224,7 @@ pub fn config_json(c: &crate::cli::Common, p: &ProducerArgs) -> serde_json::Valu
         "acks": p.acks.wire(),
         "rate": p.rate,
         "max_in_flight": p.max_in_flight,
+        "max_request_size": p.max_request_size,
+        "buffer_memory": p.buffer_memory,
     })
 }
