@@ -19,6 +19,11 @@ pub async fn write_frame<S: AsRawFd + AsyncWrite + Unpin>(
     socket: &mut S,
     frame: &ResponseFrame,
 ) -> Result<(), SendError> {
+    let _cork = frame
+        .parts()
+        .iter()
+        .any(|p| matches!(p, Part::File(_)))
+        .then(|| Cork::new(socket.as_raw_fd()));
     let mut memory: Vec<Bytes> = Vec::new();
     for part in frame.parts() {
         match part {
@@ -31,6 +36,40 @@ pub async fn write_frame<S: AsRawFd + AsyncWrite + Unpin>(
         }
     }
     send_memory(socket, &memory).await
+}
+
+/// Holds a TCP socket corked while a response made of several writes (headers, `sendfile`d
+/// regions, more headers) goes out, so it leaves in full segments and wakes the reader once
+/// instead of once per write (with `TCP_NODELAY` each write is pushed at once: a fetch of 8
+/// partitions went out as ~16 small pushes, each a loopback delivery and a wake-up). Dropping
+/// it uncorks, which sends what is held. Not a TCP socket (tests): nothing happens.
+struct Cork(std::os::fd::RawFd);
+
+impl Cork {
+    fn new(fd: std::os::fd::RawFd) -> Self {
+        set_cork(fd, true);
+        Cork(fd)
+    }
+}
+
+impl Drop for Cork {
+    fn drop(&mut self) {
+        set_cork(self.0, false);
+    }
+}
+
+fn set_cork(fd: std::os::fd::RawFd, on: bool) {
+    let value: libc::c_int = on.into();
+    // SAFETY: setsockopt reads `value` for the given length; a failure (not TCP) is harmless.
+    unsafe {
+        libc::setsockopt(
+            fd,
+            libc::IPPROTO_TCP,
+            libc::TCP_CORK,
+            (&value as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        );
+    }
 }
 
 /// Sends in-memory parts with gathering `sendmsg`, parking on a full socket the same way
