@@ -3,12 +3,13 @@
 //! Starts one pinned glommio executor per core, shards partitions to cores ([`shard`]), and
 //! answers the Kafka protocol (through `weir-net`) from the partition logs (`weir-storage`).
 //!
-//! Modules: [`config`] (server.properties and CLI), [`runtime`] (per-core state, mesh, start-up
+//! Modules: [`alloc`] (allocator settings), [`config`] (server.properties and CLI), [`runtime`] (per-core state, mesh, start-up
 //! and shutdown), [`handlers`] (one module per API family), [`replica`] (a partition on its
 //! owning core), [`metadata`] (metadata log, images, controller), [`errors`] (typed errors to
 //! Kafka error codes, in one place), [`group`] (consumer groups and committed
 //! offsets).
 
+pub mod alloc;
 pub mod config;
 pub mod errors;
 pub mod group;

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use weir::config::{self, Cli};
 
 fn main() -> ExitCode {
+    weir::alloc::keep_freed_memory();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("WEIR_LOG")
