@@ -124,7 +124,7 @@ pub struct Common {
     /// Write the .hgrm percentile distributions and summary.json here.
     #[arg(long)]
     pub out: Option<PathBuf>,
-    /// With --out, also draw SVG charts (latency percentile spectrum; sweep curves).
+    /// With --out, also draw charts as SVG and PNG (latency percentile spectrum; sweep curves).
     #[arg(long, requires = "out")]
     pub plot: bool,
     /// No live progress line on stderr.
