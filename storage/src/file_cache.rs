@@ -105,8 +105,14 @@ pub struct CacheStats {
 /// pile up by the thousand (descriptors past the cache's cap, a flood of kernel workers).
 pub const BACKGROUND_FSYNCS_MAX: usize = 4;
 
+/// Block reservations (`log::preallocate`) a core runs at once: each holds an active segment's
+/// descriptor open until it returns, and they queue on one blocking thread.
+pub const RESERVATIONS_MAX: usize = 4;
+
 pub struct SegmentFileCache {
     capacity: usize,
+    /// Block reservations running on this core ([`RESERVATIONS_MAX`]).
+    reservations: Cell<usize>,
     /// Bounds this core's concurrent background fsyncs ([`BACKGROUND_FSYNCS_MAX`]): the cache is
     /// the one object every log of a core shares.
     background_fsyncs: glommio::sync::Semaphore,
@@ -115,11 +121,21 @@ pub struct SegmentFileCache {
     stats: Cell<CacheStats>,
 }
 
+/// Held while a block reservation runs; frees its slot when dropped.
+pub(crate) struct ReservationSlot(Rc<SegmentFileCache>);
+
+impl Drop for ReservationSlot {
+    fn drop(&mut self) {
+        self.0.reservations.set(self.0.reservations.get() - 1);
+    }
+}
+
 impl SegmentFileCache {
     /// `capacity` is the most `.log` descriptors this core keeps open (at least 1).
     pub fn new(capacity: usize) -> Rc<Self> {
         Rc::new(Self {
             capacity: capacity.max(1),
+            reservations: Cell::new(0),
             background_fsyncs: glommio::sync::Semaphore::new(BACKGROUND_FSYNCS_MAX as u64),
             inner: RefCell::default(),
             next_log_id: Cell::new(0),
@@ -130,6 +146,16 @@ impl SegmentFileCache {
     /// Waits for a background fsync slot; the slot is held until the returned permit drops.
     pub(crate) async fn background_fsync_slot(&self) -> Option<glommio::sync::Permit<'_>> {
         self.background_fsyncs.acquire_permit(1).await.ok()
+    }
+
+    /// A slot for one block reservation if fewer than [`RESERVATIONS_MAX`] run; never waits
+    /// (a reservation is an optimisation: without a slot, the write goes ahead without it).
+    pub(crate) fn try_reservation_slot(self: &Rc<Self>) -> Option<ReservationSlot> {
+        if self.reservations.get() >= RESERVATIONS_MAX {
+            return None;
+        }
+        self.reservations.set(self.reservations.get() + 1);
+        Some(ReservationSlot(self.clone()))
     }
 
     pub fn capacity(&self) -> usize {

@@ -70,21 +70,15 @@ pub fn pwrite_all(file: &BufferedFile, path: &Path, buf: &[u8], mut pos: u64) ->
     Ok(())
 }
 
-/// Reserves disk blocks for `[from, from + len)` of a segment without changing its size
-/// (`FALLOC_FL_KEEP_SIZE`), so readers and recovery still see only written bytes.
-///
-/// Why: ext4's delayed allocation gives blocks to appended pages only at writeback, and the
-/// flusher holds the inode's `i_data_sem` while it allocates them; an append that needs the same
-/// lock to reserve its own delayed blocks waits (measured: pwrites stalled up to 19 ms, the
-/// source of the produce tail under steady load). Blocks reserved ahead leave writeback nothing
-/// to allocate and the append nothing to reserve. Returns `Ok(false)` where the file system
-/// cannot preallocate, so the caller can stop asking.
-pub fn preallocate(file: &BufferedFile, path: &Path, from: u64, len: u64) -> Result<bool> {
-    use std::os::fd::AsRawFd;
-    // SAFETY: plain syscall on a descriptor the borrowed file keeps open.
+/// Reserves disk blocks for `[from, from + len)` of the open file `fd` without changing its
+/// size (`FALLOC_FL_KEEP_SIZE`), so readers and recovery still see only written bytes. May block
+/// (it can read block bitmaps): call it on a blocking thread, with `fd` kept open meanwhile.
+/// Returns `Ok(false)` where the file system cannot preallocate, so the caller can stop asking.
+pub fn preallocate_fd(fd: std::os::fd::RawFd, path: &Path, from: u64, len: u64) -> Result<bool> {
+    // SAFETY: plain syscall; the caller keeps `fd` open for its duration.
     let r = unsafe {
         libc::fallocate(
-            file.as_raw_fd(),
+            fd,
             libc::FALLOC_FL_KEEP_SIZE,
             from as libc::off_t,
             len as libc::off_t,

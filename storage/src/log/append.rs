@@ -308,43 +308,6 @@ impl PartitionLog {
         Ok(())
     }
 
-    /// Reserves the active segment's blocks past `end` before a write reaches it (see
-    /// `fs::preallocate`). Best effort: a failure is logged and the write goes ahead, and a file
-    /// system that cannot preallocate is not asked again.
-    fn preallocate_for(
-        &self,
-        file: &glommio::io::BufferedFile,
-        path: &std::path::Path,
-        end: u64,
-        config: &crate::config::LogConfig,
-    ) {
-        let from = self.state.borrow().active().preallocated;
-        if end <= from || self.preallocate_unsupported.get() {
-            return;
-        }
-        let ahead = if config.preallocate {
-            config.segment_bytes
-        } else if config.preallocate_step_bytes == 0 {
-            return;
-        } else {
-            end.clamp(
-                crate::config::PREALLOCATE_MIN_BYTES,
-                config
-                    .preallocate_step_bytes
-                    .max(crate::config::PREALLOCATE_MIN_BYTES),
-            )
-        };
-        // Never past the roll point, but always covering this write.
-        let to = (end + ahead).min(config.segment_bytes).max(end);
-        match crate::fs::preallocate(file, path, from, to - from) {
-            Ok(true) => self.state.borrow_mut().active_mut().preallocated = to,
-            Ok(false) => self.preallocate_unsupported.set(true),
-            Err(e) => {
-                tracing::debug!(partition = %self.tp, error = %e, "preallocating segment blocks failed");
-            }
-        }
-    }
-
     fn must_roll_before(
         &self,
         h: &BatchHeader,
@@ -358,7 +321,7 @@ impl PartitionLog {
     }
 
     async fn write_chunk(
-        &self,
+        self: &Rc<Self>,
         base: Offset,
         chunk: Vec<u8>,
         batches: &[PendingBatch],
@@ -370,7 +333,7 @@ impl PartitionLog {
         let file = self.segment_file(base, true).await?;
         let path = segment::file_path(&self.dir, base, LOG_SUFFIX);
         let len = chunk.len() as u64;
-        self.preallocate_for(&file.file, &path, position + len, config);
+        self.reserve_ahead(base, &file, position + len, config);
         crate::fs::pwrite_all(&file.file, &path, &chunk, position)?;
         let mut s = self.state.borrow_mut();
         let seg: &mut Segment = s.active_mut();

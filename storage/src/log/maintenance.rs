@@ -27,7 +27,9 @@ impl PartitionLog {
             let active = s.active_mut();
             assert!(new_base >= active.next_offset, "roll must not go backwards");
             let base = active.base_offset;
-            let reserved_past = (active.preallocated > active.size).then_some(active.size);
+            // Whenever blocks were reserved: past the end, or (a write that outran the reservation)
+            // ext4's own preallocation for the delayed-allocated rest.
+            let reserved_past = (active.preallocated > 0).then_some(active.size);
             let indexer = active.indexer.as_mut().expect("active segment has indexes");
             indexer.add_time_entry(base);
             (base, indexer.unpersisted(), reserved_past)

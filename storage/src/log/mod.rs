@@ -10,6 +10,7 @@ mod append;
 mod clean;
 mod maintenance;
 mod open;
+mod preallocate;
 mod read;
 
 pub use append::AppendInfo;
@@ -54,8 +55,8 @@ pub struct PartitionLog {
     checkpoint_gate: Semaphore,
     /// What the partition checkpoint file says now, so unchanged state is not rewritten.
     last_checkpoint: RefCell<Option<PartitionCheckpoint>>,
-    /// Set once the file system refused `fallocate`; no segment of this log asks again.
-    preallocate_unsupported: std::cell::Cell<bool>,
+    /// Block reservations of the active segment (see `preallocate`).
+    reservation: std::cell::Cell<preallocate::Reservation>,
 }
 
 pub(crate) struct LogState {

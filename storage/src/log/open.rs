@@ -101,7 +101,7 @@ impl PartitionLog {
             structure: Semaphore::new(1),
             checkpoint_gate: Semaphore::new(1),
             last_checkpoint: RefCell::new(None),
-            preallocate_unsupported: std::cell::Cell::new(false),
+            reservation: Default::default(),
         });
         let report = log.load(checkpoint, clean_shutdown).await?;
         Ok((log, report))

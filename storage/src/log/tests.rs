@@ -657,6 +657,17 @@ fn open_descriptors_stay_under_the_cap_with_2000_partitions() {
     });
 }
 
+/// Waits (bounded) for a block reservation running on the blocking thread.
+async fn settle(log: &PartitionLog) {
+    for _ in 0..500 {
+        if !log.reservation_running() {
+            return;
+        }
+        glommio::timer::sleep(std::time::Duration::from_millis(2)).await;
+    }
+    panic!("a block reservation never finished");
+}
+
 #[test]
 fn active_segment_blocks_are_reserved_ahead_and_given_back_on_roll() {
     use crate::config::PREALLOCATE_MIN_BYTES;
@@ -669,11 +680,12 @@ fn active_segment_blocks_are_reserved_ahead_and_given_back_on_roll() {
         cfg.preallocate_step_bytes = 256 << 10;
         let log = open(dir.path(), cfg.clone(), false).await;
         log.append_as_leader(&one, 0, 0).await.unwrap();
+        settle(&log).await;
         let first = file_path(log.dir(), 0, "log");
         let reserved = |p: &Path| std::fs::metadata(p).unwrap().blocks() * 512;
         // The file's size is what was written, whatever is reserved behind it.
         assert_eq!(std::fs::metadata(&first).unwrap().len(), len);
-        let supported = !log.preallocate_unsupported.get();
+        let supported = !log.reservation_unsupported();
         if supported {
             assert!(
                 reserved(&first) >= len + PREALLOCATE_MIN_BYTES,
@@ -683,16 +695,19 @@ fn active_segment_blocks_are_reserved_ahead_and_given_back_on_roll() {
         }
         for _ in 1..25 {
             log.append_as_leader(&one, 0, 0).await.unwrap();
+            settle(&log).await;
         }
         assert_eq!(log.segment_count(), 2);
         let rolled_size = std::fs::metadata(&first).unwrap().len();
         assert_eq!(rolled_size, len * 20);
         if supported {
-            // Released down to the blocks holding data.
+            // Released down to the blocks holding data (and an extent tree block or so: the
+            // reservations left the file in more extents than its inode holds).
             assert!(
-                reserved(&first) < rolled_size + 4096,
-                "{}",
-                reserved(&first)
+                reserved(&first) < rolled_size + 16384,
+                "{} blocks for {} bytes",
+                reserved(&first),
+                rolled_size
             );
         }
         let before = read_all(&log, 0).await;
@@ -712,6 +727,7 @@ fn active_segment_blocks_are_reserved_ahead_and_given_back_on_roll() {
         cfg.preallocate = true;
         let log = open(whole.path(), cfg, false).await;
         log.append_as_leader(&one, 0, 0).await.unwrap();
+        settle(&log).await;
         let path = file_path(log.dir(), 0, "log");
         assert_eq!(std::fs::metadata(&path).unwrap().len(), len);
         if supported {
