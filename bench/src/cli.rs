@@ -46,6 +46,11 @@ pub struct SweepArgs {
         default_value = "1,10,100,500,1000,2000,4000"
     )]
     pub partition_counts: Vec<usize>,
+    /// Visit every count this many times, alternating forwards and backwards, and report each
+    /// count over all its visits (and each visit's MB/s): a broker that slows over a long run
+    /// then does not penalise the last counts.
+    #[arg(long, default_value_t = 1)]
+    pub rounds: usize,
 }
 
 #[derive(Args, Debug, Clone)]

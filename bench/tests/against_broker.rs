@@ -189,4 +189,35 @@ fn produce_consume_and_e2e_against_weir() {
     let partitions = a["partitions"].as_u64().expect("a count");
     assert!(partitions >= 3, "at least one partition per consumer: {a}");
     assert!(partitions as f64 >= 50.0 / producer - 1.0, "{a}");
+
+    // A sweep over two counts, two rounds: each count visited twice, every message acknowledged.
+    let (s, ok) = bench(&[
+        "sweep",
+        "--bootstrap-server",
+        &server,
+        "--topic",
+        "bench-sweep",
+        "--partition-counts",
+        "1,5",
+        "--rounds",
+        "2",
+        "--messages",
+        "500",
+        "--message-size",
+        "256",
+    ]);
+    assert!(ok, "sweep failed: {s}");
+    let rows = s["sweep"].as_array().expect("rows");
+    assert_eq!(rows.len(), 2, "{s}");
+    for (row, n) in rows.iter().zip([1, 5]) {
+        assert_eq!(row["partitions"], n);
+        assert_eq!(row["failed"], 0);
+        assert_eq!(row["ack_latency"]["count"], 1000, "{row}");
+        let visits = row["mb_per_sec_by_round"].as_array().expect("visits");
+        assert_eq!(visits.len(), 2, "{row}");
+        assert!(
+            visits.iter().all(|v| v.as_f64().is_some_and(|x| x > 0.0)),
+            "{row}"
+        );
+    }
 }

@@ -1,8 +1,10 @@
-//! `sweep`: the same produce workload over partition counts; throughput and ack latency for each.
+//! `sweep`: the same produce workload over partition counts; throughput and ack latency for
+//! each, optionally over several rounds that alternate the order of the counts.
 
 use super::emit;
 use super::prepare_topic;
 use super::produce::{config_json, run_fleet, validate};
+use super::producer::ProducerStats;
 use crate::cli::SweepArgs;
 use crate::report::{self, Throughput};
 use serde_json::json;
@@ -18,20 +20,48 @@ pub fn run(args: SweepArgs) -> anyhow::Result<bool> {
         "{:>10} {:>12} {:>10} {:>9} {:>9} {:>9} {:>9} {:>8}",
         "partitions", "msgs/s", "MB/s", "p50 ms", "p99 ms", "p99.9 ms", "max ms", "failed"
     );
+    // Each count's visits merged: stats, measured seconds, and each visit's MB/s.
+    let mut merged: Vec<(ProducerStats, f64, Vec<f64>)> = args
+        .partition_counts
+        .iter()
+        .map(|_| (ProducerStats::default(), 0.0, Vec::new()))
+        .collect();
+    for round in 0..args.rounds.max(1) {
+        // Odd rounds walk the counts backwards: a broker often slows over a long run (page
+        // cache, writeback), and a fixed order would charge that to the later counts.
+        let order: Vec<usize> = if round % 2 == 0 {
+            (0..args.partition_counts.len()).collect()
+        } else {
+            (0..args.partition_counts.len()).rev().collect()
+        };
+        for i in order {
+            let n = args.partition_counts[i];
+            let mut c = args.common.clone();
+            c.partitions = n;
+            c.topic = format!("{}-p{n}", args.common.topic);
+            let layout = prepare_topic(&c)?;
+            let (s, measure_start) = run_fleet(&c, &args.producer, layout)?;
+            let seconds = s.last_ack.map_or(0.0, |l| {
+                l.saturating_duration_since(measure_start).as_secs_f64()
+            });
+            let visit = Throughput {
+                messages: s.measured_messages,
+                bytes: s.measured_bytes,
+                seconds,
+            };
+            let m = &mut merged[i];
+            m.0.merge(&s);
+            m.1 += seconds;
+            m.2.push(visit.mb_per_sec());
+        }
+    }
     let mut ok = true;
     let mut curve = Vec::new();
-    for &n in &args.partition_counts {
-        let mut c = args.common.clone();
-        c.partitions = n;
-        c.topic = format!("{}-p{n}", args.common.topic);
-        let layout = prepare_topic(&c)?;
-        let (s, measure_start) = run_fleet(&c, &args.producer, layout)?;
+    for (&n, (s, seconds, visits)) in args.partition_counts.iter().zip(&merged) {
         let t = Throughput {
             messages: s.measured_messages,
             bytes: s.measured_bytes,
-            seconds: s.last_ack.map_or(0.0, |l| {
-                l.saturating_duration_since(measure_start).as_secs_f64()
-            }),
+            seconds: *seconds,
         };
         let p = report::percentiles_ms(&s.ack);
         let get = |k: &str| p.iter().find(|(n, _)| *n == k).map_or(0.0, |x| x.1);
@@ -47,6 +77,10 @@ pub fn run(args: SweepArgs) -> anyhow::Result<bool> {
             get("max"),
             s.failed
         );
+        if visits.len() > 1 {
+            let each: Vec<String> = visits.iter().map(|v| format!("{v:.1}")).collect();
+            let _ = writeln!(text, "{:>10} MB/s per round: {}", "", each.join(", "));
+        }
         for (name, k) in &s.errors.0 {
             let _ = writeln!(text, "{:>10} error {name}: {k}", "");
         }
@@ -55,6 +89,7 @@ pub fn run(args: SweepArgs) -> anyhow::Result<bool> {
         rows.push(json!({
             "partitions": n,
             "throughput": t.json(),
+            "mb_per_sec_by_round": visits,
             "ack_latency": report::latency_json(&s.ack),
             "failed": s.failed,
             "errors": s.errors.0,
@@ -71,6 +106,7 @@ pub fn run(args: SweepArgs) -> anyhow::Result<bool> {
     let summary = json!({
         "mode": "sweep",
         "ok": ok,
+        "rounds": args.rounds.max(1),
         "config": config_json(&args.common, &args.producer),
         "sweep": rows,
     });
