@@ -6,7 +6,7 @@ use crate::cli::{Common, ProduceArgs, ProducerArgs, Stop};
 use crate::client::admin::TopicLayout;
 use crate::client::produce::Acks;
 use crate::pacing::{share, Pacer};
-use crate::report::{self, latency_table, Throughput};
+use crate::report::{self, latency_table};
 use crate::runtime::{run_on_cores, Progress};
 use serde_json::json;
 use std::rc::Rc;
@@ -81,14 +81,7 @@ pub fn producer_report(
     measure_start: Instant,
     acks: Acks,
 ) -> (String, serde_json::Value) {
-    let seconds = s.last_ack.map_or(0.0, |t| {
-        t.saturating_duration_since(measure_start).as_secs_f64()
-    });
-    let t = Throughput {
-        messages: s.measured_messages,
-        bytes: s.measured_bytes,
-        seconds,
-    };
+    let t = s.throughput(measure_start);
     let mut text = t.line("produced") + "\n";
     text += &format!(
         "sent {} messages: {} acknowledged, {} failed\n",

@@ -11,7 +11,7 @@ use crate::client::produce::{produce, Acks};
 use crate::client::Conn;
 use crate::pacing::Pacer;
 use crate::payload::{self, Stamp};
-use crate::report::{self, Latency};
+use crate::report::{self, Latency, Throughput};
 use crate::runtime::Progress;
 use glommio::channels::local_channel::{self, LocalReceiver, LocalSender};
 use glommio::sync::{Semaphore, StaticPermit};
@@ -96,6 +96,17 @@ impl Default for ProducerStats {
 }
 
 impl ProducerStats {
+    /// Measured messages and bytes over the time from `measure_start` to the last ack.
+    pub fn throughput(&self, measure_start: Instant) -> Throughput {
+        Throughput {
+            messages: self.measured_messages,
+            bytes: self.measured_bytes,
+            seconds: self.last_ack.map_or(0.0, |t| {
+                t.saturating_duration_since(measure_start).as_secs_f64()
+            }),
+        }
+    }
+
     pub fn merge(&mut self, o: &ProducerStats) {
         self.ack.add(&o.ack).expect("same histogram bounds");
         self.measured_messages += o.measured_messages;

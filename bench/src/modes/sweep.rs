@@ -41,17 +41,10 @@ pub fn run(args: SweepArgs) -> anyhow::Result<bool> {
             c.topic = format!("{}-p{n}", args.common.topic);
             let layout = prepare_topic(&c)?;
             let (s, measure_start) = run_fleet(&c, &args.producer, layout)?;
-            let seconds = s.last_ack.map_or(0.0, |l| {
-                l.saturating_duration_since(measure_start).as_secs_f64()
-            });
-            let visit = Throughput {
-                messages: s.measured_messages,
-                bytes: s.measured_bytes,
-                seconds,
-            };
+            let visit = s.throughput(measure_start);
             let m = &mut merged[i];
             m.0.merge(&s);
-            m.1 += seconds;
+            m.1 += visit.seconds;
             m.2.push(visit.mb_per_sec());
         }
     }
