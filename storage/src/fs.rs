@@ -205,6 +205,17 @@ pub async fn sync_off_reactor(
     outcome.map_err(|(p, e)| StorageError::io(p, e))
 }
 
+/// Creates `dir` (and missing parents) on glommio's blocking thread. Why: `mkdir` may read an
+/// inode table block from disk; traced on a core while 2000 partitions were created under
+/// 270 MB/s of writeback, one inline `mkdir` blocked the core for 616 ms.
+pub async fn create_dir_off_reactor(dir: &Path) -> Result<()> {
+    let owned = dir.to_path_buf();
+    glommio::executor()
+        .spawn_blocking(move || std::fs::create_dir_all(&owned))
+        .await
+        .map_err(|e| StorageError::io(dir, e))
+}
+
 /// fsyncs a directory so that creations, renames and removals in it are durable.
 pub async fn sync_dir(dir: &Path) -> Result<()> {
     let d = Directory::open(dir).await.map_err(|e| gio(dir, e))?;

@@ -51,7 +51,7 @@ impl PartitionLog {
         cache: Rc<SegmentFileCache>,
         clean_shutdown: bool,
     ) -> Result<(Rc<Self>, OpenReport)> {
-        std::fs::create_dir_all(&dir).map_err(|e| StorageError::io(&dir, e))?;
+        fs::create_dir_off_reactor(&dir).await?;
         let config = config.normalized();
         let checkpoint = match PartitionCheckpoint::load(&dir).await {
             Ok(c) => c,
