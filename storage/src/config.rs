@@ -42,7 +42,7 @@ pub struct LogConfig {
     pub preallocate: bool,
     /// Otherwise the active segment's blocks are reserved ahead of the writes by as much as it
     /// already holds, at least [`PREALLOCATE_MIN_BYTES`] and at most this (0: never); see
-    /// `fs::preallocate` for why. Weir's `weir.log.preallocate.step.bytes`.
+    /// `log::preallocate` for why. Weir's `weir.log.preallocate.step.bytes`.
     pub preallocate_step_bytes: u64,
 }
 

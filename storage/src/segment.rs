@@ -207,7 +207,7 @@ pub struct Segment {
     /// In-memory indexes: always present for the active segment, which is being appended to;
     /// inactive segments load theirs on demand through the file cache.
     pub indexer: Option<Indexer>,
-    /// Active segment: the file's blocks are reserved up to here (see `fs::preallocate`).
+    /// Active segment: the file's blocks are reserved up to here (see `log::preallocate`).
     pub preallocated: u64,
 }
 

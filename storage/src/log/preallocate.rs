@@ -1,6 +1,6 @@
 //! Reserving the active segment's disk blocks ahead of its writes, off the reactor.
 //!
-//! Why reserve (see `fs::preallocate`): with ext4's delayed allocation the flusher allocates
+//! Why reserve: with ext4's delayed allocation the flusher allocates
 //! blocks for dirty pages holding the inode's `i_data_sem`, and an append reserving its own
 //! delayed blocks waits for it (pwrites stalled up to 19 ms). Why off the reactor: the
 //! reservation itself may read block bitmaps from disk; traced inline on a core under 500 MB/s
