@@ -84,6 +84,9 @@ pub struct BaselineArgs {
     pub batch_size: usize,
     #[arg(long, value_parser = parse_duration, default_value = "5s")]
     pub duration: Duration,
+    /// Run this long first without counting (as produce's --warmup), e.g. 2s.
+    #[arg(long, value_parser = parse_duration, default_value = "0s")]
+    pub warmup: Duration,
     /// Directory for the sink's files (on the broker's file system to compare).
     #[arg(long, default_value = "/tmp")]
     pub dir: PathBuf,

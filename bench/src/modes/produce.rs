@@ -155,6 +155,7 @@ pub fn run(args: ProduceArgs) -> anyhow::Result<bool> {
         };
         Some(super::baseline::measure(
             args.producer.batch_size,
+            c.warmup,
             d,
             &args.baseline_dir,
         )?)
