@@ -4,12 +4,12 @@
 
 use super::mesh::{Mesh, ShardMsg};
 use super::messages::{ReadResult, ReadSpec, RemoteRegion, ShardRequest, ShardResponse};
+use super::replicas::ReplicaTable;
 use super::settings::{CleanerSettings, Settings};
 use crate::metadata::controller::{now_ms, Controller};
 use crate::metadata::{Change, MetadataImage, MetadataRecord};
 use crate::replica::Replica;
 use crate::shard::{shard_for, ShardId, CONTROLLER_SHARD};
-use ahash::AHashMap;
 use glommio::channels::channel_mesh::Receivers;
 use kafka_protocol::ResponseError as K;
 use std::cell::{Cell, RefCell};
@@ -23,7 +23,7 @@ pub struct Core {
     pub settings: Settings,
     pub mesh: Mesh,
     pub image: RefCell<MetadataImage>,
-    partitions: RefCell<AHashMap<TopicPartition, Rc<Replica>>>,
+    partitions: RefCell<ReplicaTable>,
     cache: Rc<SegmentFileCache>,
     pub controller: Option<Controller>,
     /// Whether the log directory was shut down cleanly (no recovery scans needed).
@@ -71,10 +71,7 @@ impl Core {
     }
 
     pub fn replica(&self, topic: &str, partition: i32) -> Option<Rc<Replica>> {
-        self.partitions
-            .borrow()
-            .get(&TopicPartition::new(topic, partition))
-            .cloned()
+        self.partitions.borrow().get(topic, partition).cloned()
     }
 
     pub fn owned_partitions(&self) -> usize {
@@ -262,12 +259,7 @@ impl Core {
                         .unwrap_or_default();
                     match (self.settings.resolve_topic)(&configs) {
                         Ok(s) => {
-                            for r in self
-                                .partitions
-                                .borrow()
-                                .values()
-                                .filter(|r| r.tp.topic == topic)
-                            {
+                            for r in self.partitions.borrow().of_topic(&topic) {
                                 r.set_settings(s.clone());
                             }
                         }
@@ -279,10 +271,7 @@ impl Core {
                 Change::TopicRemoved { name, partitions } => {
                     let _ = &name;
                     for p in 0..partitions {
-                        let removed = self
-                            .partitions
-                            .borrow_mut()
-                            .remove(&TopicPartition::new(name.clone(), p));
+                        let removed = self.partitions.borrow_mut().remove(&name, p);
                         if let Some(r) = removed {
                             if let Err(e) = r.log.clone().delete().await {
                                 tracing::error!(partition = %r.tp, error = %e, "deleting partition files failed");
@@ -300,7 +289,7 @@ impl Core {
         partition: i32,
     ) -> Result<(), weir_storage::StorageError> {
         let tp = TopicPartition::new(topic, partition);
-        if self.partitions.borrow().contains_key(&tp) {
+        if self.partitions.borrow().contains(topic, partition) {
             return Ok(());
         }
         let (topic_id, epoch, configs) = {
@@ -341,7 +330,9 @@ impl Core {
                 tracing::info!(partition, records = n, "committed offsets loaded");
             }
         }
-        self.partitions.borrow_mut().insert(tp, replica);
+        self.partitions
+            .borrow_mut()
+            .insert(topic, partition, replica);
         Ok(())
     }
 
@@ -357,7 +348,7 @@ impl Core {
             since_retention += 1000;
             since_checkpoint += 1000;
             since_cleaning += 1000;
-            let replicas: Vec<Rc<Replica>> = self.partitions.borrow().values().cloned().collect();
+            let replicas: Vec<Rc<Replica>> = self.partitions.borrow().all().cloned().collect();
             let now = now_ms();
             for r in &replicas {
                 if let Err(e) = r.log.flush_if_due(now).await {
@@ -421,12 +412,7 @@ impl Core {
     /// Closes every partition (flushing it) and the controller's log.
     pub async fn shutdown(&self) -> bool {
         self.stopping.set(true);
-        let replicas: Vec<Rc<Replica>> = self
-            .partitions
-            .borrow_mut()
-            .drain()
-            .map(|(_, r)| r)
-            .collect();
+        let replicas: Vec<Rc<Replica>> = self.partitions.borrow_mut().take_all();
         let mut clean = true;
         for r in replicas {
             crate::producer_snapshot::save(&r).await;

@@ -3,5 +3,6 @@
 pub mod core;
 pub mod mesh;
 pub mod messages;
+pub mod replicas;
 pub mod server;
 pub mod settings;
