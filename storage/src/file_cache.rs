@@ -17,7 +17,7 @@ use ahash::AHashMap;
 use glommio::io::BufferedFile;
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::rc::Rc;
 
 /// Which segment: the owning log's id in this cache and the segment's base offset.
@@ -189,11 +189,20 @@ impl SegmentFileCache {
     }
 
     /// The open file for a segment, opening it (and evicting the least recently used) if needed.
-    pub async fn get(&self, key: SegmentKey, path: &Path, create: bool) -> Result<Rc<OpenSegment>> {
+    /// `path` is only built on a miss: formatting a segment's file name per append was ~1% of a
+    /// core at 2000 partitions.
+    pub async fn get(
+        &self,
+        key: SegmentKey,
+        path: impl FnOnce() -> PathBuf,
+        create: bool,
+    ) -> Result<Rc<OpenSegment>> {
         if let Some(s) = self.touch(key) {
             self.bump(|s| s.hits += 1);
             return Ok(s);
         }
+        let path = path();
+        let path = path.as_path();
         let file = fs::open_rw(path, create).await?;
         self.bump(|s| s.opens += 1);
         // Another task of this core may have opened it while we awaited; keep one.

@@ -7,7 +7,7 @@
 use super::PartitionLog;
 use crate::batch::{self, BatchHeader};
 use crate::error::{BatchError, Result, StorageError};
-use crate::segment::{self, Segment, LOG_SUFFIX};
+use crate::segment::Segment;
 use crate::types::{LeaderEpoch, Offset};
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -331,10 +331,9 @@ impl PartitionLog {
     ) -> Result<()> {
         let position = self.state.borrow().active().size;
         let file = self.segment_file(base, true).await?;
-        let path = segment::file_path(&self.dir, base, LOG_SUFFIX);
         let len = chunk.len() as u64;
         self.reserve_ahead(base, &file, position + len, config);
-        crate::fs::pwrite_all(&file.file, &path, &chunk, position)?;
+        crate::fs::pwrite_all(&file.file, &file.path, &chunk, position)?;
         let mut s = self.state.borrow_mut();
         let seg: &mut Segment = s.active_mut();
         let indexer = seg.indexer.as_mut().expect("active segment has indexes");

@@ -253,8 +253,14 @@ impl PartitionLog {
     }
 
     pub(crate) async fn segment_file(&self, base: Offset, create: bool) -> Result<Rc<OpenSegment>> {
-        let path = segment::file_path(&self.dir, base, LOG_SUFFIX);
-        self.cache.get((self.id, base), &path, create).await
+        let dir = &self.dir;
+        self.cache
+            .get(
+                (self.id, base),
+                || segment::file_path(dir, base, LOG_SUFFIX),
+                create,
+            )
+            .await
     }
 
     /// Writes the partition checkpoint (log start, recovery point, high watermark) and, if it
