@@ -37,9 +37,11 @@ impl PartitionLog {
         write.run(&self.dir, old_base, false).await?;
         if let Some(size) = reserved_past {
             // Give back the blocks reserved past the closed segment's end (cutting a file to its
-            // own size frees them); the file's bytes do not change.
+            // own size frees them); the file's bytes do not change. Under the structure permit,
+            // so no truncation or swap can change the file while the blocking thread cuts it;
+            // only this log's appends wait, not the core.
             let file = self.segment_file(old_base, false).await?;
-            fs::truncate_now(&file.file, &file.path, size)?;
+            fs::truncate_off_reactor(&file.file, &file.path, size).await?;
         }
         self.segment_file(new_base, true).await?;
         for suffix in [INDEX_SUFFIX, TIME_INDEX_SUFFIX] {

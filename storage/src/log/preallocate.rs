@@ -64,6 +64,7 @@ impl PartitionLog {
         self.reservation.set(Reservation::Running);
         let log = self.clone();
         let file = file.clone();
+        let generation = self.generation();
         glommio::spawn_local(async move {
             let _slot = slot;
             let fd = file.file.as_raw_fd();
@@ -75,7 +76,7 @@ impl PartitionLog {
                 .await;
             log.reservation.set(Reservation::Idle);
             match outcome {
-                Ok(true) => log.reserved(base, &file, to),
+                Ok(true) => log.reserved(base, &file, to, generation).await,
                 Ok(false) => log.reservation.set(Reservation::Unsupported),
                 Err(e) => {
                     tracing::debug!(partition = %log.tp, error = %e, "reserving segment blocks failed")
@@ -85,20 +86,46 @@ impl PartitionLog {
         .detach();
     }
 
+    /// Truncations and cleaner swaps so far: a segment file may have changed under a
+    /// reservation only if this moved.
+    fn generation(&self) -> (u64, u64) {
+        let s = self.state.borrow();
+        (s.truncations, s.swaps)
+    }
+
     /// Records a finished reservation; if the segment rolled meanwhile, gives the blocks past
     /// its end back (the roll could not: they were not reserved yet).
-    fn reserved(&self, base: Offset, file: &Rc<OpenSegment>, to: u64) {
-        let mut s = self.state.borrow_mut();
-        if s.active().base_offset == base {
-            let active = s.active_mut();
-            active.preallocated = active.preallocated.max(to);
-            return;
+    async fn reserved(
+        &self,
+        base: Offset,
+        file: &Rc<OpenSegment>,
+        to: u64,
+        generation: (u64, u64),
+    ) {
+        {
+            let mut s = self.state.borrow_mut();
+            if s.active().base_offset == base {
+                let active = s.active_mut();
+                active.preallocated = active.preallocated.max(to);
+                return;
+            }
         }
-        let Some(size) = s.segments.get(&base).map(|seg| seg.size) else {
+        // Cut the closed segment back to its size under the structure permit, so no truncation
+        // or swap runs meanwhile; after one (or with the segment gone) the size known here may
+        // not be the file's any more, and cutting to it could drop or invent bytes: the
+        // reserved blocks then stay until the segment is deleted.
+        let Ok(_permit) = self.permit().await else {
             return;
         };
-        drop(s);
-        if let Err(e) = crate::fs::truncate_now(&file.file, &file.path, size) {
+        let size = {
+            let s = self.state.borrow();
+            let closed = s.active().base_offset != base;
+            match s.segments.get(&base) {
+                Some(seg) if closed && self.generation() == generation => seg.size,
+                _ => return,
+            }
+        };
+        if let Err(e) = crate::fs::truncate_off_reactor(&file.file, &file.path, size).await {
             tracing::debug!(partition = %self.tp, error = %e, "releasing reserved blocks failed");
         }
     }
