@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 use weir_storage::batch::{build_batch, ProducerFields, Record};
-use weir_storage::checkpoint::PARTITION_CHECKPOINT_FILE;
+use weir_storage::checkpoint::PartitionCheckpoint;
 use weir_storage::{LogConfig, Offset, PartitionLog, SegmentFileCache, TopicPartition};
 
 const KIB: usize = 1024;
@@ -292,8 +292,7 @@ fn recovery(c: &mut Criterion) {
                 let mut total = Duration::ZERO;
                 for _ in 0..iters {
                     if !clean {
-                        std::fs::remove_file(dir.join(PARTITION_CHECKPOINT_FILE))
-                            .expect("checkpoint present");
+                        PartitionCheckpoint::remove_files(&dir).expect("checkpoint removed");
                     }
                     if cold {
                         evict_from_page_cache(&segment);

@@ -180,6 +180,39 @@ pub async fn write_atomic(path: &Path, bytes: Vec<u8>) -> Result<()> {
     outcome.map_err(|(p, e)| StorageError::io(p, e))
 }
 
+/// Writes `bytes` at the start of `path` (created if missing) and fdatasyncs it, on glommio's
+/// blocking thread; a file created here also gets its directory fsynced. For small records
+/// rewritten in place (no new inode per write, unlike [`write_atomic`]): the caller must
+/// tolerate a torn write (checksums, and a second copy written at other times).
+pub async fn overwrite_in_place(path: &Path, bytes: Vec<u8>) -> Result<()> {
+    let path = path.to_path_buf();
+    let outcome = glommio::executor()
+        .spawn_blocking(
+            move || -> std::result::Result<(), (std::path::PathBuf, std::io::Error)> {
+                use std::os::unix::fs::FileExt;
+                let f = std::fs::OpenOptions::new()
+                    .write(true)
+                    .create(true)
+                    .truncate(false)
+                    .open(&path)
+                    .map_err(|e| (path.clone(), e))?;
+                let created = f.metadata().map_err(|e| (path.clone(), e))?.len() == 0;
+                f.write_all_at(&bytes, 0)
+                    .and_then(|()| f.sync_data())
+                    .map_err(|e| (path.clone(), e))?;
+                if created {
+                    let dir = path.parent().unwrap_or(Path::new("."));
+                    std::fs::File::open(dir)
+                        .and_then(|d| d.sync_all())
+                        .map_err(|e| (dir.to_path_buf(), e))?;
+                }
+                Ok(())
+            },
+        )
+        .await;
+    outcome.map_err(|(p, e)| StorageError::io(p, e))
+}
+
 /// fdatasyncs `file`, then the files at `others`, then fsyncs `dir`, all on glommio's blocking
 /// thread rather than through the io_uring rings. Why: fsyncing a rolled 64 MiB segment takes
 /// 100 ms and more on ext4, and through io_uring it occupied the kernel workers that the

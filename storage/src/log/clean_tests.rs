@@ -175,7 +175,7 @@ fn cleaning_keeps_the_latest_record_per_key_at_its_offset() {
         assert_eq!(visible(&log).await, expected);
         assert_eq!(log.log_end_offset(), model.keys().last().unwrap() + 1);
         drop(log);
-        std::fs::remove_file(dir.path().join("t-0").join("weir-partition.checkpoint")).unwrap();
+        crate::checkpoint::PartitionCheckpoint::remove_files(&dir.path().join("t-0")).unwrap();
         let log = open(dir.path(), compact_config(600), false).await;
         assert_eq!(visible(&log).await, expected);
         log.close().await.unwrap();
@@ -445,8 +445,10 @@ fn random_workloads_match_the_model_across_passes_and_reopens() {
                     if !clean {
                         // Losing the checkpoint loses the cleaner's position, not what it did:
                         // the next pass re-maps everything, with the same result.
-                        let cp = dir.path().join("t-0").join("weir-partition.checkpoint");
-                        let _ = std::fs::remove_file(cp);
+                        crate::checkpoint::PartitionCheckpoint::remove_files(
+                            &dir.path().join("t-0"),
+                        )
+                        .unwrap();
                     }
                     log = open(dir.path(), cfg.clone(), clean).await;
                     assert_eq!(

@@ -55,6 +55,8 @@ pub struct PartitionLog {
     checkpoint_gate: Semaphore,
     /// What the partition checkpoint file says now, so unchanged state is not rewritten.
     last_checkpoint: RefCell<Option<PartitionCheckpoint>>,
+    /// Sequence number of the next partition checkpoint (it picks the slot it overwrites).
+    checkpoint_seq: std::cell::Cell<u64>,
     /// Block reservations of the active segment (see `preallocate`).
     reservation: std::cell::Cell<preallocate::Reservation>,
 }
@@ -293,7 +295,11 @@ impl PartitionLog {
         if *self.last_checkpoint.borrow() == Some(cp) {
             return Ok(());
         }
-        cp.store(&self.dir).await?;
+        // Advanced only once written: a failed write may have torn its slot, and the retry must
+        // rewrite that slot, not the other one, which holds the last good checkpoint.
+        let seq = self.checkpoint_seq.get();
+        cp.store(&self.dir, seq).await?;
+        self.checkpoint_seq.set(seq + 1);
         *self.last_checkpoint.borrow_mut() = Some(cp);
         Ok(())
     }

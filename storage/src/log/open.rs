@@ -53,11 +53,12 @@ impl PartitionLog {
     ) -> Result<(Rc<Self>, OpenReport)> {
         fs::create_dir_off_reactor(&dir).await?;
         let config = config.normalized();
-        let checkpoint = match PartitionCheckpoint::load(&dir).await {
-            Ok(c) => c,
+        let (checkpoint, checkpoint_seq) = match PartitionCheckpoint::load_latest(&dir).await {
+            Ok(Some((c, seq))) => (Some(c), seq + 1),
+            Ok(None) => (None, 0),
             Err(e) => {
                 tracing::warn!(dir = %dir.display(), error = %e, "unreadable checkpoint; recovering the whole log");
-                None
+                (None, 0)
             }
         };
         let mut epochs_dirty = false;
@@ -101,6 +102,7 @@ impl PartitionLog {
             structure: Semaphore::new(1),
             checkpoint_gate: Semaphore::new(1),
             last_checkpoint: RefCell::new(None),
+            checkpoint_seq: std::cell::Cell::new(checkpoint_seq),
             reservation: Default::default(),
         });
         let report = log.load(checkpoint, clean_shutdown).await?;
