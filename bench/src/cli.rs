@@ -51,6 +51,12 @@ pub struct SweepArgs {
     /// then does not penalise the last counts.
     #[arg(long, default_value_t = 1)]
     pub rounds: usize,
+    /// Produce this long, unmeasured, before the first visit (to `<topic>-settle`, with the
+    /// first count's partitions), e.g. 20s. A machine's page cache takes the first gigabytes
+    /// at memory speed and then slows to what writeback sustains; without settling, the first
+    /// count visited is measured on a fresher machine than the others.
+    #[arg(long, value_parser = parse_duration, default_value = "0s")]
+    pub settle: Duration,
 }
 
 #[derive(Args, Debug, Clone)]

@@ -190,7 +190,8 @@ fn produce_consume_and_e2e_against_weir() {
     assert!(partitions >= 3, "at least one partition per consumer: {a}");
     assert!(partitions as f64 >= 50.0 / producer - 1.0, "{a}");
 
-    // A sweep over two counts, two rounds: each count visited twice, every message acknowledged.
+    // A sweep over two counts, two rounds, after settling: each count visited twice, every
+    // message acknowledged, the settling load not counted.
     let (s, ok) = bench(&[
         "sweep",
         "--bootstrap-server",
@@ -201,12 +202,15 @@ fn produce_consume_and_e2e_against_weir() {
         "1,5",
         "--rounds",
         "2",
+        "--settle",
+        "300ms",
         "--messages",
         "500",
         "--message-size",
         "256",
     ]);
     assert!(ok, "sweep failed: {s}");
+    assert_eq!(s["settle_seconds"], 0.3, "{s}");
     let rows = s["sweep"].as_array().expect("rows");
     assert_eq!(rows.len(), 2, "{s}");
     for (row, n) in rows.iter().zip([1, 5]) {

@@ -9,6 +9,7 @@ use crate::cli::SweepArgs;
 use crate::report::{self, Throughput};
 use serde_json::json;
 use std::fmt::Write as _;
+use std::time::Duration;
 
 pub fn run(args: SweepArgs) -> anyhow::Result<bool> {
     validate(&args.producer)?;
@@ -26,6 +27,31 @@ pub fn run(args: SweepArgs) -> anyhow::Result<bool> {
         .iter()
         .map(|_| (ProducerStats::default(), 0.0, Vec::new()))
         .collect();
+    let mut ok = true;
+    if !args.settle.is_zero() {
+        let mut c = args.common.clone();
+        c.partitions = args.partition_counts[0];
+        c.topic = format!("{}-settle", args.common.topic);
+        c.warmup = Duration::ZERO;
+        c.duration = Some(args.settle);
+        c.messages = None;
+        let layout = prepare_topic(&c)?;
+        let (s, start) = run_fleet(&c, &args.producer, layout)?;
+        let t = s.throughput(start);
+        let _ = writeln!(
+            text,
+            "settled: {:.1} s unmeasured at {:.1} MB/s ({} partitions){}",
+            t.seconds,
+            t.mb_per_sec(),
+            c.partitions,
+            if s.failed > 0 || s.fatal.is_some() {
+                format!(", {} failed", s.failed)
+            } else {
+                String::new()
+            }
+        );
+        ok &= s.failed == 0 && s.fatal.is_none();
+    }
     for round in 0..args.rounds.max(1) {
         // Odd rounds walk the counts backwards: a broker often slows over a long run (page
         // cache, writeback), and a fixed order would charge that to the later counts.
@@ -48,7 +74,6 @@ pub fn run(args: SweepArgs) -> anyhow::Result<bool> {
             m.2.push(visit.mb_per_sec());
         }
     }
-    let mut ok = true;
     let mut curve = Vec::new();
     for (&n, (s, seconds, visits)) in args.partition_counts.iter().zip(&merged) {
         let t = Throughput {
@@ -100,6 +125,7 @@ pub fn run(args: SweepArgs) -> anyhow::Result<bool> {
         "mode": "sweep",
         "ok": ok,
         "rounds": args.rounds.max(1),
+        "settle_seconds": args.settle.as_secs_f64(),
         "config": config_json(&args.common, &args.producer),
         "sweep": rows,
     });
