@@ -161,7 +161,7 @@ impl Replica {
         }
         let info = self
             .log
-            .append_as_leader(&records, self.leader_epoch.get(), now_ms)
+            .append_bytes_as_leader(records, self.leader_epoch.get(), now_ms)
             .await;
         match info {
             Ok(info) => {

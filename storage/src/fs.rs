@@ -35,22 +35,40 @@ pub async fn write_all_at(file: &BufferedFile, path: &Path, buf: Vec<u8>, pos: u
     Ok(())
 }
 
-/// Writes all of `buf` at `pos` with plain `pwrite` calls on the executor thread.
+/// Writes all of `slices` (gathered, in order) at `pos` with plain `pwritev` calls on the
+/// executor thread; `slices` is consumed as it is written.
 ///
 /// Why not io_uring here: a buffered write to ext4/xfs submitted through io_uring is punted to
 /// a kernel worker thread, and that hand-off costs more than the copy into the page cache
 /// (measured: 16 KiB appends through glommio's `write_at` reached 0.3x of a plain `write`; the
 /// same appends with `pwrite` run at memory-copy speed). A page-cache write blocks only when the
 /// kernel throttles dirty pages, which is back-pressure the broker should feel anyway — Kafka
-/// writes the same way. Reads for fetch never come here (they are `sendfile`d).
-pub fn pwrite_all(file: &BufferedFile, path: &Path, buf: &[u8], mut pos: u64) -> Result<()> {
+/// writes the same way. Reads for fetch never come here (they are `sendfile`d). Tried again
+/// with group commit: through io_uring the core never blocked in a write, but e2e p99 at
+/// 130k msg/s got worse (17-135 ms vs 9-17 ms), as a blocked write then holds its log's later
+/// appends behind it in the worker.
+pub fn pwritev_all(
+    file: &BufferedFile,
+    path: &Path,
+    mut slices: &mut [std::io::IoSlice<'_>],
+    mut pos: u64,
+) -> Result<()> {
     use std::os::fd::AsRawFd;
     let fd = file.as_raw_fd();
-    let mut rest = buf;
-    while !rest.is_empty() {
-        // SAFETY: `rest` is a valid slice for its length; `fd` is open for the call's duration
-        // (the file is borrowed).
-        let n = unsafe { libc::pwrite(fd, rest.as_ptr().cast(), rest.len(), pos as libc::off_t) };
+    // Linux takes at most IOV_MAX (1024) slices per call.
+    const IOV_MAX: usize = 1024;
+    while !slices.is_empty() {
+        let n_slices = slices.len().min(IOV_MAX);
+        // SAFETY: `IoSlice` is ABI-compatible with `iovec` on Unix, the slices are valid for
+        // the call, and `fd` is open for its duration (the file is borrowed).
+        let n = unsafe {
+            libc::pwritev(
+                fd,
+                slices.as_ptr().cast::<libc::iovec>(),
+                n_slices as libc::c_int,
+                pos as libc::off_t,
+            )
+        };
         if n < 0 {
             let e = std::io::Error::last_os_error();
             if e.kind() == std::io::ErrorKind::Interrupted {
@@ -64,7 +82,7 @@ pub fn pwrite_all(file: &BufferedFile, path: &Path, buf: &[u8], mut pos: u64) ->
                 std::io::Error::from(std::io::ErrorKind::WriteZero),
             ));
         }
-        rest = &rest[n as usize..];
+        std::io::IoSlice::advance_slices(&mut slices, n as usize);
         pos += n as u64;
     }
     Ok(())
@@ -304,4 +322,33 @@ pub async fn read_small_file_tail(path: &Path, len: usize) -> Result<Option<Vec<
     };
     file.close().await.map_err(|e| gio(path, e))?;
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gathered_writes_go_out_whole_past_the_kernels_slice_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        glommio::LocalExecutorBuilder::default()
+            .spawn(move || async move {
+                let file = open_rw(&path, true).await.unwrap();
+                // 3000 slices of varied lengths: three calls' worth at IOV_MAX per call.
+                let parts: Vec<Vec<u8>> = (0..3000u32)
+                    .map(|i| vec![(i % 251) as u8; (i % 7 + 1) as usize])
+                    .collect();
+                let mut slices: Vec<std::io::IoSlice<'_>> =
+                    parts.iter().map(|p| std::io::IoSlice::new(p)).collect();
+                pwritev_all(&file, &path, &mut slices, 5).unwrap();
+                let expected: Vec<u8> = parts.concat();
+                let got = read_at(&file, &path, 5, expected.len() + 10).await.unwrap();
+                assert_eq!(got, expected);
+                file.close().await.unwrap();
+            })
+            .unwrap()
+            .join()
+            .unwrap();
+    }
 }
