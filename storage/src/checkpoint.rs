@@ -49,12 +49,20 @@ impl PartitionCheckpoint {
             reason: reason.to_string(),
         };
         let text = std::str::from_utf8(bytes).map_err(|_| bad("not UTF-8"))?;
-        let mut lines = text.lines();
-        if lines.next() != Some("1") {
-            return Err(bad("unknown version"));
-        }
+        let fields = text
+            .strip_prefix("1\n")
+            .ok_or_else(|| bad("unknown version"))?;
+        Self::decode_fields(path, fields)
+    }
+
+    /// The `name value` lines both versions share.
+    fn decode_fields(path: &Path, fields: &str) -> Result<Self> {
+        let bad = |reason: &str| StorageError::CorruptFile {
+            path: path.to_path_buf(),
+            reason: reason.to_string(),
+        };
         let mut c = Self::default();
-        for line in lines {
+        for line in fields.lines() {
             let (k, v) = line
                 .split_once(' ')
                 .ok_or_else(|| bad("line without value"))?;
@@ -168,7 +176,7 @@ impl PartitionCheckpoint {
             .ok_or_else(|| bad("unknown version"))?;
         let (seq, fields) = fields.split_once('\n').ok_or_else(|| bad("no fields"))?;
         let seq: u64 = seq.parse().map_err(|_| bad("sequence is not a number"))?;
-        let c = Self::decode(path, format!("1\n{fields}").as_bytes())?;
+        let c = Self::decode_fields(path, fields)?;
         Ok((c, seq))
     }
 }
