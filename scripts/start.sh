@@ -9,4 +9,5 @@ if ! command -v cargo >/dev/null 2>&1; then
   exit 1
 fi
 cargo build --release -p weir --locked
-exec target/release/weir --config config/server.properties "$@"
+# Where cargo put the binary: ./target unless CARGO_TARGET_DIR says otherwise.
+exec "${CARGO_TARGET_DIR:-target}/release/weir" --config config/server.properties "$@"

@@ -166,8 +166,13 @@ pub fn load(cli: &Cli) -> Result<(BrokerConfig, Vec<String>), ConfigError> {
         }
         props.set(key, &value);
     }
-    let (config, more) = BrokerConfig::from_properties(&props)?;
+    let (mut config, more) = BrokerConfig::from_properties(&props)?;
     warnings.extend(more);
+    let cwd = std::env::current_dir().map_err(|e| ConfigError::Io {
+        path: PathBuf::from("."),
+        source: e,
+    })?;
+    config.resolve_relative_paths(&cwd);
     Ok((config, warnings))
 }
 
@@ -1048,6 +1053,19 @@ impl BrokerConfig {
     }
 
     /// The data directory Weir uses (the first of `log.dirs`).
+    /// Makes every relative path in the configuration absolute against `cwd`, once, at load:
+    /// Kafka resolves them against the working directory, and everything below the config
+    /// (glommio's `Directory::open` and `OpenOptions` open relative to descriptor -1, which
+    /// fails with EBADF) then only ever sees absolute paths.
+    pub fn resolve_relative_paths(&mut self, cwd: &Path) {
+        for dir in &mut self.log_dirs {
+            if dir.is_relative() {
+                // `components()` drops `.` segments: `./weir-data` becomes `<cwd>/weir-data`.
+                *dir = cwd.join(&*dir).components().collect();
+            }
+        }
+    }
+
     pub fn log_dir(&self) -> &Path {
         &self.log_dirs[0]
     }
@@ -1835,6 +1853,27 @@ mod tests {
             SecurityProtocol::Plaintext
         );
         assert_eq!(c.advertised_listeners.len(), 1);
+    }
+
+    #[test]
+    fn relative_log_dirs_resolve_against_the_working_directory() {
+        let (mut c, _) = broker("log.dirs=./weir-data,../other,/abs/dir");
+        c.resolve_relative_paths(Path::new("/home/u/weir"));
+        assert_eq!(
+            c.log_dirs,
+            [
+                PathBuf::from("/home/u/weir/weir-data"),
+                PathBuf::from("/home/u/weir/../other"),
+                PathBuf::from("/abs/dir"),
+            ]
+        );
+        let cli = Cli {
+            log_dirs: Some("rel-data".into()),
+            ..Cli::default()
+        };
+        let (loaded, _) = load(&cli).unwrap();
+        assert!(loaded.log_dir().is_absolute());
+        assert!(loaded.log_dir().ends_with("rel-data"));
     }
 
     #[test]

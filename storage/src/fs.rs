@@ -5,7 +5,7 @@
 
 use crate::error::{gio, Result, StorageError};
 use glommio::io::{BufferedFile, Directory, OpenOptions};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 pub async fn open_rw(path: &Path, create: bool) -> Result<BufferedFile> {
     OpenOptions::new()
@@ -266,6 +266,18 @@ pub async fn sync_off_reactor(
         )
         .await;
     outcome.map_err(|(p, e)| StorageError::io(p, e))
+}
+
+/// The one workaround for glommio 0.9's relative paths: its `Directory::open`, `OpenOptions`
+/// opens and `statx` pass descriptor -1 instead of `AT_FDCWD` as the directory a path is
+/// relative to, so every relative path fails with EBADF ("Bad file descriptor"). Every path
+/// storage hands to glommio derives from a log's directory, so making that absolute when the
+/// log is opened covers them all.
+pub fn absolute_for_glommio(dir: PathBuf) -> Result<PathBuf> {
+    if dir.is_absolute() {
+        return Ok(dir);
+    }
+    std::path::absolute(&dir).map_err(|e| StorageError::io(&dir, e))
 }
 
 /// Creates `dir` (and missing parents) on glommio's blocking thread. Why: `mkdir` may read an

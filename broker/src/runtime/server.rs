@@ -26,7 +26,7 @@ use weir_storage::SegmentFileCache;
 const STARTUP_METADATA_WAIT_MS: u64 = 120_000;
 
 /// How long start-up waits for a port still held by a broker that just died.
-const PORT_FREE_WAIT: Duration = Duration::from_secs(10);
+const PORT_FREE_WAIT: Duration = Duration::from_secs(3);
 
 /// How often a core looks at the stop flag.
 const STOP_POLL: Duration = Duration::from_millis(50);
@@ -124,6 +124,17 @@ enum CoreExit {
     Failed(String),
 }
 
+/// What a core tells the main thread: that it serves clients, or that it stopped.
+enum CoreEvent {
+    Ready,
+    Exit(CoreExit),
+}
+
+/// How long a stop during start-up (a failed core, SIGTERM, SIGINT) waits for the cores to wind
+/// down before the process exits without them. Nothing acknowledged can be lost by not waiting:
+/// no client was served yet, and a log left mid-recovery is recovered again on the next start.
+const STARTUP_ABORT_GRACE: Duration = Duration::from_secs(1);
+
 /// The address the client listener binds.
 fn listen_addr(c: &BrokerConfig) -> anyhow::Result<std::net::SocketAddr> {
     let listener = c.client_listener();
@@ -194,7 +205,7 @@ pub fn run(config: BrokerConfig) -> anyhow::Result<()> {
     }
     let signals = block_stop_signals();
     let mesh = MeshBuilder::<ShardMsg, _>::full(config.cores, MESH_QUEUE_DEPTH);
-    let (exit_tx, exit_rx) = mpsc::channel::<(usize, CoreExit)>();
+    let (event_tx, event_rx) = mpsc::channel::<(usize, CoreEvent)>();
     // Control plane only: each core checks it a few times a second to begin its shutdown.
     let stop = Arc::new(AtomicBool::new(false));
     let mut handles = Vec::new();
@@ -202,33 +213,52 @@ pub fn run(config: BrokerConfig) -> anyhow::Result<()> {
         let stop_rx = stop.clone();
         let mesh = mesh.clone();
         let config = config.clone();
-        let exit_tx = exit_tx.clone();
+        let event_tx = event_tx.clone();
         let cpu = cpus[i % cpus.len()];
         let handle = LocalExecutorBuilder::new(Placement::Fixed(cpu))
             .name(&format!("weir-core-{i}"))
             .spawn(move || async move {
                 let _heartbeat = Heartbeat::start(HEARTBEAT_PERIOD);
-                let exit = match core_main(i, config, mesh, stop_rx, clean).await {
+                let ready = {
+                    let tx = event_tx.clone();
+                    move || {
+                        let _ = tx.send((i, CoreEvent::Ready));
+                    }
+                };
+                let exit = match core_main(i, config, mesh, stop_rx, clean, ready).await {
                     Ok(true) => CoreExit::Clean,
                     Ok(false) => CoreExit::Unclean,
                     Err(e) => CoreExit::Failed(format!("{e:#}")),
                 };
-                let _ = exit_tx.send((i, exit));
+                let _ = event_tx.send((i, CoreEvent::Exit(exit)));
             })
             .map_err(|e| anyhow::anyhow!("starting executor for core {i}: {e}"))?;
         handles.push(handle);
     }
-    drop(exit_tx);
-    // Wait for a stop signal, or for a core to stop on its own (start-up failure).
+    drop(event_tx);
+    // Wait for a stop signal, or for a core to stop on its own (a failure).
     let mut exits = Vec::new();
+    let mut ready = 0;
+    let mut failure: Option<String> = None;
     loop {
-        if let Some(sig) = wait_signal(&signals, Duration::from_millis(200)) {
+        if let Some(sig) = wait_signal(&signals, Duration::from_millis(100)) {
             tracing::info!(signal = sig, "stopping");
             break;
         }
-        match exit_rx.try_recv() {
-            Ok(exit) => {
-                exits.push(exit);
+        match event_rx.try_recv() {
+            Ok((_, CoreEvent::Ready)) => {
+                ready += 1;
+                if ready == config.cores {
+                    tracing::info!(listen = %listen_addr(&config)?, "Weir started: every core serves clients");
+                }
+            }
+            Ok((i, CoreEvent::Exit(exit))) => {
+                if let CoreExit::Failed(msg) = &exit {
+                    // Said at once: the other cores may take a while to stop.
+                    tracing::error!(core = i, error = %msg, "core failed; stopping");
+                    failure = Some(msg.clone());
+                }
+                exits.push((i, exit));
                 break;
             }
             Err(mpsc::TryRecvError::Empty) => {}
@@ -236,20 +266,48 @@ pub fn run(config: BrokerConfig) -> anyhow::Result<()> {
         }
     }
     stop.store(true, Ordering::SeqCst);
+    if ready < config.cores {
+        // Stopped during start-up: give the cores a moment, then leave without them (a core may
+        // be deep in recovering thousands of partitions and look at the stop flag only later).
+        let deadline = std::time::Instant::now() + STARTUP_ABORT_GRACE;
+        while exits.len() < config.cores {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match event_rx.recv_timeout(left) {
+                Ok((i, CoreEvent::Exit(exit))) => exits.push((i, exit)),
+                Ok((_, CoreEvent::Ready)) => {}
+                Err(_) => break,
+            }
+        }
+        if exits.len() < config.cores {
+            let cause = failure
+                .or_else(|| {
+                    exits.iter().find_map(|(_, e)| match e {
+                        CoreExit::Failed(m) => Some(m.clone()),
+                        _ => None,
+                    })
+                })
+                .unwrap_or_else(|| "stopped during start-up".to_string());
+            bail!("{cause}");
+        }
+    }
     for h in handles {
         let _ = h.join();
     }
-    exits.extend(exit_rx.try_iter());
+    exits.extend(event_rx.try_iter().filter_map(|(i, e)| match e {
+        CoreEvent::Exit(exit) => Some((i, exit)),
+        CoreEvent::Ready => None,
+    }));
     let mut all_clean = exits.len() == config.cores;
-    let mut failure = None;
     for (i, e) in exits {
         match e {
             CoreExit::Clean => {}
             CoreExit::Unclean => all_clean = false,
             CoreExit::Failed(msg) => {
                 all_clean = false;
-                tracing::error!(core = i, error = %msg, "core failed");
-                failure.get_or_insert(msg);
+                if failure.is_none() {
+                    tracing::error!(core = i, error = %msg, "core failed");
+                    failure = Some(msg);
+                }
             }
         }
     }
@@ -269,6 +327,7 @@ async fn core_main(
     mesh: MeshBuilder<ShardMsg, glommio::channels::channel_mesh::Full>,
     stop: Arc<AtomicBool>,
     clean: bool,
+    ready: impl FnOnce(),
 ) -> anyhow::Result<bool> {
     let settings = Settings::from_config(&config)?;
     let (senders, receivers) = mesh
@@ -308,7 +367,13 @@ async fn core_main(
             tracing::info!(records = records.len(), "metadata log replayed");
             core.publish(records).await;
         }
-        None => wait_for_metadata(&core).await?,
+        None => {
+            if !wait_for_metadata(&core, &stop).await? {
+                // Stopped during start-up, before anything was served.
+                core.mesh.close();
+                return Ok(false);
+            }
+        }
     }
     tracing::info!(core = i, partitions = core.owned_partitions(), "core ready");
     let supported = handlers::supported_apis();
@@ -325,6 +390,7 @@ async fn core_main(
         .map_err(|e| anyhow::anyhow!("spawning upkeep: {e}"))?
         .detach();
     glommio::spawn_local(crate::group::coordinator::run_timers(core.clone())).detach();
+    ready();
     let handler_core = core.clone();
     let handler = Rc::new(move |conn, request| {
         let core = handler_core.clone();
@@ -353,12 +419,15 @@ async fn core_main(
 }
 
 /// Non-controller cores wait for the controller's replay before serving, so their first
-/// answers already know every topic.
-async fn wait_for_metadata(core: &Rc<Core>) -> anyhow::Result<()> {
+/// answers already know every topic. `Ok(false)`: the broker is stopping.
+async fn wait_for_metadata(core: &Rc<Core>, stop: &AtomicBool) -> anyhow::Result<bool> {
     let step = Duration::from_millis(10);
     for _ in 0..STARTUP_METADATA_WAIT_MS / 10 {
         if core.initial_metadata_applied() {
-            return Ok(());
+            return Ok(true);
+        }
+        if stop.load(Ordering::SeqCst) {
+            return Ok(false);
         }
         glommio::timer::sleep(step).await;
     }

@@ -51,6 +51,7 @@ impl PartitionLog {
         cache: Rc<SegmentFileCache>,
         clean_shutdown: bool,
     ) -> Result<(Rc<Self>, OpenReport)> {
+        let dir = fs::absolute_for_glommio(dir)?;
         fs::create_dir_off_reactor(&dir).await?;
         let config = config.normalized();
         let (checkpoint, checkpoint_seq) = match PartitionCheckpoint::load_latest(&dir).await {

@@ -736,3 +736,41 @@ fn active_segment_blocks_are_reserved_ahead_and_given_back_on_roll() {
         log.close().await.unwrap();
     });
 }
+
+/// glommio 0.9 opens relative paths against descriptor -1 (EBADF); a log opened at a relative
+/// directory must still work (the README's `log.dirs=./weir-data` failed this way).
+#[test]
+fn a_log_opened_at_a_relative_directory_works() {
+    let tmp = tempfile::tempdir().unwrap();
+    // A relative path to the temporary directory, without changing the process's working
+    // directory (tests run in parallel threads).
+    let cwd = std::env::current_dir().unwrap();
+    let mut rel = PathBuf::new();
+    for _ in cwd.components().skip(1) {
+        rel.push("..");
+    }
+    rel.push(tmp.path().strip_prefix("/").unwrap());
+    rel.push("t-0");
+    assert!(rel.is_relative());
+    run(move || async move {
+        let log = PartitionLog::open(
+            rel,
+            TopicPartition::new("t", 0),
+            config(1 << 20),
+            SegmentFileCache::new(8),
+            false,
+        )
+        .await
+        .expect("open at a relative directory");
+        log.append_as_leader(&batch(3, 10, 1), 0, 1).await.unwrap();
+        log.flush().await.unwrap();
+        assert!(log.dir().is_absolute());
+        assert_eq!(log.log_end_offset(), 3);
+        log.close().await.unwrap();
+    });
+    assert!(tmp
+        .path()
+        .join("t-0")
+        .join("00000000000000000000.log")
+        .exists());
+}
