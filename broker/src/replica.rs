@@ -184,7 +184,11 @@ impl Replica {
     /// offset (READ_COMMITTED; equal to the high watermark, as no transactions exist).
     pub async fn read(&self, spec: &ReadSpec) -> ReadResult<FileRegion> {
         let hw = self.log.high_watermark();
-        match self.log.read(spec.offset, spec.max_bytes, hw, true).await {
+        match self
+            .log
+            .read(spec.offset, spec.max_bytes, hw, spec.min_one_batch)
+            .await
+        {
             Ok(out) => ReadResult {
                 error_code: 0,
                 high_watermark: out.high_watermark,
@@ -203,10 +207,14 @@ impl Replica {
         }
     }
 
-    /// Whether a fetch at `offset` would find data now (or an error to report).
-    pub fn has_data_for(&self, offset: Offset) -> bool {
+    /// Whether a long poll that last saw `seen_high_watermark` for a fetch at `offset` has
+    /// something new to read: the high watermark moved, or the offset left the log (an error
+    /// to report).
+    pub fn moved_past(&self, offset: Offset, seen_high_watermark: Offset) -> bool {
         let o = self.log.offsets();
-        offset < o.log_start_offset || offset > o.log_end_offset || offset < o.high_watermark
+        o.high_watermark != seen_high_watermark
+            || offset < o.log_start_offset
+            || offset > o.log_end_offset
     }
 
     /// Kafka's ListOffsets for a consumer.

@@ -2,8 +2,10 @@
 //! `min_bytes`, and answer with record bytes that go from the page cache to the socket by
 //! `sendfile` (local regions as they are, regions from other cores as duplicated descriptors).
 
-use crate::runtime::core::{join_all, Core};
-use crate::runtime::messages::{ReadResult, ReadSpec, RemoteRegion, ShardRequest, ShardResponse};
+use crate::runtime::core::{join_all, select_all, Core};
+use crate::runtime::messages::{
+    ReadResult, ReadSpec, RemoteRegion, ShardRequest, ShardResponse, WaitSpec,
+};
 use crate::shard::ShardId;
 use kafka_protocol::messages::FetchRequest;
 use kafka_protocol::ResponseError as K;
@@ -56,6 +58,15 @@ struct Slot {
     result: Option<ReadResult<Region>>,
 }
 
+impl Slot {
+    fn region_len(&self) -> u64 {
+        self.result
+            .as_ref()
+            .and_then(|r| r.region.as_ref())
+            .map_or(0, Region::len)
+    }
+}
+
 pub async fn handle(
     core: &Rc<Core>,
     req: FetchRequest,
@@ -69,6 +80,8 @@ pub async fn handle(
         return encode(version, correlation_id, &response);
     }
     let committed = req.isolation_level == 1;
+    // The response's budget (KIP-74): no partition reads more than the whole response may hold.
+    let max_bytes = req.max_bytes.max(0) as u64;
     let mut slots = Vec::new();
     for topic in &req.topics {
         let (name, id) = {
@@ -114,7 +127,10 @@ pub async fn handle(
                     topic: name.clone().unwrap_or_default(),
                     partition: p.partition,
                     offset: p.fetch_offset,
-                    max_bytes: p.partition_max_bytes.max(0) as u64,
+                    max_bytes: (p.partition_max_bytes.max(0) as u64).min(max_bytes),
+                    // Any partition may turn out to be the first with data; the budget pass
+                    // below keeps an oversized first batch only for the first one.
+                    min_one_batch: true,
                     committed,
                 },
                 error,
@@ -124,25 +140,16 @@ pub async fn handle(
     }
     let deadline = Instant::now() + Duration::from_millis(req.max_wait_ms.max(0) as u64);
     let min_bytes = req.min_bytes.max(0) as u64;
-    read_all(core, &mut slots).await;
-    let enough = |slots: &[Slot]| {
-        let bytes: u64 = slots
-            .iter()
-            .filter_map(|s| s.result.as_ref()?.region.as_ref().map(Region::len))
-            .sum();
-        let errors = slots
-            .iter()
-            .any(|s| s.error.is_some() || s.result.as_ref().is_some_and(|r| r.error_code != 0));
-        bytes >= min_bytes.max(1) || errors
-    };
-    if !enough(&slots) && Instant::now() < deadline && !slots.is_empty() {
-        wait_any(core, &slots, deadline).await;
+    // Kafka's delayed fetch: answer once `min_bytes` are there (or any partition has an error
+    // to report), else wait for more until `max_wait_ms`.
+    loop {
         read_all(core, &mut slots).await;
+        if slots.is_empty() || enough(&slots, min_bytes) || Instant::now() >= deadline {
+            break;
+        }
+        wait_for_more(core, &slots, deadline).await;
     }
-    // Fill partitions in request order until the response budget is spent; the first batch
-    // found is always sent, so a consumer makes progress even past max_bytes (KIP-74).
-    let mut budget = req.max_bytes.max(0) as u64;
-    let mut sent_any = false;
+    fit_to_budget(core, &mut slots, max_bytes).await;
     for slot in slots {
         let mut data = FetchPartitionData::new(slot.spec.partition);
         match (slot.error, slot.result) {
@@ -153,12 +160,7 @@ pub async fn handle(
                 data.last_stable_offset = r.high_watermark;
                 data.log_start_offset = r.log_start_offset;
                 if let Some(region) = r.region {
-                    let len = region.len();
-                    if len <= budget || !sent_any {
-                        budget = budget.saturating_sub(len);
-                        sent_any = true;
-                        data.records.push(region.into_part());
-                    }
+                    data.records.push(region.into_part());
                 }
             }
             (None, None) => data.error_code = K::UnknownServerError.code(),
@@ -169,6 +171,79 @@ pub async fn handle(
         response.topics[slot.topic_index].partitions.push(data);
     }
     encode(version, correlation_id, &response)
+}
+
+/// Whether the reads so far can answer the fetch: `min_bytes` of records, or an error to
+/// report (Kafka answers a delayed fetch at once when a partition fails).
+fn enough(slots: &[Slot], min_bytes: u64) -> bool {
+    let mut bytes = 0u64;
+    for s in slots {
+        if s.error.is_some() || s.result.as_ref().is_some_and(|r| r.error_code != 0) {
+            return true;
+        }
+        bytes += s.region_len();
+    }
+    bytes >= min_bytes.max(1)
+}
+
+/// Keeps the response within `max_bytes` (KIP-74), in request order: the first partition with
+/// data keeps its read whole (at most its first batch goes past the budget, so a consumer
+/// always progresses); a later partition that does not fit is read again with what is left of
+/// the budget, whole batches only, and gets nothing once the budget is spent.
+async fn fit_to_budget(core: &Rc<Core>, slots: &mut [Slot], max_bytes: u64) {
+    let mut budget = max_bytes;
+    let mut sent_any = false;
+    for i in 0..slots.len() {
+        let len = slots[i].region_len();
+        if len == 0 {
+            continue;
+        }
+        if !sent_any || len <= budget {
+            sent_any = true;
+            budget = budget.saturating_sub(len);
+            continue;
+        }
+        let refit = if budget == 0 {
+            None
+        } else {
+            let mut spec = slots[i].spec.clone();
+            spec.max_bytes = budget;
+            spec.min_one_batch = false;
+            read_one(core, spec).await
+        };
+        let result = slots[i]
+            .result
+            .as_mut()
+            .expect("a slot with a region was read");
+        match refit {
+            // Only a read that fits replaces the first: a concurrent append cannot make a
+            // bounded read larger than its bound, but an error here must not drop the answer's
+            // offsets either.
+            Some(r) if r.error_code == 0 => {
+                let got = r.region.as_ref().map_or(0, Region::len);
+                debug_assert!(
+                    got <= budget,
+                    "a read without min_one_batch stays within max_bytes"
+                );
+                budget -= got.min(budget);
+                *result = r;
+            }
+            _ => result.region = None,
+        }
+    }
+}
+
+/// Reads one partition on its owning core.
+async fn read_one(core: &Rc<Core>, spec: ReadSpec) -> Option<ReadResult<Region>> {
+    let shard = core.owner_of(&spec.topic, spec.partition);
+    if shard == core.id() {
+        let mut got = core.read_local(std::slice::from_ref(&spec)).await;
+        return got.pop().map(|r| map_region(r, Region::Local));
+    }
+    match core.call(shard, ShardRequest::Read(vec![spec])).await {
+        Some(ShardResponse::Read(mut rs)) => rs.pop().map(|r| map_region(r, Region::Remote)),
+        _ => None,
+    }
 }
 
 fn encode(version: i16, correlation_id: i32, response: &FetchResponseData) -> Reply {
@@ -238,52 +313,62 @@ fn map_region<R>(r: ReadResult<R>, f: impl FnOnce(R) -> Region) -> ReadResult<Re
     }
 }
 
-/// Waits until any involved core reports new data, or the deadline.
-async fn wait_any(core: &Rc<Core>, slots: &[Slot], deadline: Instant) {
-    let mut by_shard: BTreeMap<ShardId, Vec<ReadSpec>> = BTreeMap::new();
+/// Waits until any involved partition's high watermark moves past what the last read saw, or
+/// the deadline. Waits on other cores are cancelled as soon as one answers, so an answered fetch
+/// leaves nothing behind (they used to run on until `max_wait_ms`).
+async fn wait_for_more(core: &Rc<Core>, slots: &[Slot], deadline: Instant) {
+    let mut by_shard: BTreeMap<ShardId, Vec<WaitSpec>> = BTreeMap::new();
     for s in slots.iter().filter(|s| s.error.is_none()) {
+        let Some(r) = &s.result else { continue };
         by_shard
             .entry(core.owner_of(&s.spec.topic, s.spec.partition))
             .or_default()
-            .push(s.spec.clone());
+            .push(WaitSpec {
+                topic: s.spec.topic.clone(),
+                partition: s.spec.partition,
+                fetch_offset: s.spec.offset,
+                seen_high_watermark: r.high_watermark,
+            });
     }
     let wait_ms = deadline
         .saturating_duration_since(Instant::now())
         .as_millis() as u64;
-    let (tx, rx) = glommio::channels::local_channel::new_bounded(by_shard.len().max(1));
-    let tx = Rc::new(tx);
-    let waiters: Vec<_> = by_shard
-        .into_iter()
-        .map(|(shard, parts)| {
-            let core = core.clone();
-            let tx = tx.clone();
-            glommio::spawn_local(async move {
-                if shard == core.id() {
-                    core.wait_for_data(&parts, wait_ms).await;
-                } else {
-                    core.call(
-                        shard,
-                        ShardRequest::WaitForData {
-                            parts,
-                            max_wait_ms: wait_ms,
-                        },
-                    )
-                    .await;
-                }
-                let _ = tx.try_send(());
-            })
-        })
-        .collect();
-    // Whichever core answers first ends the wait; the others time out on their own.
-    let first = async {
-        let _ = rx.recv().await;
-    };
+    if by_shard.is_empty() || wait_ms == 0 {
+        return;
+    }
+    let waiter = core.new_waiter();
+    let mut remote = Vec::new();
+    let waits = by_shard.into_iter().map(|(shard, parts)| {
+        let core = core.clone();
+        if shard != core.id() {
+            remote.push(shard);
+        }
+        Box::pin(async move {
+            if shard == core.id() {
+                core.wait_for_data(&parts, wait_ms).await;
+            } else {
+                let request = ShardRequest::WaitForData {
+                    waiter,
+                    parts,
+                    max_wait_ms: wait_ms,
+                };
+                core.call(shard, request).await;
+            }
+        }) as std::pin::Pin<Box<dyn std::future::Future<Output = ()>>>
+    });
+    let waits: Vec<_> = waits.collect();
     futures_lite::future::or(
-        first,
+        select_all(waits),
         glommio::timer::sleep(deadline.saturating_duration_since(Instant::now())),
     )
     .await;
-    for w in waiters {
-        w.detach();
+    // The local wait was dropped with `select_all`; the remote ones are told. A cancel that
+    // finds its wait already over is a no-op there.
+    for shard in remote {
+        let core = core.clone();
+        glommio::spawn_local(async move {
+            core.call(shard, ShardRequest::CancelWait(waiter)).await;
+        })
+        .detach();
     }
 }

@@ -3,14 +3,18 @@
 //! are forwarded to their owner as messages.
 
 use super::mesh::{Mesh, ShardMsg};
-use super::messages::{ReadResult, ReadSpec, RemoteRegion, ShardRequest, ShardResponse};
+use super::messages::{
+    ReadResult, ReadSpec, RemoteRegion, ShardRequest, ShardResponse, WaitSpec, WaiterId,
+};
 use super::replicas::ReplicaTable;
 use super::settings::{CleanerSettings, Settings};
 use crate::metadata::controller::{now_ms, Controller};
 use crate::metadata::{Change, MetadataImage, MetadataRecord};
 use crate::replica::Replica;
 use crate::shard::{shard_for, ShardId, CONTROLLER_SHARD};
+use ahash::AHashMap;
 use glommio::channels::channel_mesh::Receivers;
+use glommio::channels::local_channel::LocalSender;
 use kafka_protocol::ResponseError as K;
 use std::cell::{Cell, RefCell};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
@@ -33,6 +37,10 @@ pub struct Core {
     initial_applied: Cell<bool>,
     /// The consumer groups whose `__consumer_offsets` partition this core owns.
     pub groups: crate::group::coordinator::Coordinator,
+    /// Long polls of other cores' fetches waiting here, by id: dropping one's sender cancels it.
+    waits: RefCell<AHashMap<WaiterId, LocalSender<()>>>,
+    /// Numbers this core's long polls (`WaiterId::id`).
+    next_waiter: Cell<u64>,
 }
 
 impl Core {
@@ -55,7 +63,19 @@ impl Core {
             clean_start,
             stopping: Cell::new(false),
             initial_applied: Cell::new(false),
+            waits: RefCell::default(),
+            next_waiter: Cell::new(0),
         })
+    }
+
+    /// A fresh id for a long poll started on this core.
+    pub fn new_waiter(&self) -> WaiterId {
+        let id = self.next_waiter.get();
+        self.next_waiter.set(id + 1);
+        WaiterId {
+            origin: self.id(),
+            id,
+        }
     }
 
     pub fn id(&self) -> ShardId {
@@ -143,9 +163,26 @@ impl Core {
                 let local = self.read_local(&specs).await;
                 ShardResponse::Read(local.into_iter().map(to_remote).collect())
             }
-            ShardRequest::WaitForData { parts, max_wait_ms } => {
-                self.wait_for_data(&parts, max_wait_ms).await;
+            ShardRequest::WaitForData {
+                waiter,
+                parts,
+                max_wait_ms,
+            } => {
+                // Cancellable: the fetch that asked may be answered by another core's data
+                // first, and must not leave this wait running until max_wait_ms.
+                let (cancel, cancelled) = glommio::channels::local_channel::new_bounded::<()>(1);
+                self.waits.borrow_mut().insert(waiter, cancel);
+                futures_lite::future::or(self.wait_for_data(&parts, max_wait_ms), async move {
+                    let _ = cancelled.recv().await;
+                })
+                .await;
+                self.waits.borrow_mut().remove(&waiter);
                 ShardResponse::Waited
+            }
+            ShardRequest::CancelWait(waiter) => {
+                // Dropping the sender ends the wait's `recv`.
+                self.waits.borrow_mut().remove(&waiter);
+                ShardResponse::WaitCancelled
             }
             ShardRequest::ListOffset {
                 topic,
@@ -197,19 +234,25 @@ impl Core {
         out
     }
 
-    /// Resolves when any listed partition this core owns can answer a fetch, or after the wait.
-    pub async fn wait_for_data(&self, parts: &[ReadSpec], max_wait_ms: u64) {
-        let replicas: Vec<(Rc<Replica>, i64)> = parts
-            .iter()
-            .filter_map(|p| Some((self.replica(&p.topic, p.partition)?, p.offset)))
-            .collect();
-        if replicas.is_empty() || replicas.iter().any(|(r, o)| r.has_data_for(*o)) {
+    /// Resolves when any listed partition this core owns moved past what the fetch saw, or
+    /// after the wait. A partition no longer here (deleted, moved) answers at once: the fetch
+    /// reads it again and reports the error.
+    pub async fn wait_for_data(&self, parts: &[WaitSpec], max_wait_ms: u64) {
+        let mut replicas = Vec::with_capacity(parts.len());
+        for p in parts {
+            match self.replica(&p.topic, p.partition) {
+                Some(r) if !r.moved_past(p.fetch_offset, p.seen_high_watermark) => {
+                    replicas.push((r, p.seen_high_watermark))
+                }
+                _ => return,
+            }
+        }
+        if replicas.is_empty() {
             return;
         }
         // Consumers read up to the high watermark, so only its movement can answer them.
-        let waits = replicas.iter().map(|(r, _)| {
-            let hw = r.log.high_watermark();
-            let log = r.log.clone();
+        let waits = replicas.iter().map(|(r, seen)| {
+            let (hw, log) = (*seen, r.log.clone());
             Box::pin(async move { log.wait_for_progress(i64::MAX, hw).await })
         });
         let any = futures_lite::future::or(
@@ -491,7 +534,9 @@ pub async fn join_all<F: std::future::Future<Output = ()> + 'static>(
 }
 
 /// Resolves when the first future does.
-async fn select_all<F: std::future::Future<Output = ()>>(mut futures: Vec<std::pin::Pin<Box<F>>>) {
+pub async fn select_all<F: std::future::Future<Output = ()> + ?Sized>(
+    mut futures: Vec<std::pin::Pin<Box<F>>>,
+) {
     futures_lite::future::poll_fn(|cx| {
         for f in futures.iter_mut() {
             if f.as_mut().poll(cx).is_ready() {

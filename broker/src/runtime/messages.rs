@@ -17,11 +17,15 @@ pub enum ShardRequest {
     },
     /// Read partitions owned by the receiving core.
     Read(Vec<ReadSpec>),
-    /// Resolve when any of these partitions has data past the given offset, or after the wait.
+    /// Resolve when any of these partitions moved past what the caller saw, or after the
+    /// wait, or when the caller cancels it (`CancelWait` with the same id).
     WaitForData {
-        parts: Vec<ReadSpec>,
+        waiter: WaiterId,
+        parts: Vec<WaitSpec>,
         max_wait_ms: u64,
     },
+    /// The caller no longer needs that wait (its fetch was answered).
+    CancelWait(WaiterId),
     ListOffset {
         topic: String,
         partition: i32,
@@ -39,6 +43,7 @@ pub enum ShardResponse {
     Produce(Result<AppendInfo, ProduceFailure>),
     Read(Vec<ReadResult<RemoteRegion>>),
     Waited,
+    WaitCancelled,
     ListOffset(Result<ListedOffset, i16>),
     Applied,
     Controller(ControllerReply),
@@ -51,8 +56,28 @@ pub struct ReadSpec {
     pub partition: i32,
     pub offset: i64,
     pub max_bytes: u64,
+    /// Return the first batch whole even if it is larger than `max_bytes` (KIP-74: only the
+    /// first non-empty partition of a fetch gets this).
+    pub min_one_batch: bool,
     /// READ_COMMITTED: bounded by the last stable offset (the high watermark: no transactions).
     pub committed: bool,
+}
+
+/// A long poll's partition: wake when its high watermark passes `seen_high_watermark` (what the
+/// fetch's last read saw), or when `fetch_offset` falls out of the log.
+#[derive(Debug, Clone)]
+pub struct WaitSpec {
+    pub topic: String,
+    pub partition: i32,
+    pub fetch_offset: i64,
+    pub seen_high_watermark: i64,
+}
+
+/// Names one long poll across cores: the core it started on and a number unique there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct WaiterId {
+    pub origin: usize,
+    pub id: u64,
 }
 
 /// A read's answer; `R` is a local file region or, across cores, a duplicated descriptor.
