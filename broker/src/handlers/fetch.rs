@@ -193,8 +193,8 @@ fn enough(slots: &[Slot], min_bytes: u64) -> bool {
 async fn fit_to_budget(core: &Rc<Core>, slots: &mut [Slot], max_bytes: u64) {
     let mut budget = max_bytes;
     let mut sent_any = false;
-    for i in 0..slots.len() {
-        let len = slots[i].region_len();
+    for slot in slots.iter_mut() {
+        let len = slot.region_len();
         if len == 0 {
             continue;
         }
@@ -206,7 +206,7 @@ async fn fit_to_budget(core: &Rc<Core>, slots: &mut [Slot], max_bytes: u64) {
         let refit = if budget == 0 {
             None
         } else {
-            let mut spec = slots[i].spec.clone();
+            let mut spec = slot.spec.clone();
             spec.max_bytes = budget;
             spec.min_one_batch = false;
             read_one(core, spec).await
