@@ -211,10 +211,7 @@ async fn fit_to_budget(core: &Rc<Core>, slots: &mut [Slot], max_bytes: u64) {
             spec.min_one_batch = false;
             read_one(core, spec).await
         };
-        let result = slots[i]
-            .result
-            .as_mut()
-            .expect("a slot with a region was read");
+        let result = slot.result.as_mut().expect("a slot with a region was read");
         match refit {
             // Only a read that fits replaces the first: a concurrent append cannot make a
             // bounded read larger than its bound, but an error here must not drop the answer's
