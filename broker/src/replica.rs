@@ -1,7 +1,7 @@
 //! A partition as its owning core holds it: the log, the leader epoch, the topic's settings and
 //! the idempotent producers' state. Everything here runs on that one core.
 
-use crate::errors::storage_error;
+use crate::errors::{storage_error, ApiError};
 use crate::metadata::TopicId;
 use crate::producer_state::{Check, ProducerStateManager, DEFAULT_PRODUCER_ID_EXPIRATION_MS};
 use crate::runtime::messages::{ListedOffset, ProduceFailure, ReadResult, ReadSpec};
@@ -16,6 +16,8 @@ use weir_storage::{AppendInfo, FileRegion, Offset, PartitionLog, StorageError, T
 pub const LATEST_TIMESTAMP: i64 = -1;
 pub const EARLIEST_TIMESTAMP: i64 = -2;
 pub const MAX_TIMESTAMP: i64 = -3;
+/// DeleteRecords' "up to the high watermark" (`DeleteRecordsRequest.HIGH_WATERMARK`).
+pub const DELETE_TO_HIGH_WATERMARK: i64 = -1;
 
 pub struct Replica {
     pub tp: TopicPartition,
@@ -215,6 +217,44 @@ impl Replica {
         o.high_watermark != seen_high_watermark
             || offset < o.log_start_offset
             || offset > o.log_end_offset
+    }
+
+    /// Kafka's DeleteRecords on the leader: moves the log start offset to `offset` (-1: the
+    /// high watermark), never past the high watermark, and answers the new low watermark.
+    /// Segments wholly below it are removed; fetches below it get OFFSET_OUT_OF_RANGE.
+    pub async fn delete_records(&self, offset: Offset) -> Result<Offset, ApiError> {
+        if !self.log.config().cleanup_delete {
+            // Kafka's rule: only a topic whose cleanup.policy includes `delete` may lose
+            // records this way.
+            return Err(ApiError::new(
+                K::PolicyViolation,
+                format!(
+                    "Records of partition {} can not be deleted due to the configured policy",
+                    self.tp
+                ),
+            ));
+        }
+        let target = if offset == DELETE_TO_HIGH_WATERMARK {
+            self.log.high_watermark()
+        } else {
+            offset
+        };
+        if target < 0 || target > self.log.high_watermark() {
+            return Err(ApiError::new(
+                K::OffsetOutOfRange,
+                format!(
+                    "Cannot increment the log start offset to {target} of partition {} since it is larger than the high watermark {}",
+                    self.tp,
+                    self.log.high_watermark()
+                ),
+            ));
+        }
+        self.log
+            .advance_log_start(target)
+            .await
+            .map_err(|e| ApiError::new(storage_error(&e), e.to_string()))?;
+        tracing::info!(partition = %self.tp, log_start = self.log.log_start_offset(), "log start offset moved by DeleteRecords");
+        Ok(self.log.log_start_offset())
     }
 
     /// Kafka's ListOffsets for a consumer.

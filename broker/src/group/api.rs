@@ -104,9 +104,19 @@ pub async fn find_coordinator(
     let mut coordinators = Vec::with_capacity(keys.len());
     for key in keys {
         let error = match req.key_type {
-            0 => ensure_offsets_topic(core).await.err(),
-            1 => Some(K::CoordinatorNotAvailable.code()),
-            _ => Some(K::InvalidRequest.code()),
+            0 => ensure_offsets_topic(core)
+                .await
+                .err()
+                .map(|code| (code, "The coordinator is not available.")),
+            // No transaction coordinator exists. Of the answers Kafka's protocol has, this is
+            // the one clients treat as final at once (librdkafka and the Java producer fail
+            // init_transactions/initTransactions with it instead of retrying until their
+            // timeout), and the message says why.
+            1 => Some((
+                K::TransactionalIdAuthorizationFailed.code(),
+                TRANSACTIONS_UNSUPPORTED,
+            )),
+            _ => Some((K::InvalidRequest.code(), "Unknown coordinator key type.")),
         };
         let c = Coordinator::default().with_key(key);
         coordinators.push(match error {
@@ -114,8 +124,9 @@ pub async fn find_coordinator(
                 .with_node_id(BrokerId(s.node_id))
                 .with_host(sb(s.advertised_host.clone()))
                 .with_port(s.advertised_port),
-            Some(code) => c
+            Some((code, message)) => c
                 .with_error_code(code)
+                .with_error_message(Some(sb(message)))
                 .with_node_id(BrokerId(-1))
                 .with_host(sb(""))
                 .with_port(-1),
@@ -131,11 +142,15 @@ pub async fn find_coordinator(
         .with_host(c.host)
         .with_port(c.port);
     if version >= 1 && c.error_code != 0 {
-        r.with_error_message(Some(sb("The coordinator is not available.")))
+        r.with_error_message(c.error_message)
     } else {
         r
     }
 }
+
+/// What a transactional client is told: Weir has no transaction coordinator.
+pub const TRANSACTIONS_UNSUPPORTED: &str =
+    "Transactions are not supported by this broker (Weir has no transaction coordinator); use an idempotent producer without transactional.id";
 
 fn join_response(r: JoinResponse, version: i16) -> JoinGroupResponse {
     let members = r

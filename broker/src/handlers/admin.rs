@@ -213,7 +213,8 @@ pub async fn init_producer_id(
         .with_producer_id(ProducerId(-1))
         .with_producer_epoch(-1);
     if req.transactional_id.is_some() {
-        // Transactions need a transaction coordinator, which Weir does not have yet.
+        // Transactions need a transaction coordinator, which Weir does not have yet (see
+        // FindCoordinator for why this code).
         return resp.with_error_code(K::TransactionalIdAuthorizationFailed.code());
     }
     // KIP-360: a producer that already has an id asks for its epoch to be bumped.

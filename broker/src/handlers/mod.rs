@@ -21,6 +21,7 @@ pub fn supported_apis() -> SupportedApis {
         (ApiKey::Produce, v(3, 12)),
         (ApiKey::Fetch, v(4, 16)),
         (ApiKey::ListOffsets, v(1, 8)),
+        (ApiKey::DeleteRecords, v(0, 2)),
         (ApiKey::Metadata, v(0, 12)),
         (ApiKey::ApiVersions, v(0, 3)),
         (ApiKey::CreateTopics, v(2, 7)),
@@ -100,6 +101,9 @@ pub async fn handle(core: &Rc<Core>, conn: Rc<ConnectionInfo>, request: Request)
         }
         RequestKind::ListOffsets(r) => Reply::Message(ResponseKind::ListOffsets(
             offsets::list_offsets(core, r, version).await,
+        )),
+        RequestKind::DeleteRecords(r) => Reply::Message(ResponseKind::DeleteRecords(
+            offsets::delete_records(core, r).await,
         )),
         RequestKind::CreateTopics(r) => Reply::Message(ResponseKind::CreateTopics(
             admin::create_topics(core, r, version).await,

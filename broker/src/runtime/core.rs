@@ -8,6 +8,7 @@ use super::messages::{
 };
 use super::replicas::ReplicaTable;
 use super::settings::{CleanerSettings, Settings};
+use crate::errors::ApiError;
 use crate::metadata::controller::{now_ms, Controller};
 use crate::metadata::{Change, MetadataImage, MetadataRecord};
 use crate::replica::Replica;
@@ -194,6 +195,18 @@ impl Core {
                     return ShardResponse::ListOffset(Err(K::UnknownTopicOrPartition.code()));
                 };
                 ShardResponse::ListOffset(r.list_offset(timestamp).await)
+            }
+            ShardRequest::DeleteRecords {
+                topic,
+                partition,
+                offset,
+            } => {
+                let Some(r) = self.replica(&topic, partition) else {
+                    return ShardResponse::DeleteRecords(Err(ApiError::bare(
+                        K::UnknownTopicOrPartition,
+                    )));
+                };
+                ShardResponse::DeleteRecords(r.delete_records(offset).await)
             }
             ShardRequest::Apply(records) => {
                 self.apply(records).await;

@@ -32,6 +32,13 @@ pub enum ShardRequest {
         timestamp: i64,
         committed: bool,
     },
+    /// Move a partition's log start offset forward (DeleteRecords); -1 means the high
+    /// watermark.
+    DeleteRecords {
+        topic: String,
+        partition: i32,
+        offset: i64,
+    },
     /// Metadata records the controller committed, to apply in order.
     Apply(Vec<MetadataRecord>),
     Controller(ControllerCall),
@@ -45,6 +52,8 @@ pub enum ShardResponse {
     Waited,
     WaitCancelled,
     ListOffset(Result<ListedOffset, i16>),
+    /// The new low watermark.
+    DeleteRecords(Result<i64, crate::errors::ApiError>),
     Applied,
     Controller(ControllerReply),
     Group(crate::group::coordinator::GroupReply),
