@@ -1,0 +1,1 @@
+//! The controller quorum: raft-rs's `RawNode` behind a pure interface. See `docs/CLUSTER.md`.
