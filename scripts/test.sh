@@ -40,5 +40,7 @@ PY="${PYTHON:-python3}"
 "$PY" -m pip install -q --disable-pip-version-check -r tests/integration/requirements.txt \
   || "$PY" -m pip install -q --disable-pip-version-check --break-system-packages \
        -r tests/integration/requirements.txt
-timeout 600 \
+# The bound covers a cold release build: test_startup.py runs the README's start command
+# (scripts/start.sh builds with --release) from a fresh clone.
+timeout 1800 \
   "$PY" -m pytest tests/integration -q --timeout 180 -p no:cacheprovider
