@@ -5,8 +5,9 @@
 //! Waiters sit in a slab of slots: a wait takes a free slot when it first has to wait and gives
 //! it back when it is dropped, both O(1). Why: a long poll that times out drops its wait, and on
 //! an idle log no notification ever comes to clear its waker, which holds its task's memory;
-//! each 10,000 timed-out long polls left 5-6 MB more of them in the broker (issue 12). `notify_all` wakes
-//! and empties the whole slab; a woken wait that must go on waiting takes a new slot.
+//! each 10,000 timed-out long polls left 5-6 MB more of them in the broker (issue 12).
+//! `notify_all` wakes and empties the whole slab; a woken wait that must go on waiting takes a
+//! new slot.
 
 use std::cell::{Cell, RefCell};
 use std::task::{Poll, Waker};
