@@ -7,6 +7,24 @@ use crate::error::{gio, Result, StorageError};
 use glommio::io::{BufferedFile, Directory, OpenOptions};
 use std::path::{Path, PathBuf};
 
+/// An I/O error and the file it concerns, as a closure run by [`off_reactor`] reports it.
+pub type PathError = (PathBuf, std::io::Error);
+
+/// Runs `f` on glommio's blocking thread and maps its error to storage's. Every blocking
+/// file-system call storage makes itself goes through here (the broker's snapshot files use the
+/// helpers built on it): one may wait for the disk (a directory listing, a `stat`, an inode or bitmap block to read,
+/// an fsync), and on a core's own thread it would stall every partition of the core (see
+/// `docs/ARCHITECTURE.md`). `crate::testing::forbid_file_syscalls` catches a call made on the
+/// executor's thread in tests.
+pub async fn off_reactor<T: Send + 'static>(
+    f: impl FnOnce() -> std::result::Result<T, PathError> + Send + 'static,
+) -> Result<T> {
+    glommio::executor()
+        .spawn_blocking(f)
+        .await
+        .map_err(|(p, e)| StorageError::io(p, e))
+}
+
 pub async fn open_rw(path: &Path, create: bool) -> Result<BufferedFile> {
     OpenOptions::new()
         .read(true)
@@ -92,7 +110,12 @@ pub fn pwritev_all(
 /// size (`FALLOC_FL_KEEP_SIZE`), so readers and recovery still see only written bytes. May block
 /// (it can read block bitmaps): call it on a blocking thread, with `fd` kept open meanwhile.
 /// Returns `Ok(false)` where the file system cannot preallocate, so the caller can stop asking.
-pub fn preallocate_fd(fd: std::os::fd::RawFd, path: &Path, from: u64, len: u64) -> Result<bool> {
+pub fn preallocate_fd(
+    fd: std::os::fd::RawFd,
+    path: PathBuf,
+    from: u64,
+    len: u64,
+) -> std::result::Result<bool, PathError> {
     // SAFETY: plain syscall; the caller keeps `fd` open for its duration.
     let r = unsafe {
         libc::fallocate(
@@ -108,7 +131,7 @@ pub fn preallocate_fd(fd: std::os::fd::RawFd, path: &Path, from: u64, len: u64) 
     let e = std::io::Error::last_os_error();
     match e.raw_os_error() {
         Some(libc::EOPNOTSUPP) | Some(libc::ENOSYS) => Ok(false),
-        _ => Err(StorageError::io(path, e)),
+        _ => Err((path, e)),
     }
 }
 
@@ -123,16 +146,15 @@ pub async fn truncate_off_reactor(file: &BufferedFile, path: &Path, size: u64) -
     let fd = unsafe { BorrowedFd::borrow_raw(file.as_raw_fd()) }
         .try_clone_to_owned()
         .map_err(|e| StorageError::io(path, e))?;
-    glommio::executor()
-        .spawn_blocking(move || {
-            // SAFETY: plain syscall on a descriptor this closure owns.
-            if unsafe { libc::ftruncate(fd.as_raw_fd(), size as libc::off_t) } != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        })
-        .await
-        .map_err(|e| StorageError::io(path, e))
+    let path = path.to_path_buf();
+    off_reactor(move || {
+        // SAFETY: plain syscall on a descriptor this closure owns.
+        if unsafe { libc::ftruncate(fd.as_raw_fd(), size as libc::off_t) } != 0 {
+            return Err((path, std::io::Error::last_os_error()));
+        }
+        Ok(())
+    })
+    .await
 }
 
 /// Reads up to `len` bytes at `pos`; fewer only at end of file.
@@ -177,25 +199,21 @@ pub async fn read_small_file(path: &Path) -> Result<Option<Vec<u8>>> {
 /// occupy the kernel workers the data path's file operations need.
 pub async fn write_atomic(path: &Path, bytes: Vec<u8>) -> Result<()> {
     let path = path.to_path_buf();
-    let outcome = glommio::executor()
-        .spawn_blocking(
-            move || -> std::result::Result<(), (std::path::PathBuf, std::io::Error)> {
-                use std::io::Write;
-                let tmp = path.with_extension("tmp");
-                let mut f = std::fs::File::create(&tmp).map_err(|e| (tmp.clone(), e))?;
-                f.write_all(&bytes)
-                    .and_then(|()| f.sync_data())
-                    .map_err(|e| (tmp.clone(), e))?;
-                drop(f);
-                std::fs::rename(&tmp, &path).map_err(|e| (path.clone(), e))?;
-                let dir = path.parent().unwrap_or(Path::new("."));
-                std::fs::File::open(dir)
-                    .and_then(|d| d.sync_all())
-                    .map_err(|e| (dir.to_path_buf(), e))
-            },
-        )
-        .await;
-    outcome.map_err(|(p, e)| StorageError::io(p, e))
+    off_reactor(move || {
+        use std::io::Write;
+        let tmp = path.with_extension("tmp");
+        let mut f = std::fs::File::create(&tmp).map_err(|e| (tmp.clone(), e))?;
+        f.write_all(&bytes)
+            .and_then(|()| f.sync_data())
+            .map_err(|e| (tmp.clone(), e))?;
+        drop(f);
+        std::fs::rename(&tmp, &path).map_err(|e| (path.clone(), e))?;
+        let dir = path.parent().unwrap_or(Path::new("."));
+        std::fs::File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(|e| (dir.to_path_buf(), e))
+    })
+    .await
 }
 
 /// Writes `bytes` at the start of `path` (created if missing) and fdatasyncs it, on glommio's
@@ -204,31 +222,27 @@ pub async fn write_atomic(path: &Path, bytes: Vec<u8>) -> Result<()> {
 /// tolerate a torn write (checksums, and a second copy written at other times).
 pub async fn overwrite_in_place(path: &Path, bytes: Vec<u8>) -> Result<()> {
     let path = path.to_path_buf();
-    let outcome = glommio::executor()
-        .spawn_blocking(
-            move || -> std::result::Result<(), (std::path::PathBuf, std::io::Error)> {
-                use std::os::unix::fs::FileExt;
-                let f = std::fs::OpenOptions::new()
-                    .write(true)
-                    .create(true)
-                    .truncate(false)
-                    .open(&path)
-                    .map_err(|e| (path.clone(), e))?;
-                let created = f.metadata().map_err(|e| (path.clone(), e))?.len() == 0;
-                f.write_all_at(&bytes, 0)
-                    .and_then(|()| f.sync_data())
-                    .map_err(|e| (path.clone(), e))?;
-                if created {
-                    let dir = path.parent().unwrap_or(Path::new("."));
-                    std::fs::File::open(dir)
-                        .and_then(|d| d.sync_all())
-                        .map_err(|e| (dir.to_path_buf(), e))?;
-                }
-                Ok(())
-            },
-        )
-        .await;
-    outcome.map_err(|(p, e)| StorageError::io(p, e))
+    off_reactor(move || {
+        use std::os::unix::fs::FileExt;
+        let f = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(|e| (path.clone(), e))?;
+        let created = f.metadata().map_err(|e| (path.clone(), e))?.len() == 0;
+        f.write_all_at(&bytes, 0)
+            .and_then(|()| f.sync_data())
+            .map_err(|e| (path.clone(), e))?;
+        if created {
+            let dir = path.parent().unwrap_or(Path::new("."));
+            std::fs::File::open(dir)
+                .and_then(|d| d.sync_all())
+                .map_err(|e| (dir.to_path_buf(), e))?;
+        }
+        Ok(())
+    })
+    .await
 }
 
 /// fdatasyncs `file`, then the files at `others`, then fsyncs `dir`, all on glommio's blocking
@@ -239,33 +253,29 @@ pub async fn overwrite_in_place(path: &Path, bytes: Vec<u8>) -> Result<()> {
 /// fsyncs off the rings). `file` must stay open until this returns.
 pub async fn sync_off_reactor(
     file: &BufferedFile,
-    path: std::path::PathBuf,
-    others: Vec<std::path::PathBuf>,
-    dir: std::path::PathBuf,
+    path: PathBuf,
+    others: Vec<PathBuf>,
+    dir: PathBuf,
 ) -> Result<()> {
     use std::os::fd::AsRawFd;
     let fd = file.as_raw_fd();
-    let outcome = glommio::executor()
-        .spawn_blocking(
-            move || -> std::result::Result<(), (std::path::PathBuf, std::io::Error)> {
-                // SAFETY: the caller keeps the descriptor open until this closure has returned.
-                if unsafe { libc::fdatasync(fd) } != 0 {
-                    return Err((path, std::io::Error::last_os_error()));
-                }
-                for p in others {
-                    std::fs::OpenOptions::new()
-                        .write(true)
-                        .open(&p)
-                        .and_then(|f| f.sync_data())
-                        .map_err(|e| (p.clone(), e))?;
-                }
-                std::fs::File::open(&dir)
-                    .and_then(|d| d.sync_all())
-                    .map_err(|e| (dir.clone(), e))
-            },
-        )
-        .await;
-    outcome.map_err(|(p, e)| StorageError::io(p, e))
+    off_reactor(move || {
+        // SAFETY: the caller keeps the descriptor open until this closure has returned.
+        if unsafe { libc::fdatasync(fd) } != 0 {
+            return Err((path, std::io::Error::last_os_error()));
+        }
+        for p in others {
+            std::fs::OpenOptions::new()
+                .write(true)
+                .open(&p)
+                .and_then(|f| f.sync_data())
+                .map_err(|e| (p.clone(), e))?;
+        }
+        std::fs::File::open(&dir)
+            .and_then(|d| d.sync_all())
+            .map_err(|e| (dir.clone(), e))
+    })
+    .await
 }
 
 /// The one workaround for glommio 0.9's relative paths: its `Directory::open`, `OpenOptions`
@@ -284,11 +294,74 @@ pub fn absolute_for_glommio(dir: PathBuf) -> Result<PathBuf> {
 /// inode table block from disk; traced on a core while 2000 partitions were created under
 /// 270 MB/s of writeback, one inline `mkdir` blocked the core for 616 ms.
 pub async fn create_dir_off_reactor(dir: &Path) -> Result<()> {
-    let owned = dir.to_path_buf();
-    glommio::executor()
-        .spawn_blocking(move || std::fs::create_dir_all(&owned))
-        .await
-        .map_err(|e| StorageError::io(dir, e))
+    let dir = dir.to_path_buf();
+    off_reactor(move || std::fs::create_dir_all(&dir).map_err(|e| (dir, e))).await
+}
+
+/// The names of the entries of `dir` (those that are UTF-8; no file of a log's is not), listed
+/// on glommio's blocking thread: reading a large directory reads its blocks from disk.
+pub async fn list_dir(dir: &Path) -> Result<Vec<String>> {
+    let dir = dir.to_path_buf();
+    off_reactor(move || {
+        let mut names = Vec::new();
+        for entry in std::fs::read_dir(&dir).map_err(|e| (dir.clone(), e))? {
+            let entry = entry.map_err(|e| (dir.clone(), e))?;
+            if let Ok(name) = entry.file_name().into_string() {
+                names.push(name);
+            }
+        }
+        Ok(names)
+    })
+    .await
+}
+
+/// Renames `from` to `to`; `Ok(false)` if `from` does not exist. (glommio runs the rename on
+/// its blocking thread.)
+pub async fn rename_if_exists(from: &Path, to: &Path) -> Result<bool> {
+    match glommio::io::rename(from, to).await {
+        Ok(()) => Ok(true),
+        Err(e) => {
+            let e = std::io::Error::from(e);
+            if e.kind() == std::io::ErrorKind::NotFound {
+                Ok(false)
+            } else {
+                Err(StorageError::io(to, e))
+            }
+        }
+    }
+}
+
+/// The modification times of `paths` in ms since the epoch, `0` for a file that cannot be
+/// read, all from one trip to the blocking thread.
+pub async fn modified_ms(paths: Vec<PathBuf>) -> Vec<i64> {
+    let times = off_reactor(move || {
+        Ok(paths
+            .iter()
+            .map(|p| {
+                std::fs::metadata(p)
+                    .and_then(|m| m.modified())
+                    .ok()
+                    .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                    .map_or(0, |d| d.as_millis() as i64)
+            })
+            .collect())
+    })
+    .await;
+    times.unwrap_or_default()
+}
+
+/// Sets the modification time of `path` to `ms` since the epoch.
+pub async fn set_modified_ms(path: &Path, ms: i64) -> Result<()> {
+    let path = path.to_path_buf();
+    off_reactor(move || {
+        let time = std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms.max(0) as u64);
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .and_then(|f| f.set_modified(time))
+            .map_err(|e| (path, e))
+    })
+    .await
 }
 
 /// fsyncs a directory so that creations, renames and removals in it are durable.

@@ -33,6 +33,8 @@ pub mod log;
 pub mod records;
 pub mod recovery;
 pub mod segment;
+#[cfg(any(test, feature = "test-support"))]
+pub mod testing;
 pub mod types;
 mod wait;
 
@@ -40,8 +42,9 @@ pub use checkpoint::{take_clean_shutdown_marker, write_clean_shutdown_marker};
 pub use config::LogConfig;
 pub use error::{BatchError, StorageError};
 pub use file_cache::SegmentFileCache;
-/// For small files beside a log that other layers keep (e.g. producer state snapshots).
-pub use fs::write_atomic;
+/// For small files beside a log that other layers keep (e.g. producer state snapshots); none
+/// of them blocks the executor's thread.
+pub use fs::{list_dir, read_small_file, remove_if_exists, write_atomic};
 pub use log::{
     AppendInfo, FileRegion, LogOffsets, LogStats, OpenReport, PartitionLog, ReadOutcome,
     RetentionOutcome, TimestampLookup,

@@ -31,7 +31,6 @@ use ahash::AHashMap;
 use std::cell::RefCell;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
-use std::time::{Duration, UNIX_EPOCH};
 
 /// Suffix of a cleaned segment's files before the swap.
 const CLEANED_SUFFIX: &str = "cleaned";
@@ -101,9 +100,17 @@ impl PartitionLog {
         if !config.compact {
             return Ok(None);
         }
-        let Some(plan) = self.plan(&config, &opts) else {
+        let Some(mut plan) = self.plan(&config, &opts) else {
             return Ok(None);
         };
+        let paths = plan
+            .cleanable
+            .iter()
+            .map(|c| segment::file_path(&self.dir, c.base, LOG_SUFFIX))
+            .collect();
+        for (c, ms) in plan.cleanable.iter_mut().zip(fs::modified_ms(paths).await) {
+            c.mtime_ms = ms;
+        }
         let Some(map) = self.map_keys(&plan, opts.dedupe_buffer_bytes).await? else {
             return Ok(None);
         };
@@ -189,7 +196,7 @@ impl PartitionLog {
                 size: g.size,
                 next_offset: g.next_offset,
                 max_timestamp: g.max_timestamp,
-                mtime_ms: mtime_ms(&segment::file_path(&self.dir, g.base_offset, LOG_SUFFIX)),
+                mtime_ms: 0, // read by `clean` only, off the reactor
             });
         }
         let first_dirty = s.first_dirty.max(s.log_start_offset);
@@ -321,7 +328,10 @@ impl PartitionLog {
         // The cleaned segment is as old as the newest of its sources, so tombstones in it
         // expire on the same clock as before the rewrite (Kafka sets the same time).
         let newest = group.iter().map(|c| c.mtime_ms).max().unwrap_or(0);
-        set_mtime_ms(&paths.log, newest);
+        if let Err(e) = fs::set_modified_ms(&paths.log, newest).await {
+            // Only tombstone expiry reads it: a fresh time keeps tombstones longer, never shorter.
+            tracing::warn!(path = %paths.log.display(), error = %e, "could not keep a cleaned segment's time");
+        }
         out.fdatasync().await.map_err(|e| gio(&paths.log, e))?;
         indexer.add_time_entry(base);
         indexer
@@ -548,11 +558,7 @@ impl CleanedPaths {
             (&self.time_index, &self.final_time_index),
             (&self.log, &self.final_log),
         ] {
-            if std::fs::exists(from).unwrap_or(false) {
-                glommio::io::rename(from, to)
-                    .await
-                    .map_err(|e| gio(to, e))?;
-            }
+            fs::rename_if_exists(from, to).await?;
         }
         Ok(())
     }
@@ -573,10 +579,8 @@ impl CleanedPaths {
 pub(crate) async fn complete_swaps(dir: &Path) -> Result<usize> {
     let mut markers = Vec::new();
     let mut logs = Vec::new();
-    for entry in std::fs::read_dir(dir).map_err(|e| StorageError::io(dir, e))? {
-        let entry = entry.map_err(|e| StorageError::io(dir, e))?;
-        let name = entry.file_name();
-        match name.to_str().and_then(segment::parse_file_name) {
+    for name in fs::list_dir(dir).await? {
+        match segment::parse_file_name(&name) {
             Some((base, SWAP_MARKER_SUFFIX)) => markers.push(base),
             Some((base, LOG_SUFFIX)) => logs.push(base),
             _ => {}
@@ -664,25 +668,5 @@ impl BatchChunks {
         }
         self.position += at as u64;
         Ok(Some(Some(Chunk { bytes, batches })))
-    }
-}
-
-fn mtime_ms(path: &Path) -> i64 {
-    std::fs::metadata(path)
-        .and_then(|m| m.modified())
-        .ok()
-        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-        .map_or(0, |d| d.as_millis() as i64)
-}
-
-fn set_mtime_ms(path: &Path, ms: i64) {
-    let time = UNIX_EPOCH + Duration::from_millis(ms.max(0) as u64);
-    let result = std::fs::OpenOptions::new()
-        .write(true)
-        .open(path)
-        .and_then(|f| f.set_modified(time));
-    if let Err(e) = result {
-        // Only tombstone expiry reads it: a fresh time keeps tombstones longer, never shorter.
-        tracing::warn!(path = %path.display(), error = %e, "could not keep a cleaned segment's time");
     }
 }

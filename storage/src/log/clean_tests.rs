@@ -462,3 +462,78 @@ fn random_workloads_match_the_model_across_passes_and_reopens() {
         });
     }
 }
+
+/// Runs the test's own file operations (setup, checks) off the guarded executor thread.
+async fn on_blocking_thread<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    glommio::executor().spawn_blocking(f).await
+}
+
+/// Issue 12: no file-system call of a log (open with leftovers to remove, appends and rolls,
+/// two cleaner passes, finishing a crashed cleaner swap, retention, close, delete) runs on the
+/// executor's own thread, where it would block every partition of the core; each must go
+/// through io_uring or glommio's blocking thread. A direct call traps and is counted.
+#[test]
+fn a_logs_file_operations_never_block_the_executor_thread() {
+    run(|| async {
+        crate::testing::forbid_file_syscalls();
+        let dir = on_blocking_thread(|| tempfile::tempdir().unwrap()).await;
+        let root = dir.path().to_path_buf();
+        let log = open(&root, compact_config(500), false).await;
+        let mut model = BTreeMap::new();
+        write_rounds(&log, &mut model, 0..30, 5).await;
+        log.clean(force(0)).await.unwrap().expect("first pass");
+        write_rounds(&log, &mut model, 30..60, 5).await;
+        let part = root.join("t-0");
+        let before = root.join("before");
+        on_blocking_thread({
+            let (part, before) = (part.clone(), before.clone());
+            move || copy_dir(&part, &before)
+        })
+        .await;
+        let outcome = log.clean(force(0)).await.unwrap().expect("second pass");
+        let expected = visible(&log).await;
+        let bases = log.segment_bases();
+        log.close().await.unwrap();
+
+        // What a crash right after the second pass's swap markers leaves, plus leftovers.
+        let crashed = root.join("crashed").join("t-0");
+        on_blocking_thread({
+            let crashed = crashed.clone();
+            move || {
+                copy_dir(&before, &crashed);
+                for w in bases.windows(2).filter(|w| w[1] <= outcome.first_dirty) {
+                    let (base, end) = (w[0], w[1]);
+                    for suffix in ["log", "index", "timeindex"] {
+                        let name = crate::segment::file_name(base, suffix);
+                        std::fs::copy(part.join(&name), crashed.join(format!("{name}.cleaned")))
+                            .unwrap();
+                    }
+                    let marker = crate::segment::file_name(base, "cleaner-swap");
+                    std::fs::write(crashed.join(marker), format!("{end}\n")).unwrap();
+                }
+                std::fs::write(crashed.join("00000000000000000001.log.deleted"), b"x").unwrap();
+                std::fs::write(crashed.join("00000000000000099999.index"), b"x").unwrap();
+            }
+        })
+        .await;
+        let log = open(crashed.parent().unwrap(), compact_config(500), false).await;
+        assert_eq!(visible(&log).await, expected);
+
+        // Retention by size on the same log.
+        let mut cfg = log.config();
+        cfg.cleanup_delete = true;
+        cfg.retention_bytes = 1000;
+        log.set_config(cfg);
+        log.roll_for_test().await;
+        let out = log.enforce_retention(0).await.unwrap();
+        assert!(out.deleted_segments > 0);
+        log.delete().await.unwrap();
+
+        let (count, first) = crate::testing::trapped_file_syscalls();
+        assert_eq!(
+            count, 0,
+            "{count} file-system calls on the executor thread, the first syscall number {first}"
+        );
+        on_blocking_thread(move || drop(dir)).await;
+    });
+}

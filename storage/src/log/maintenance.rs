@@ -542,10 +542,7 @@ impl PartitionLog {
             tracing::warn!(partition = %self.tp, error = %e, "flush before delete failed; deleting anyway");
         }
         let dir = self.dir.clone();
-        let result = glommio::executor()
-            .spawn_blocking(move || std::fs::remove_dir_all(&dir))
-            .await;
-        result.map_err(|e| StorageError::io(&self.dir, e))
+        fs::off_reactor(move || std::fs::remove_dir_all(&dir).map_err(|e| (dir, e))).await
     }
 
     /// Where a scan for `offset` in segment `base` may start: the index entry at or below it.

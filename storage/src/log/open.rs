@@ -5,7 +5,7 @@
 use super::{append::WriteQueue, LogState, PartitionLog};
 use crate::checkpoint::{LeaderEpochCache, PartitionCheckpoint};
 use crate::config::LogConfig;
-use crate::error::{gio, Result, StorageError};
+use crate::error::{gio, Result};
 use crate::file_cache::SegmentFileCache;
 use crate::fs;
 use crate::index::{OffsetIndex, TimeIndex};
@@ -472,15 +472,8 @@ impl PartitionLog {
             let mut deleted = path.clone().into_os_string();
             deleted.push(".deleted");
             let deleted = PathBuf::from(deleted);
-            match std::fs::exists(&path) {
-                Ok(true) => {
-                    glommio::io::rename(&path, &deleted)
-                        .await
-                        .map_err(|e| gio(&path, e))?;
-                    retired.push(deleted);
-                }
-                Ok(false) => {}
-                Err(e) => return Err(StorageError::io(&path, e)),
+            if fs::rename_if_exists(&path, &deleted).await? {
+                retired.push(deleted);
             }
         }
         Ok(retired)
@@ -524,22 +517,18 @@ pub(crate) async fn read_time_index(dir: &Path, base: Offset) -> Result<Option<T
 async fn list_segments(dir: &Path) -> Result<Vec<Offset>> {
     let mut logs = Vec::new();
     let mut others = Vec::new();
-    let entries = std::fs::read_dir(dir).map_err(|e| StorageError::io(dir, e))?;
-    for entry in entries {
-        let entry = entry.map_err(|e| StorageError::io(dir, e))?;
-        let name = entry.file_name();
-        let Some(name) = name.to_str() else { continue };
+    for name in fs::list_dir(dir).await? {
         if name.ends_with(".tmp")
             || name.ends_with(".deleted")
             || name.ends_with(".swap")
             || name.ends_with(".cleaned")
         {
-            fs::remove_if_exists(&entry.path()).await?;
+            fs::remove_if_exists(&dir.join(&name)).await?;
             continue;
         }
-        match segment::parse_file_name(name) {
+        match segment::parse_file_name(&name) {
             Some((base, LOG_SUFFIX)) => logs.push(base),
-            Some((base, INDEX_SUFFIX | TIME_INDEX_SUFFIX)) => others.push((base, entry.path())),
+            Some((base, INDEX_SUFFIX | TIME_INDEX_SUFFIX)) => others.push((base, dir.join(&name))),
             _ => {}
         }
     }

@@ -71,9 +71,9 @@ impl PartitionLog {
             let path = file.path.clone();
             // SAFETY (inside): `file` is held by this task until the closure has returned, so
             // the descriptor stays open.
-            let outcome = glommio::executor()
-                .spawn_blocking(move || crate::fs::preallocate_fd(fd, &path, from, to - from))
-                .await;
+            let outcome =
+                crate::fs::off_reactor(move || crate::fs::preallocate_fd(fd, path, from, to - from))
+                    .await;
             log.reservation.set(Reservation::Idle);
             match outcome {
                 Ok(true) => log.reserved(base, &file, to, generation).await,

@@ -774,3 +774,60 @@ fn a_log_opened_at_a_relative_directory_works() {
         .join("00000000000000000000.log")
         .exists());
 }
+
+/// Issue 12: a long poll that times out drops its wait; the log must not keep its waker (each
+/// holds its task's memory, and an idle log is never notified to clear them).
+#[test]
+fn abandoned_waits_leave_no_waiter_behind_and_a_live_one_still_wakes() {
+    run(|| async {
+        let dir = tempfile::tempdir().unwrap();
+        let log = open(dir.path(), config(1 << 20), false).await;
+        // Long polls on an idle log, each in a task of its own as the broker runs them, each
+        // given up after a millisecond.
+        let polls: Vec<_> = (0..500)
+            .map(|_| {
+                let log = log.clone();
+                glommio::spawn_local(async move {
+                    let hw = log.high_watermark();
+                    let woken = async {
+                        log.wait_for_progress(Offset::MAX, hw).await;
+                        true
+                    };
+                    let timed_out = async {
+                        glommio::timer::sleep(std::time::Duration::from_millis(1)).await;
+                        false
+                    };
+                    futures_lite::future::or(woken, timed_out).await
+                })
+            })
+            .collect();
+        for p in polls {
+            assert!(!p.await, "nothing changed the log, so every poll timed out");
+        }
+        assert_eq!(
+            log.progress.waiting(),
+            0,
+            "timed-out waits left wakers behind"
+        );
+
+        // A wait still in progress is registered once, and an append wakes it.
+        let end = log.log_end_offset();
+        let live = glommio::spawn_local({
+            let log = log.clone();
+            async move { log.wait_for_progress(end, log.high_watermark()).await }
+        });
+        while log.progress.waiting() == 0 {
+            futures_lite::future::yield_now().await;
+        }
+        assert_eq!(log.progress.waiting(), 1);
+        log.append_as_leader(&batch(1, 10, 1000), 3, 0)
+            .await
+            .unwrap();
+        let bound = async {
+            glommio::timer::sleep(std::time::Duration::from_secs(10)).await;
+            panic!("the append did not wake the live wait");
+        };
+        futures_lite::future::or(live, bound).await;
+        assert_eq!(log.progress.waiting(), 0);
+    });
+}
