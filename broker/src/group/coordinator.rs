@@ -179,6 +179,9 @@ impl Coordinator {
         let mut next: Offset = log.log_start_offset();
         let end = log.log_end_offset();
         let mut applied = 0;
+        // Groups whose membership this partition holds, logged once loaded (a log not yet
+        // compacted holds many records of a group).
+        let mut loaded = std::collections::BTreeSet::new();
         while next < end {
             let read = log.read(next, 8 << 20, Offset::MAX, true).await?;
             let Some(region) = read.region else { break };
@@ -213,6 +216,7 @@ impl Coordinator {
                             partition,
                         }) => (group, topic, partition),
                         Some(Key::GroupMetadata { group }) => {
+                            loaded.insert(group.clone());
                             let slot = groups
                                 .entry(group.clone())
                                 .or_insert_with(|| Slot::new(&group));
@@ -248,7 +252,19 @@ impl Coordinator {
                 next = header.last_offset() + 1;
             }
         }
-        self.groups.borrow_mut().retain(|_, s| !s.group.is_gone());
+        let mut groups = self.groups.borrow_mut();
+        groups.retain(|_, s| !s.group.is_gone());
+        for id in loaded {
+            if let Some(slot) = groups.get(&id) {
+                let g = &slot.group;
+                tracing::info!(
+                    "Loaded classic group {id} with {} members (generation {}, {}).",
+                    g.members.len(),
+                    g.generation,
+                    g.state.name()
+                );
+            }
+        }
         Ok(applied)
     }
 
@@ -357,9 +373,11 @@ async fn persist_memberships(core: &Rc<Core>) {
     }
 }
 
-fn new_member_id(client_id: &str) -> String {
+/// Kafka's `generateMemberId`: a static member's id starts with its instance id (which names
+/// it across restarts), a dynamic member's with its client id.
+fn new_member_id(client_id: &str, instance_id: Option<&str>) -> String {
     let id = uuid::Uuid::from_bytes(crate::metadata::new_topic_id());
-    format!("{client_id}-{id}")
+    format!("{}-{id}", instance_id.unwrap_or(client_id))
 }
 
 async fn wait_for<T>(rx: local_channel::LocalReceiver<T>, limit_ms: i64, late: T) -> T {
@@ -426,9 +444,8 @@ async fn handle_call(core: &Rc<Core>, call: GroupCall) -> GroupReply {
                 let slot = groups
                     .entry(group_id.clone())
                     .or_insert_with(|| Slot::new(&group_id));
-                let (outcome, deliveries) =
-                    slot.group
-                        .join(jr, new_member_id(&client_id), now, &c.settings);
+                let new_id = new_member_id(&client_id, jr.instance_id.as_deref());
+                let (outcome, deliveries) = slot.group.join(jr, new_id, now, &c.settings);
                 match outcome {
                     Outcome::Reply(r) => {
                         slot.dispatch(deliveries);

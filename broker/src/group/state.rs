@@ -1334,11 +1334,6 @@ impl Group {
             })
             .collect();
         self.pending.clear();
-        tracing::info!(
-            "Loaded classic group {} with {} members.",
-            self.id,
-            self.members.len()
-        );
         if self.members.is_empty() {
             self.state = State::Empty;
             self.empty_since = Some(meta.state_timestamp);
