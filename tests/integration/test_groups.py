@@ -2,9 +2,12 @@
 restarts (confluent-kafka, kafka-python, kcat -G). Every loop has a deadline."""
 from __future__ import annotations
 
+import logging
+import re
 import shutil
 import signal
 import subprocess
+import threading
 import time
 import uuid
 
@@ -31,6 +34,18 @@ def group_consumer(bootstrap, group, **extra):
     })
     conf.update(extra)
     return Consumer(conf)
+
+
+def broker_log(broker, group):
+    """The broker's log lines that name `group` (every test's group id is unique)."""
+    text = broker.stderr_path.read_text(errors="replace")
+    return [line for line in text.splitlines() if group in line]
+
+
+def generations(broker, group):
+    """The generations the broker logged the group stabilizing in, in order."""
+    pattern = re.compile(rf"Stabilized group {re.escape(group)} generation (\d+) with")
+    return [int(m.group(1)) for line in broker_log(broker, group) for m in [pattern.search(line)] if m]
 
 
 def produce(bootstrap, topic, n, partitions=None):
@@ -409,6 +424,190 @@ def test_static_member_restart_keeps_its_partitions_without_a_rebalance(broker):
             b2.poll(0.1)
         assert events["a"] == settled, "the other member went through a rebalance"
         assert sorted(tp.partition for tp in a.assignment()) == a_parts
+    finally:
+        b2.close()
+        a.close()
+
+
+class _LogRecords(logging.Handler):
+    """Keeps the messages of a logger: kafka-python reports each JoinGroup answer in its own
+    log, which is how the tests see what the client went through."""
+
+    def __init__(self):
+        super().__init__(logging.INFO)
+        self.messages: list[str] = []
+        self._lock = threading.Lock()
+
+    def emit(self, record):
+        with self._lock:
+            self.messages.append(record.getMessage())
+
+    def about(self, group):
+        with self._lock:
+            return [m for m in self.messages if group in m]
+
+
+def test_kafka_python_consumers_joining_together_get_no_unknown_member_id(broker):
+    """Issue 12: two kafka-python consumers start together. Each is given its member id with
+    MEMBER_ID_REQUIRED; the first to join with it completes a generation (no initial delay)
+    while the other's id is still pending. Kafka keeps pending ids until they join or their
+    session times out, so the second joins with the id it was given: no UNKNOWN_MEMBER_ID
+    round, and each consumer is handed exactly one member id."""
+    from kafka import KafkaConsumer
+    topic, group = h.topic_name("kpy-two"), group_name("kpy2")
+    h.create_topic(broker.bootstrap, topic, 4)
+    records = _LogRecords()
+    log = logging.getLogger("kafka.coordinator")
+    level = log.level
+    log.addHandler(records)
+    log.setLevel(logging.INFO)
+    consumers = [KafkaConsumer(bootstrap_servers=broker.bootstrap, group_id=group,
+                               auto_offset_reset="earliest", enable_auto_commit=False,
+                               request_timeout_ms=30000, session_timeout_ms=10000,
+                               heartbeat_interval_ms=500) for _ in range(2)]
+    assigned = [set(), set()]
+    start = threading.Barrier(len(consumers), timeout=T)
+
+    def run(i):
+        start.wait()
+        deadline = time.monotonic() + T
+        while time.monotonic() < deadline:
+            consumers[i].poll(timeout_ms=200)
+            assigned[i] = {tp.partition for tp in consumers[i].assignment()}
+            if all(assigned) and set().union(*assigned) == set(range(4)) \
+                    and sum(map(len, assigned)) == 4:
+                return
+
+    try:
+        for c in consumers:
+            c.subscribe([topic])
+        threads = [threading.Thread(target=run, args=(i,)) for i in range(len(consumers))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=T + 10)
+        assert not any(t.is_alive() for t in threads)
+        said = records.about(group)
+        assert all(assigned) and sum(map(len, assigned)) == 4, (assigned, said)
+        assert not [m for m in said if "unknown member id" in m], said
+        assert len([m for m in said if m.startswith("Received member id")]) == 2, said
+        # The broker's account agrees: two ids handed out, both joined with them.
+        lines = broker_log(broker, group)
+        assert len([l for l in lines if "Dynamic member with unknown member id joins" in l]) == 2, lines
+        assert len([l for l in lines if "Pending dynamic member with id" in l]) == 2, lines
+    finally:
+        log.removeHandler(records)
+        log.setLevel(level)
+        for c in consumers:
+            c.close()
+
+
+def test_static_leader_restart_keeps_the_generation_and_every_assignment(broker):
+    """Issue 13 (KIP-345, KIP-814): the static member that leads the group is closed without
+    leaving (librdkafka sends no LeaveGroup for a static member) and started again with the
+    same group.instance.id within its session. It takes its old member's place: the group
+    stays in its generation, the other member sees no revoke, the leader keeps its
+    partitions, and the old member id is fenced."""
+    import kwire
+    from confluent_kafka.admin import AdminClient
+    from kafka.protocol.group import HeartbeatRequest_v3
+    topic, group = h.topic_name("static-lead"), group_name()
+    h.create_topic(broker.bootstrap, topic, 4)
+    events = []
+
+    def track(who):
+        def assign(consumer, partitions):
+            events.append((who, "assign", sorted(tp.partition for tp in partitions)))
+
+        def revoke(consumer, partitions):
+            events.append((who, "revoke", sorted(tp.partition for tp in partitions)))
+        return {"on_assign": assign, "on_revoke": revoke}
+
+    static = {"session.timeout.ms": 30000}
+    a = group_consumer(broker.bootstrap, group, **{"group.instance.id": "lead-a"}, **static)
+    a.subscribe([topic], **track("a"))
+    wait_assignment([a], 4)  # a joins first and alone: the group's leader
+    b = group_consumer(broker.bootstrap, group, **{"group.instance.id": "inst-b"}, **static)
+    b.subscribe([topic], **track("b"))
+    wait_assignment([a, b], 4)
+    a_parts = sorted(tp.partition for tp in a.assignment())
+    b_parts = sorted(tp.partition for tp in b.assignment())
+    a_member, b_member = a.memberid(), b.memberid()
+    b_events = [e for e in events if e[0] == "b"]
+    settled = generations(broker, group)
+    leaders = re.findall(rf"Assignment received from leader (\S+) for group {re.escape(group)} ",
+                         "\n".join(broker_log(broker, group)))
+    a.close()  # static: no LeaveGroup, its partitions wait for it
+    a2 = group_consumer(broker.bootstrap, group, **{"group.instance.id": "lead-a"}, **static)
+    try:
+        a2.subscribe([topic], **track("a2"))
+        deadline = time.monotonic() + T
+        while not a2.assignment() and time.monotonic() < deadline:
+            a2.poll(0.2)
+            b.poll(0.1)
+        # Keep polling a while: a rebalance would show as a revoke and an assign on b.
+        for _ in range(15):
+            a2.poll(0.1)
+            b.poll(0.1)
+        assert [e for e in events if e[0] == "b"] == b_events, "the other member went through a rebalance"
+        assert sorted(tp.partition for tp in a2.assignment()) == a_parts
+        assert sorted(tp.partition for tp in b.assignment()) == b_parts
+        assert b.memberid() == b_member
+        assert a2.memberid() not in ("", a_member)
+        admin = AdminClient(h.common_conf(broker.bootstrap))  # kept alive until answered
+        desc = admin.describe_consumer_groups([group], request_timeout=T)[group].result(timeout=T)
+        assert str(desc.state).endswith("STABLE"), desc.state
+        members = {m.member_id: sorted(tp.partition for tp in m.assignment.topic_partitions)
+                   for m in desc.members}
+        assert members == {a2.memberid(): a_parts, b_member: b_parts}
+        # The broker's account: a led, and no new generation came after the restart.
+        assert leaders and leaders[-1] == a_member, leaders
+        assert settled and generations(broker, group) == settled
+        # The closed incarnation's member id is fenced (Kafka: FENCED_INSTANCE_ID).
+        with kwire.Conn(broker.bootstrap, timeout=T) as conn:
+            r = conn.call(HeartbeatRequest_v3(group=group, generation_id=settled[-1],
+                                              member_id=a_member, group_instance_id="lead-a"),
+                          timeout=T)
+            assert r.error_code == 82, r  # FENCED_INSTANCE_ID
+    finally:
+        a2.close()
+        b.close()
+
+
+def test_static_member_restart_that_changes_the_group_protocol_rebalances(broker):
+    """KIP-345's exception: a static member that comes back with protocols that change the
+    group's selected protocol (here: only roundrobin, where both had range first) makes the
+    group rebalance, and the group moves to the new protocol."""
+    from confluent_kafka.admin import AdminClient
+    topic, group = h.topic_name("static-proto"), group_name()
+    h.create_topic(broker.bootstrap, topic, 4)
+    events = []
+    both = {"session.timeout.ms": 30000, "partition.assignment.strategy": "range,roundrobin"}
+    a = group_consumer(broker.bootstrap, group, **{"group.instance.id": "p-a"}, **both)
+    a.subscribe([topic], on_assign=lambda c, ps: events.append("assign"))
+    wait_assignment([a], 4)
+    b = group_consumer(broker.bootstrap, group, **{"group.instance.id": "p-b"}, **both)
+    b.subscribe([topic])
+    wait_assignment([a, b], 4)
+    settled = generations(broker, group)
+    assigns = len(events)
+    b.close()
+    b2 = group_consumer(broker.bootstrap, group, **{"group.instance.id": "p-b"},
+                        **dict(both, **{"partition.assignment.strategy": "roundrobin"}))
+    try:
+        b2.subscribe([topic])
+        deadline = time.monotonic() + T
+        while time.monotonic() < deadline and not (
+                len(events) > assigns and b2.assignment()
+                and len(a.assignment()) + len(b2.assignment()) == 4):
+            a.poll(0.1)
+            b2.poll(0.1)
+        assert len(events) > assigns, "the other member was not reassigned"
+        assert len(a.assignment()) + len(b2.assignment()) == 4
+        assert settled and generations(broker, group)[-1] > settled[-1]
+        admin = AdminClient(h.common_conf(broker.bootstrap))  # kept alive until answered
+        desc = admin.describe_consumer_groups([group], request_timeout=T)[group].result(timeout=T)
+        assert desc.partition_assignor == "roundrobin"
     finally:
         b2.close()
         a.close()

@@ -2,7 +2,7 @@
 //! exists, forward to the core that owns the group's partition, shape the answer for the
 //! request's version.
 
-use super::coordinator::{offsets_partitions, GroupCall, GroupReply};
+use super::coordinator::{offsets_partitions, GroupCall, GroupReply, Leaving};
 use super::state::{JoinResponse, SyncResponse};
 use super::{partition_for, OFFSETS_TOPIC};
 use crate::handlers::sb;
@@ -174,6 +174,8 @@ fn join_response(r: JoinResponse, version: i16) -> JoinGroupResponse {
         .with_protocol_type(protocol_type)
         .with_protocol_name(protocol_name)
         .with_leader(sb(r.leader))
+        // Only v9+ has the field; older versions are answered without it (see `state.rs`).
+        .with_skip_assignment(version >= 9 && r.skip_assignment)
         .with_member_id(sb(r.member_id))
         .with_members(members)
 }
@@ -253,18 +255,21 @@ pub async fn leave_group(
     version: i16,
 ) -> LeaveGroupResponse {
     let group = req.group_id.0.to_string();
-    let members: Vec<(String, Option<String>)> = if version >= 3 {
+    let members: Vec<Leaving> = if version >= 3 {
         req.members
             .iter()
-            .map(|m| {
-                (
-                    m.member_id.to_string(),
-                    m.group_instance_id.as_ref().map(|s| s.to_string()),
-                )
+            .map(|m| Leaving {
+                member_id: m.member_id.to_string(),
+                instance_id: m.group_instance_id.as_ref().map(|s| s.to_string()),
+                reason: m.reason.as_ref().map(|s| s.to_string()),
             })
             .collect()
     } else {
-        vec![(req.member_id.to_string(), None)]
+        vec![Leaving {
+            member_id: req.member_id.to_string(),
+            instance_id: None,
+            reason: None,
+        }]
     };
     let (code, codes) = if group.is_empty() {
         (K::InvalidGroupId.code(), vec![])
@@ -294,10 +299,10 @@ pub async fn leave_group(
         members
             .into_iter()
             .zip(codes)
-            .map(|((m, i), c)| {
+            .map(|(m, c)| {
                 MemberResponse::default()
-                    .with_member_id(sb(m))
-                    .with_group_instance_id(i.map(sb))
+                    .with_member_id(sb(m.member_id))
+                    .with_group_instance_id(m.instance_id.map(sb))
                     .with_error_code(c)
             })
             .collect()
@@ -631,5 +636,43 @@ pub async fn offset_delete(core: &Rc<Core>, req: OffsetDeleteRequest) -> OffsetD
             OffsetDeleteResponse::default().with_error_code(code)
         }
         Ok(_) => OffsetDeleteResponse::default().with_error_code(K::UnknownServerError.code()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kafka_protocol::protocol::{Decodable, Encodable};
+
+    fn round_trip(r: &JoinResponse, version: i16) -> JoinGroupResponse {
+        let mut buf = bytes::BytesMut::new();
+        join_response(r.clone(), version)
+            .encode(&mut buf, version)
+            .expect("every version encodes");
+        JoinGroupResponse::decode(&mut buf.freeze(), version).expect("decodes")
+    }
+
+    #[test]
+    fn skip_assignment_goes_only_to_join_group_v9() {
+        let r = JoinResponse {
+            generation: 4,
+            leader: "m".into(),
+            member_id: "m".into(),
+            members: vec![(
+                "m".into(),
+                Some("i".into()),
+                bytes::Bytes::from_static(b"x"),
+            )],
+            skip_assignment: true,
+            ..JoinResponse::default()
+        };
+        let v9 = round_trip(&r, 9);
+        assert!(v9.skip_assignment);
+        assert_eq!(v9.members.len(), 1);
+        for version in [5, 8] {
+            let old = round_trip(&r, version);
+            assert!(!old.skip_assignment);
+            assert_eq!((old.generation_id, old.leader.as_str()), (4, "m"));
+        }
     }
 }

@@ -40,10 +40,9 @@ pub enum GroupCall {
     },
     Sync(SyncGroupRequest),
     Heartbeat(HeartbeatRequest),
-    /// (member id, instance id) pairs.
     Leave {
         group: String,
-        members: Vec<(String, Option<String>)>,
+        members: Vec<Leaving>,
     },
     /// Partitions already checked by the caller: `Err` carries their error code.
     Commit {
@@ -58,6 +57,15 @@ pub enum GroupCall {
     List,
     Delete(String),
     OffsetDelete(OffsetDeleteRequest),
+}
+
+/// One member of a LeaveGroup request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Leaving {
+    pub member_id: String,
+    pub instance_id: Option<String>,
+    /// LeaveGroup v5+: why it leaves (logged, as Kafka does).
+    pub reason: Option<String>,
 }
 
 /// A group's description for DescribeGroups.
@@ -171,6 +179,9 @@ impl Coordinator {
         let mut next: Offset = log.log_start_offset();
         let end = log.log_end_offset();
         let mut applied = 0;
+        // Groups whose membership this partition holds, logged once loaded (a log not yet
+        // compacted holds many records of a group).
+        let mut loaded = std::collections::BTreeSet::new();
         while next < end {
             let read = log.read(next, 8 << 20, Offset::MAX, true).await?;
             let Some(region) = read.region else { break };
@@ -205,6 +216,7 @@ impl Coordinator {
                             partition,
                         }) => (group, topic, partition),
                         Some(Key::GroupMetadata { group }) => {
+                            loaded.insert(group.clone());
                             let slot = groups
                                 .entry(group.clone())
                                 .or_insert_with(|| Slot::new(&group));
@@ -240,7 +252,19 @@ impl Coordinator {
                 next = header.last_offset() + 1;
             }
         }
-        self.groups.borrow_mut().retain(|_, s| !s.group.is_gone());
+        let mut groups = self.groups.borrow_mut();
+        groups.retain(|_, s| !s.group.is_gone());
+        for id in loaded {
+            if let Some(slot) = groups.get(&id) {
+                let g = &slot.group;
+                tracing::info!(
+                    "Loaded classic group {id} with {} members (generation {}, {}).",
+                    g.members.len(),
+                    g.generation,
+                    g.state.name()
+                );
+            }
+        }
         Ok(applied)
     }
 
@@ -349,9 +373,11 @@ async fn persist_memberships(core: &Rc<Core>) {
     }
 }
 
-fn new_member_id(client_id: &str) -> String {
+/// Kafka's `generateMemberId`: a static member's id starts with its instance id (which names
+/// it across restarts), a dynamic member's with its client id.
+fn new_member_id(client_id: &str, instance_id: Option<&str>) -> String {
     let id = uuid::Uuid::from_bytes(crate::metadata::new_topic_id());
-    format!("{client_id}-{id}")
+    format!("{}-{id}", instance_id.unwrap_or(client_id))
 }
 
 async fn wait_for<T>(rx: local_channel::LocalReceiver<T>, limit_ms: i64, late: T) -> T {
@@ -409,31 +435,57 @@ async fn handle_call(core: &Rc<Core>, call: GroupCall) -> GroupReply {
                     .map(|p| (p.name.to_string(), p.metadata.clone()))
                     .collect(),
                 require_known_member_id: version >= 4,
+                reason: req.reason.as_ref().map(|r| r.to_string()),
+                supports_skip_assignment: version >= 9,
             };
             let (tx, rx) = local_channel::new_bounded(1);
-            {
+            let stored = {
                 let mut groups = c.groups.borrow_mut();
                 let slot = groups
                     .entry(group_id.clone())
                     .or_insert_with(|| Slot::new(&group_id));
-                let (outcome, deliveries) =
-                    slot.group
-                        .join(jr, new_member_id(&client_id), now, &c.settings);
+                let new_id = new_member_id(&client_id, jr.instance_id.as_deref());
+                let (outcome, deliveries) = slot.group.join(jr, new_id, now, &c.settings);
                 match outcome {
                     Outcome::Reply(r) => {
                         slot.dispatch(deliveries);
                         return GroupReply::Join(r);
+                    }
+                    Outcome::ReplyWhenStored(r, swap) => {
+                        slot.dispatch(deliveries);
+                        Some((r, swap))
                     }
                     Outcome::Wait { member } => {
                         // A still-waiting earlier JoinGroup of this member is dropped here
                         // (its request answers REBALANCE_IN_PROGRESS).
                         slot.joins.insert(member, tx);
                         slot.dispatch(deliveries);
+                        None
                     }
                 }
+            };
+            let Some((response, swap)) = stored else {
+                let late = JoinResponse::error(K::RebalanceInProgress.code(), &req.member_id);
+                return GroupReply::Join(wait_for(rx, rebalance as i64, late).await);
+            };
+            // A static member took over its old member id without a rebalance: answered once
+            // the membership with its new id is in the log, or, if that fails, taken back.
+            match store_group(core, &group_id).await {
+                Ok(()) => GroupReply::Join(response),
+                Err(code) => {
+                    tracing::warn!(
+                        "Failed to persist metadata for group {group_id} static member {} with \
+                         group instance id {} due to error {code}. Reverting to old member id {}.",
+                        swap.new_member_id,
+                        swap.instance_id,
+                        swap.old_member_id
+                    );
+                    if let Some(slot) = c.groups.borrow_mut().get_mut(&group_id) {
+                        slot.group.undo_static_swap(swap, now_ms());
+                    }
+                    GroupReply::Join(JoinResponse::error(code, ""))
+                }
             }
-            let late = JoinResponse::error(K::RebalanceInProgress.code(), &req.member_id);
-            GroupReply::Join(wait_for(rx, rebalance as i64, late).await)
         }
         GroupCall::Sync(req) => {
             let group_id = req.group_id.0.to_string();
@@ -445,6 +497,7 @@ async fn handle_call(core: &Rc<Core>, call: GroupCall) -> GroupReply {
                 };
                 let (outcome, deliveries) = slot.group.sync(
                     &req.member_id,
+                    req.group_instance_id.as_deref(),
                     req.generation_id,
                     req.protocol_type.as_deref(),
                     req.protocol_name.as_deref(),
@@ -459,6 +512,7 @@ async fn handle_call(core: &Rc<Core>, call: GroupCall) -> GroupReply {
                         slot.dispatch(deliveries);
                         return GroupReply::Sync(r);
                     }
+                    Outcome::ReplyWhenStored(_, never) => match never {},
                     Outcome::Wait { member } => {
                         let limit = slot
                             .group
@@ -496,7 +550,12 @@ async fn handle_call(core: &Rc<Core>, call: GroupCall) -> GroupReply {
                                 other => other,
                             });
                             slot.dispatch(failed.collect());
-                            let more = slot.group.assignment_not_stored(now_ms(), &c.settings);
+                            let more = slot.group.assignment_not_stored(
+                                code,
+                                &req.member_id,
+                                now_ms(),
+                                &c.settings,
+                            );
                             slot.dispatch(more);
                         }
                     }
@@ -508,7 +567,12 @@ async fn handle_call(core: &Rc<Core>, call: GroupCall) -> GroupReply {
         GroupCall::Heartbeat(req) => {
             let mut groups = c.groups.borrow_mut();
             let code = match groups.get_mut(req.group_id.0.as_str()) {
-                Some(slot) => slot.group.heartbeat(&req.member_id, req.generation_id, now),
+                Some(slot) => slot.group.heartbeat(
+                    &req.member_id,
+                    req.group_instance_id.as_deref(),
+                    req.generation_id,
+                    now,
+                ),
                 None => K::UnknownMemberId.code(),
             };
             GroupReply::Heartbeat(code)
@@ -522,10 +586,14 @@ async fn handle_call(core: &Rc<Core>, call: GroupCall) -> GroupReply {
                 );
             };
             let mut codes = Vec::with_capacity(members.len());
-            for (member, instance) in &members {
-                let (code, deliveries) =
-                    slot.group
-                        .leave(member, instance.as_deref(), now, &c.settings);
+            for m in &members {
+                let (code, deliveries) = slot.group.leave(
+                    &m.member_id,
+                    m.instance_id.as_deref(),
+                    m.reason.as_deref(),
+                    now,
+                    &c.settings,
+                );
                 slot.dispatch(deliveries);
                 codes.push(code);
             }
@@ -664,8 +732,12 @@ async fn commit(core: &Rc<Core>, req: OffsetCommitRequest, checked: Checked) -> 
         let slot = groups
             .entry(group_id.clone())
             .or_insert_with(|| Slot::new(&group_id));
-        slot.group
-            .validate_commit(&req.member_id, req.generation_id_or_member_epoch, now_ms())
+        slot.group.validate_commit(
+            &req.member_id,
+            req.group_instance_id.as_deref(),
+            req.generation_id_or_member_epoch,
+            now_ms(),
+        )
     };
     if let Err(code) = valid {
         return all(code);
@@ -741,8 +813,12 @@ async fn delete(core: &Rc<Core>, group: &str) -> i16 {
         if let Err(code) = slot.group.delete() {
             return code;
         }
-        let keys = slot.group.offsets.keys().cloned().collect();
+        let keys: Vec<(String, i32)> = slot.group.offsets.keys().cloned().collect();
         groups.remove(group);
+        tracing::info!(
+            "The following groups were deleted: {group}. A total of {} offsets were removed.",
+            keys.len()
+        );
         keys
     };
     let mut tombstones: Vec<Record> = offsets
