@@ -21,8 +21,10 @@ enum Op {
         fence: bool,
         shutdown: bool,
     },
+    /// Time passes in one-second steps; brokers not in `silent` heartbeat at each.
     Wait {
         ms: i64,
+        silent: u8,
     },
     Create {
         topic: u8,
@@ -70,13 +72,13 @@ fn op() -> impl Strategy<Value = Op> {
             .prop_map(|(id, incarnation, clean)| Op::Register { id, incarnation, clean }),
         4 => (1..=4, prop::bool::weighted(0.1), prop::bool::weighted(0.1))
             .prop_map(|(id, fence, shutdown)| Op::Heartbeat { id, fence, shutdown }),
-        2 => (0i64..12_000).prop_map(|ms| Op::Wait { ms }),
-        2 => (0u8..4, 1..4, 1i16..4, 1u8..4, any::<bool>()).prop_map(
+        3 => (0i64..15_000, any::<u8>()).prop_map(|(ms, silent)| Op::Wait { ms, silent }),
+        3 => (0u8..4, 1..4, 1i16..4, 1u8..4, any::<bool>()).prop_map(
             |(topic, partitions, rf, min_isr, unclean)| Op::Create { topic, partitions, rf, min_isr, unclean }
         ),
         1 => (0u8..4).prop_map(|topic| Op::Delete { topic }),
         1 => (0u8..4, 1..3).prop_map(|(topic, extra)| Op::Grow { topic, extra }),
-        3 => (0u8..4, 0usize..4, any::<u8>(), prop::bool::weighted(0.2))
+        4 => (0u8..4, 0usize..4, any::<u8>(), prop::bool::weighted(0.2))
             .prop_map(|(topic, partition, mask, stale)| Op::AlterIsr { topic, partition, mask, stale }),
         1 => (any::<bool>(), any::<bool>()).prop_map(|(unclean, all)| Op::Elect { unclean, all }),
         1 => (any::<bool>(), any::<bool>(), 1u8..4)
@@ -112,9 +114,22 @@ fn run(h: &mut Harness, op: &Op) {
         } => {
             let _ = h.heartbeat_with(id, fence, shutdown);
         }
-        Op::Wait { ms } => {
-            h.now += ms;
-            h.settle();
+        Op::Wait { ms, silent } => {
+            let until = h.now + ms;
+            while h.now < until {
+                h.now = (h.now + 1000).min(until);
+                let alive: Vec<NodeId> = h
+                    .state
+                    .image()
+                    .brokers()
+                    .map(|b| b.id)
+                    .filter(|id| silent & (1 << id) == 0)
+                    .collect();
+                for id in alive {
+                    let _ = h.heartbeat(id);
+                }
+                h.settle();
+            }
         }
         Op::Create {
             topic,
@@ -340,6 +355,10 @@ proptest! {
     #[test]
     fn random_operations_keep_the_invariants_and_replay_exactly(ops in proptest::collection::vec(op(), 1..80)) {
         let mut h = Harness::new(config());
+        // A cluster of four to start from; registrations and unregistrations change it.
+        for id in 1..=4 {
+            h.join(id);
+        }
         let mut epochs = BTreeMap::new();
         for op in &ops {
             let before = h.log.len();

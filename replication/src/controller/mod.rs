@@ -13,7 +13,8 @@
 //!   raft entry; the reply is sent once that entry committed (and was replayed), or replaced by
 //!   NOT_CONTROLLER if it never commits. With no records, the reply can go at once;
 //! - every few hundred milliseconds: [`ControllerState::tick`], whose records are proposed the
-//!   same way (fencing brokers whose sessions expired, unclean elections).
+//!   same way (fencing brokers whose sessions expired, unclean elections). It fences one
+//!   broker per call, so when it returned records, tick again once they committed.
 //!
 //! One operation at a time: `handle` and `tick` decide against the committed image, so the
 //! records of one must have been replayed before the next is asked for (KRaft pipelines
