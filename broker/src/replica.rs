@@ -320,3 +320,125 @@ impl Replica {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{BrokerConfig, TopicConfig};
+    use std::collections::BTreeMap;
+    use weir_storage::batch::{build_batch, ProducerFields, Record};
+    use weir_storage::SegmentFileCache;
+
+    const NOW: i64 = 1_700_000_000_000;
+
+    fn run<F: std::future::Future<Output = ()> + 'static>(f: impl FnOnce() -> F + Send + 'static) {
+        weir_storage::heartbeat::run_on_executor(f)
+    }
+
+    fn settings(overrides: &[(&str, &str)]) -> TopicSettings {
+        let o: BTreeMap<String, String> = overrides
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let t = TopicConfig::with_overrides(&BrokerConfig::default(), &o).unwrap();
+        TopicSettings {
+            log: t.to_log_config(),
+            min_insync_replicas: t.min_insync_replicas,
+            unclean_leader_election: t.unclean_leader_election_enable,
+        }
+    }
+
+    async fn replica(dir: &std::path::Path, s: TopicSettings) -> Replica {
+        let tp = TopicPartition::new("t", 0);
+        let log = PartitionLog::open(
+            dir.join("t-0"),
+            tp.clone(),
+            s.log.clone(),
+            SegmentFileCache::new(8),
+            false,
+        )
+        .await
+        .unwrap();
+        Replica::new(tp, [0; 16], log, 0, s)
+    }
+
+    fn batch(keys: &[Option<&str>], producer: ProducerFields) -> Bytes {
+        let records: Vec<Record> = keys
+            .iter()
+            .map(|k| Record {
+                key: k.map(|k| k.as_bytes().to_vec()),
+                value: Some(b"v".to_vec()),
+                headers: vec![],
+                timestamp_delta: 0,
+            })
+            .collect();
+        Bytes::from(build_batch(&records, NOW - 1000, producer))
+    }
+
+    #[test]
+    fn acks_all_waits_for_the_commit_at_most_timeout_ms() {
+        run(|| async {
+            let dir = tempfile::tempdir().unwrap();
+            let r = replica(dir.path(), settings(&[])).await;
+            let one = || batch(&[Some("k")], ProducerFields::NONE);
+            // Alone in its ISR, what the leader writes is committed at once.
+            let info = r.produce_within(one(), -1, 0, NOW).await.unwrap();
+            assert_eq!(info.first_offset, 0);
+            assert_eq!(r.log.high_watermark(), 1);
+
+            // A follower in the ISR that has not caught up: the high watermark stays, and
+            // acks=all is answered REQUEST_TIMED_OUT once timeout_ms has passed; the batch
+            // stays in the log. acks=1 does not wait.
+            r.isr_size.set(2);
+            let e = r.produce_within(one(), -1, 50, NOW).await.unwrap_err();
+            assert_eq!(e.code, K::RequestTimedOut.code());
+            assert_eq!((r.log.log_end_offset(), r.log.high_watermark()), (2, 1));
+            let info = r.produce_within(one(), 1, 50, NOW).await.unwrap();
+            assert_eq!(info.first_offset, 2);
+
+            // The high watermark moving (as replication will move it) answers the wait.
+            let waiting = r.produce_within(one(), -1, 60_000, NOW);
+            let advance = async {
+                glommio::timer::sleep(std::time::Duration::from_millis(20)).await;
+                r.log.set_high_watermark(r.log.log_end_offset());
+            };
+            let (result, ()) = futures_lite::future::zip(waiting, advance).await;
+            assert_eq!(result.unwrap().first_offset, 3);
+        });
+    }
+
+    #[test]
+    fn record_errors_and_log_append_time_reach_the_answer() {
+        run(|| async {
+            let dir = tempfile::tempdir().unwrap();
+            let r = replica(
+                dir.path(),
+                settings(&[
+                    ("cleanup.policy", "compact"),
+                    ("message.timestamp.type", "LogAppendTime"),
+                ]),
+            )
+            .await;
+            let bad = batch(&[Some("a"), None, Some("b"), None], ProducerFields::NONE);
+            let e = r.produce_within(bad, -1, 1000, NOW).await.unwrap_err();
+            assert_eq!(e.code, K::InvalidRecord.code());
+            let indexes: Vec<i32> = e.record_errors.iter().map(|r| r.batch_index).collect();
+            assert_eq!(indexes, [1, 3]);
+            assert_eq!(e.log_start_offset, 0);
+            assert_eq!(r.log.log_end_offset(), 0);
+
+            let producer = ProducerFields {
+                producer_id: 9,
+                producer_epoch: 0,
+                base_sequence: 0,
+            };
+            let good = batch(&[Some("a"), Some("b")], producer);
+            let info = r.produce_within(good.clone(), -1, 1000, NOW).await.unwrap();
+            assert_eq!((info.first_offset, info.log_append_time_ms), (0, NOW));
+            // A retry later: the original offsets, and the original append time.
+            let again = r.produce_within(good, -1, 1000, NOW + 5000).await.unwrap();
+            assert_eq!((again.first_offset, again.log_append_time_ms), (0, NOW));
+            assert_eq!(r.log.log_end_offset(), 2);
+        });
+    }
+}

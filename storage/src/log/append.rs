@@ -386,7 +386,7 @@ impl PartitionLog {
     /// How much earlier than `segment.ms` the segment at `base` rolls: Kafka draws this at random
     /// in [0, min(`segment.jitter.ms`, `segment.ms`)) when it creates a segment; here it is drawn
     /// from the partition and the base offset, so it needs no state and survives a restart.
-    fn roll_jitter_ms(&self, base: Offset, config: &crate::config::LogConfig) -> i64 {
+    pub(crate) fn roll_jitter_ms(&self, base: Offset, config: &crate::config::LogConfig) -> i64 {
         let bound = config.segment_jitter_ms.min(config.segment_ms);
         if bound <= 0 {
             return 0;
