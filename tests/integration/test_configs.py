@@ -251,6 +251,15 @@ def test_kafka_topic_configs_are_accepted_everywhere(broker):
     assert cfg["leader.replication.throttled.replicas"].value == "*"
     assert cfg["file.delete.delay.ms"].value == "60000"
 
+    # APPEND/SUBTRACT work on every LIST config, and only on those.
+    _incremental(a, topic, _entry("follower.replication.throttled.replicas", "0:1,1:1",
+                                  AlterConfigOpType.APPEND)).result(timeout=T)
+    _incremental(a, topic, _entry("follower.replication.throttled.replicas", "0:1",
+                                  AlterConfigOpType.SUBTRACT)).result(timeout=T)
+    assert _describe(a, topic)["follower.replication.throttled.replicas"].value == "1:1"
+    assert _err(_incremental(a, topic, _entry("compression.type", "lz4",
+                                              AlterConfigOpType.APPEND))) == kwire.INVALID_CONFIG
+
     res = ConfigResource(ResourceType.TOPIC, topic,
                          set_config={"compression.type": "gzip", "file.delete.delay.ms": "5"})
     assert a.alter_configs([res], request_timeout=T)[res].result(timeout=T) is None
