@@ -277,14 +277,24 @@ pub fn put_varint(out: &mut Vec<u8>, v: i64) {
 
 /// Reads a zig-zag varint; `None` when the buffer ends inside it or it is over-long.
 pub fn get_varint(b: &[u8], pos: &mut usize) -> Option<i64> {
-    let mut z: u64 = 0;
-    for shift in (0..70).step_by(7) {
+    let unzigzag = |z: u64| ((z >> 1) as i64) ^ -((z & 1) as i64);
+    // One byte is the common case (small lengths and deltas): the produce path reads several
+    // per record.
+    let first = *b.get(*pos)?;
+    *pos += 1;
+    if first < 0x80 {
+        return Some(unzigzag(u64::from(first)));
+    }
+    let mut z = u64::from(first & 0x7f);
+    let mut shift = 7;
+    while shift < 70 {
         let byte = *b.get(*pos)?;
         *pos += 1;
-        z |= ((byte & 0x7f) as u64) << shift;
+        z |= u64::from(byte & 0x7f) << shift;
         if byte & 0x80 == 0 {
-            return Some(((z >> 1) as i64) ^ -((z & 1) as i64));
+            return Some(unzigzag(z));
         }
+        shift += 7;
     }
     None
 }

@@ -8,12 +8,18 @@
 //! records' real max timestamp. Every other batch goes on as the request's own bytes, so the
 //! common produce path copies nothing.
 //!
-//! Where Weir reads less than Kafka: an uncompressed batch's records are walked in place (a few
-//! varints each, no allocation); a compressed batch is decompressed only when a record must be
-//! looked at (compaction keys, recompression, a `message.timestamp.before.max.ms` bound, or a max
-//! timestamp past the after bound). Otherwise its max timestamp, which bounds every record's,
-//! answers the after bound, sparing the decompression of every compressed batch that Kafka does.
-//! Kafka also rebuilds a compressed batch whose inner offsets are not 0..n-1; Weir stores it.
+//! Where Weir reads less than Kafka: records are read (walked in place when uncompressed, a few
+//! varints each and no allocation; decompressed otherwise) only when a check needs each one:
+//! compaction keys, recompression, a `message.timestamp.before.max.ms` bound, or a batch whose
+//! max timestamp breaks the after bound. Otherwise the batch's max timestamp, which bounds every
+//! record's, answers Kafka 4's default after bound (an hour) from the header. Kafka walks every
+//! record of every batch; doing so here cost ~20-60 ns a record (the `batch` bench, on a loaded
+//! machine: 1 MiB batches of 1 KiB records validated in 68-101 µs instead of 40-46), which the
+//! common produce path does not pay. What that skips: a producer whose stated max timestamp is
+//! below one of its records' (no client does this; Kafka would rewrite the max, or refuse a
+//! record past the bound), and malformed records inside a batch whose CRC is intact, which
+//! consumers then refuse. Kafka also rebuilds a compressed batch whose inner offsets are not
+//! 0..n-1; Weir stores it.
 
 use crate::batch::{self, BatchHeader, HEADER_LEN, LOG_OVERHEAD};
 use crate::config::{Compression, LogConfig, TimestampType};
@@ -147,12 +153,14 @@ fn validate_batch(
     });
     let recompress = target.codec != source;
     let bounds = Bounds::of(config, now);
+    // The max timestamp bounds every record's: within the after bound, no record is past it.
+    // Only the before bound needs each record's own timestamp.
     let must_read = recompress
         || config.compact
         || h.is_log_append_time()
         || bounds
             .as_ref()
-            .is_some_and(|b| source == 0 || b.before < i64::MAX || !b.allows(h.max_timestamp));
+            .is_some_and(|b| b.before < i64::MAX || !b.allows(h.max_timestamp));
     if !must_read {
         return in_place(bytes, h, log_append_time, None, now, config);
     }
@@ -525,10 +533,19 @@ mod tests {
     }
 
     #[test]
-    fn a_wrong_max_timestamp_is_corrected() {
+    fn a_wrong_max_timestamp_is_corrected_where_records_are_read() {
         let mut b = keyed(3, NOW).to_vec();
         batch::set_max_timestamp(&mut b, false, NOW - 7);
-        let v = validate_produced(&Bytes::from(b), &config(), &tp(), NOW).unwrap();
+        let b = Bytes::from(b);
+        // The default checks go by the header: the batch is stored as sent.
+        let v = validate_produced(&b, &config(), &tp(), NOW).unwrap();
+        assert_eq!(v.batches[0].bytes.as_ptr(), b.as_ptr());
+        // Where every record is read (here: a compacted topic), the max is the records' own.
+        let c = LogConfig {
+            compact: true,
+            ..config()
+        };
+        let v = validate_produced(&b, &c, &tp(), NOW).unwrap();
         let h = validate(&v.batches[0].bytes).unwrap();
         assert_eq!(h.max_timestamp, NOW + 2);
     }
@@ -633,6 +650,11 @@ mod tests {
 
     #[test]
     fn malformed_records_are_invalid_not_panics() {
+        // Records are read where a check needs them: a compacted topic.
+        let compacted = LogConfig {
+            compact: true,
+            ..config()
+        };
         let b = keyed(2, NOW).to_vec();
         for cut in HEADER_LEN + 1..b.len() {
             let mut broken = b[..cut].to_vec();
@@ -641,7 +663,7 @@ mod tests {
                 .copy_from_slice(&len.to_be_bytes());
             let crc = batch::compute_crc(&broken);
             broken[batch::CRC_AT..batch::CRC_AT + 4].copy_from_slice(&crc.to_be_bytes());
-            let e = validate_produced(&Bytes::from(broken), &config(), &tp(), NOW).unwrap_err();
+            let e = validate_produced(&Bytes::from(broken), &compacted, &tp(), NOW).unwrap_err();
             assert!(
                 matches!(e, StorageError::InvalidRecord(_)),
                 "cut {cut}: {e:?}"
