@@ -618,6 +618,27 @@ pub fn topic_synonyms(
     list
 }
 
+/// A topic config's source as Kafka's controller resolves it for the CreateTopics response
+/// (`KafkaConfigSchema`): the topic's override, else the first broker synonym that was set,
+/// else the default. (DescribeConfigs lists synonyms its own way: [`topic_synonyms`].)
+pub fn resolved_source(
+    def: &TopicConfigDef,
+    overridden: bool,
+    broker: &dyn BrokerValues,
+) -> ConfigSource {
+    if overridden {
+        ConfigSource::DynamicTopic
+    } else if def
+        .synonyms
+        .iter()
+        .any(|s| broker.set_value(s.name).is_some())
+    {
+        ConfigSource::StaticBroker
+    } else {
+        ConfigSource::DefaultConfig
+    }
+}
+
 /// The broker-derived defaults a topic falls back to, shared by every topic of a broker.
 #[derive(Debug, PartialEq)]
 struct TopicBase {
@@ -1227,6 +1248,13 @@ mod tests {
             topic_synonyms(d, "2048", false, &view),
             topic_synonyms(d, "2048", false, &b)
         );
+        // CreateTopics resolves sources as Kafka's controller does: any set synonym counts.
+        let b = broker("log.retention.hours=2");
+        let ret = topic_config_def("retention.ms").unwrap();
+        assert_eq!(resolved_source(ret, false, &b), ConfigSource::StaticBroker);
+        assert_eq!(resolved_source(ret, true, &b), ConfigSource::DynamicTopic);
+        let seg = topic_config_def("segment.bytes").unwrap();
+        assert_eq!(resolved_source(seg, false, &b), ConfigSource::DefaultConfig);
         // Internal configs are described only when set.
         assert!(t
             .describe(&BTreeMap::new())
