@@ -11,7 +11,6 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
-use std::sync::Arc;
 
 use clap::Parser;
 use weir_storage::LogConfig;
@@ -30,13 +29,14 @@ pub enum ConfigError {
         value: String,
         reason: String,
     },
-    /// A topic config name Kafka does not define (Kafka answers `INVALID_CONFIG`).
-    #[error("unknown topic configuration '{key}'")]
+    /// A topic config name Kafka does not define (Kafka answers `INVALID_CONFIG`, in these
+    /// words).
+    #[error("Unknown topic config name: {key}")]
     UnknownKey { key: String },
-    /// A topic config Kafka defines but Weir does not implement; accepting it silently would
-    /// promise behaviour (compression, throttling, tiering...) that never happens.
-    #[error("topic configuration '{key}' is not supported by Weir")]
-    Unsupported { key: String },
+    /// Topic configs valid one by one that Kafka refuses together (e.g. a min compaction lag
+    /// above the max); the message is Kafka's.
+    #[error("{0}")]
+    Conflict(String),
     /// The configuration file could not be read.
     #[error("cannot read configuration file {}: {source}", path.display())]
     Io {
@@ -82,7 +82,7 @@ fn parse_cpu_list(text: &str) -> Result<Vec<usize>, String> {
     Ok(cpus)
 }
 
-fn invalid(key: &str, value: &str, reason: impl Into<String>) -> ConfigError {
+pub(crate) fn invalid(key: &str, value: &str, reason: impl Into<String>) -> ConfigError {
     ConfigError::InvalidValue {
         key: key.to_owned(),
         value: value.to_owned(),
@@ -395,30 +395,19 @@ pub enum CleanupPolicy {
     Delete,
     Compact,
     CompactDelete,
+    /// The empty list (Kafka 4.2+, KIP-1161): neither retention deletes nor the cleaner.
+    Neither,
 }
 
 impl CleanupPolicy {
     fn parse(key: &str, raw: &str) -> Result<Self, ConfigError> {
-        let (mut delete, mut compact) = (false, false);
-        for item in raw.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-            match item {
-                "delete" => delete = true,
-                "compact" => compact = true,
-                _ => {
-                    return Err(invalid(
-                        key,
-                        raw,
-                        "expected a list of delete and/or compact",
-                    ))
-                }
-            }
-        }
-        match (delete, compact) {
-            (true, false) => Ok(Self::Delete),
-            (false, true) => Ok(Self::Compact),
-            (true, true) => Ok(Self::CompactDelete),
-            (false, false) => Err(invalid(key, raw, "expected delete, compact or both")),
-        }
+        // The broker's list is checked as the topic's is (Kafka's `ValidList.in` for both).
+        let def = crate::topic_config::topic_config_def("cleanup.policy").expect("defined");
+        let list = crate::topic_config::check_value(def, raw).map_err(|e| match e {
+            ConfigError::InvalidValue { value, reason, .. } => invalid(key, &value, reason),
+            e => e,
+        })?;
+        Ok(Self::from_list(&list))
     }
 
     pub fn as_str(self) -> &'static str {
@@ -426,7 +415,31 @@ impl CleanupPolicy {
             Self::Delete => "delete",
             Self::Compact => "compact",
             Self::CompactDelete => "compact,delete",
+            Self::Neither => "",
         }
+    }
+
+    /// From a checked list (as `check_value` returns it).
+    pub(crate) fn from_list(list: &str) -> Self {
+        let (delete, compact) = csv(list).fold((false, false), |(d, c), p| {
+            (d || p == "delete", c || p == "compact")
+        });
+        match (delete, compact) {
+            (true, true) => Self::CompactDelete,
+            (false, true) => Self::Compact,
+            (true, false) => Self::Delete,
+            (false, false) => Self::Neither,
+        }
+    }
+
+    /// Retention deletes old segments.
+    pub fn deletes(self) -> bool {
+        matches!(self, Self::Delete | Self::CompactDelete)
+    }
+
+    /// The cleaner keeps the latest record per key.
+    pub fn compacts(self) -> bool {
+        matches!(self, Self::Compact | Self::CompactDelete)
     }
 }
 
@@ -493,9 +506,11 @@ pub struct ConfigEntry {
     pub read_only: bool,
     pub sensitive: bool,
     pub config_type: ConfigType,
+    /// Where else the value could come from, most significant first (DescribeConfigs v1+).
+    pub synonyms: Vec<ConfigSynonym>,
 }
 
-fn parse_num<T>(key: &str, raw: &str, min: T, what: &str) -> Result<T, ConfigError>
+pub(crate) fn parse_num<T>(key: &str, raw: &str, min: T, what: &str) -> Result<T, ConfigError>
 where
     T: FromStr + PartialOrd + fmt::Display,
 {
@@ -508,23 +523,23 @@ where
     Ok(n)
 }
 
-fn parse_int(key: &str, raw: &str, min: i32) -> Result<i32, ConfigError> {
+pub(crate) fn parse_int(key: &str, raw: &str, min: i32) -> Result<i32, ConfigError> {
     parse_num(key, raw, min, "a 32-bit integer")
 }
 
-fn parse_long(key: &str, raw: &str, min: i64) -> Result<i64, ConfigError> {
+pub(crate) fn parse_long(key: &str, raw: &str, min: i64) -> Result<i64, ConfigError> {
     parse_num(key, raw, min, "a 64-bit integer")
 }
 
 /// A double in [0, 1], as Kafka's `min.cleanable.dirty.ratio` validates it.
-fn parse_ratio(key: &str, raw: &str) -> Result<f64, ConfigError> {
+pub(crate) fn parse_ratio(key: &str, raw: &str) -> Result<f64, ConfigError> {
     match raw.trim().parse::<f64>() {
         Ok(v) if (0.0..=1.0).contains(&v) => Ok(v),
         _ => Err(invalid(key, raw, "expected a number between 0 and 1")),
     }
 }
 
-fn parse_bool(key: &str, raw: &str) -> Result<bool, ConfigError> {
+pub(crate) fn parse_bool(key: &str, raw: &str) -> Result<bool, ConfigError> {
     if raw.eq_ignore_ascii_case("true") {
         Ok(true)
     } else if raw.eq_ignore_ascii_case("false") {
@@ -534,7 +549,7 @@ fn parse_bool(key: &str, raw: &str) -> Result<bool, ConfigError> {
     }
 }
 
-fn csv(raw: &str) -> impl Iterator<Item = &str> {
+pub(crate) fn csv(raw: &str) -> impl Iterator<Item = &str> {
     raw.split(',').map(str::trim).filter(|s| !s.is_empty())
 }
 
@@ -542,11 +557,11 @@ fn csv(raw: &str) -> impl Iterator<Item = &str> {
 // Broker configuration
 // ---------------------------------------------------------------------------------------------
 
-struct KeyDef {
-    name: &'static str,
-    ty: ConfigType,
+pub(crate) struct KeyDef {
+    pub(crate) name: &'static str,
+    pub(crate) ty: ConfigType,
     /// Kafka's default as text; `None` for nullable configs (and `weir.cores`, computed).
-    default: Option<&'static str>,
+    pub(crate) default: Option<&'static str>,
 }
 
 const fn key(name: &'static str, ty: ConfigType, default: Option<&'static str>) -> KeyDef {
@@ -559,7 +574,7 @@ use ConfigType::{
 };
 
 /// Every broker key Weir understands; the single source of defaults for parsing and describing.
-const BROKER_KEYS: &[KeyDef] = &[
+pub(crate) const BROKER_KEYS: &[KeyDef] = &[
     key("node.id", I, Some("1")),
     key("broker.id", I, None),
     key("process.roles", L, Some("broker,controller")),
@@ -636,6 +651,23 @@ const BROKER_KEYS: &[KeyDef] = &[
     key("weir.log.open.segments.max", I, Some("16384")),
     key("log.preallocate", B, Some("false")),
     key("weir.log.preallocate.step.bytes", J, Some("16777216")),
+    key("log.roll.jitter.ms", J, None),
+    key("log.roll.jitter.hours", I, Some("0")),
+    key("log.index.size.max.bytes", I, Some("10485760")),
+    key("log.segment.delete.delay.ms", J, Some("60000")),
+    key("compression.type", Str, Some("producer")),
+    key("compression.gzip.level", I, Some("-1")),
+    key("compression.lz4.level", I, Some("9")),
+    key("compression.zstd.level", I, Some("3")),
+    key(
+        "log.message.timestamp.before.max.ms",
+        J,
+        Some("9223372036854775807"),
+    ),
+    // Kafka 4.0 (KIP-1030): an hour; it was unlimited before.
+    key("log.message.timestamp.after.max.ms", J, Some("3600000")),
+    key("log.local.retention.ms", J, Some("-2")),
+    key("log.local.retention.bytes", J, Some("-2")),
 ];
 
 /// Kafka keys Weir accepts without acting on them, so stock `server.properties` files load.
@@ -653,8 +685,10 @@ const NO_EFFECT_KEYS: &[&str] = &[
     "transaction.state.log.min.isr",
     "auto.leader.rebalance.enable",
     "authorizer.class.name",
-    "compression.type",
     "log.cleaner.threads",
+    // Tiered storage: Weir has none, so topics are refused `remote.storage.enable=true` as a
+    // Kafka broker with the system disabled refuses them.
+    "remote.log.storage.system.enable",
     "metadata.log.dir",
     "metric.reporters",
 ];
@@ -752,6 +786,28 @@ pub struct BrokerConfig {
     /// appends otherwise wait for the flusher's block allocation (tens of ms of produce
     /// latency). Default 16777216.
     pub weir_log_preallocate_step_bytes: i64,
+    /// `log.roll.jitter.ms`, else `log.roll.jitter.hours` (≥ 0). Default 0.
+    pub log_roll_jitter_ms: i64,
+    /// `log.index.size.max.bytes` (≥ 4). Default 10485760.
+    pub log_index_size_max_bytes: i32,
+    /// `log.segment.delete.delay.ms` (≥ 0). Default 60000.
+    pub log_segment_delete_delay_ms: i64,
+    /// `compression.type`: `producer`, `uncompressed` or a codec. Default producer.
+    pub compression_type: String,
+    /// `compression.gzip.level` (1 to 9, or -1). Default -1.
+    pub compression_gzip_level: i32,
+    /// `compression.lz4.level` (1 to 17). Default 9.
+    pub compression_lz4_level: i32,
+    /// `compression.zstd.level` (-131072 to 22). Default 3.
+    pub compression_zstd_level: i32,
+    /// `log.message.timestamp.before.max.ms` (≥ 0). Default `i64::MAX`.
+    pub log_message_timestamp_before_max_ms: i64,
+    /// `log.message.timestamp.after.max.ms` (≥ 0). Default 3600000.
+    pub log_message_timestamp_after_max_ms: i64,
+    /// `log.local.retention.ms` (≥ -2; -2: as retention). Default -2.
+    pub log_local_retention_ms: i64,
+    /// `log.local.retention.bytes` (≥ -2; -2: as retention). Default -2.
+    pub log_local_retention_bytes: i64,
     /// `replica.high.watermark.checkpoint.interval.ms` (≥ 1). Default 5000.
     pub replica_high_watermark_checkpoint_interval_ms: i64,
     /// `offsets.topic.num.partitions` (≥ 1). Default 50.
@@ -922,6 +978,8 @@ impl BrokerConfig {
         let retention = retention_ms
             .or(retention_minutes.map(|m| i64::from(m) * 60_000))
             .unwrap_or(i64::from(retention_hours) * 3_600_000);
+        let roll_jitter_ms = r.opt_long("log.roll.jitter.ms", i64::MIN)?;
+        let roll_jitter_hours = r.int("log.roll.jitter.hours", 0)?;
         let flush_ms = r.opt_long("log.flush.interval.ms", 0)?;
         let flush_scheduler_ms = r.long("log.flush.scheduler.interval.ms", 0)?;
 
@@ -1001,6 +1059,36 @@ impl BrokerConfig {
             unclean_leader_election_enable: r.boolean("unclean.leader.election.enable")?,
             log_preallocate: r.boolean("log.preallocate")?,
             weir_log_preallocate_step_bytes: r.long("weir.log.preallocate.step.bytes", 0)?,
+            log_roll_jitter_ms: roll_jitter_ms.unwrap_or(i64::from(roll_jitter_hours) * 3_600_000),
+            log_index_size_max_bytes: r.int("log.index.size.max.bytes", 4)?,
+            log_segment_delete_delay_ms: r.long("log.segment.delete.delay.ms", 0)?,
+            compression_type: crate::topic_config::check_broker_value(
+                "compression.type",
+                r.required("compression.type")?,
+            )?,
+            compression_gzip_level: crate::topic_config::check_broker_value(
+                "compression.gzip.level",
+                r.required("compression.gzip.level")?,
+            )?
+            .parse()
+            .expect("checked"),
+            compression_lz4_level: crate::topic_config::check_broker_value(
+                "compression.lz4.level",
+                r.required("compression.lz4.level")?,
+            )?
+            .parse()
+            .expect("checked"),
+            compression_zstd_level: crate::topic_config::check_broker_value(
+                "compression.zstd.level",
+                r.required("compression.zstd.level")?,
+            )?
+            .parse()
+            .expect("checked"),
+            log_message_timestamp_before_max_ms: r
+                .long("log.message.timestamp.before.max.ms", 0)?,
+            log_message_timestamp_after_max_ms: r.long("log.message.timestamp.after.max.ms", 0)?,
+            log_local_retention_ms: r.long("log.local.retention.ms", -2)?,
+            log_local_retention_bytes: r.long("log.local.retention.bytes", -2)?,
             replica_high_watermark_checkpoint_interval_ms: r
                 .long("replica.high.watermark.checkpoint.interval.ms", 1)?,
             offsets_topic_num_partitions: r.int("offsets.topic.num.partitions", 1)?,
@@ -1104,6 +1192,11 @@ impl BrokerConfig {
         self.static_values.contains_key(key)
     }
 
+    /// The value `key` was set to by the file or an override.
+    pub fn static_value(&self, key: &str) -> Option<&str> {
+        self.static_values.get(key).map(String::as_str)
+    }
+
     /// Every broker config Weir knows, for DescribeConfigs on a broker resource. All are
     /// read-only: Weir does not alter broker configs at runtime.
     pub fn describe(&self) -> Vec<ConfigEntry> {
@@ -1124,6 +1217,7 @@ impl BrokerConfig {
                     read_only: true,
                     sensitive: false,
                     config_type: k.ty,
+                    synonyms: Vec::new(),
                 }
             })
             .collect()
@@ -1307,321 +1401,11 @@ fn resolve_listeners(
 }
 
 // ---------------------------------------------------------------------------------------------
-// Topic configuration
+// Topic configuration: the table of Kafka's topic configs and a topic's effective values live in
+// `topic_config`.
 // ---------------------------------------------------------------------------------------------
 
-/// Topic configs Weir implements, with the broker keys they fall back to (Kafka's synonyms, in
-/// precedence order).
-const TOPIC_KEYS: &[(&str, ConfigType, &[&str])] = &[
-    ("cleanup.policy", L, &["log.cleanup.policy"]),
-    (
-        "delete.retention.ms",
-        J,
-        &["log.cleaner.delete.retention.ms"],
-    ),
-    ("flush.messages", J, &["log.flush.interval.messages"]),
-    (
-        "flush.ms",
-        J,
-        &["log.flush.interval.ms", "log.flush.scheduler.interval.ms"],
-    ),
-    ("index.interval.bytes", I, &["log.index.interval.bytes"]),
-    (
-        "max.compaction.lag.ms",
-        J,
-        &["log.cleaner.max.compaction.lag.ms"],
-    ),
-    ("max.message.bytes", I, &["message.max.bytes"]),
-    (
-        "message.timestamp.type",
-        Str,
-        &["log.message.timestamp.type"],
-    ),
-    (
-        "min.compaction.lag.ms",
-        J,
-        &["log.cleaner.min.compaction.lag.ms"],
-    ),
-    (
-        "min.cleanable.dirty.ratio",
-        D,
-        &["log.cleaner.min.cleanable.ratio"],
-    ),
-    ("min.insync.replicas", I, &["min.insync.replicas"]),
-    ("retention.bytes", J, &["log.retention.bytes"]),
-    (
-        "retention.ms",
-        J,
-        &[
-            "log.retention.ms",
-            "log.retention.minutes",
-            "log.retention.hours",
-        ],
-    ),
-    ("segment.bytes", I, &["log.segment.bytes"]),
-    ("segment.ms", J, &["log.roll.ms", "log.roll.hours"]),
-    ("preallocate", B, &["log.preallocate"]),
-    (
-        "unclean.leader.election.enable",
-        B,
-        &["unclean.leader.election.enable"],
-    ),
-];
-
-/// Kafka topic configs Weir rejects as unsupported rather than unknown.
-const UNSUPPORTED_TOPIC_KEYS: &[&str] = &[
-    "compression.type",
-    "file.delete.delay.ms",
-    "follower.replication.throttled.replicas",
-    "leader.replication.throttled.replicas",
-    "local.retention.bytes",
-    "local.retention.ms",
-    "message.downconversion.enable",
-    "message.format.version",
-    "message.timestamp.after.max.ms",
-    "message.timestamp.before.max.ms",
-    "message.timestamp.difference.max.ms",
-    "remote.storage.enable",
-    "segment.index.bytes",
-    "segment.jitter.ms",
-];
-
-/// The broker-derived defaults a topic falls back to, shared by every topic of a broker.
-#[derive(Debug, PartialEq)]
-struct TopicBase {
-    /// Default value text per [`TOPIC_KEYS`] entry.
-    defaults: Vec<String>,
-    /// Whether the broker synonym was set explicitly, per [`TOPIC_KEYS`] entry.
-    static_broker: Vec<bool>,
-}
-
-/// One topic's effective configuration (Kafka topic-level names); unset keys take the broker's
-/// `log.*` value.
-#[derive(Debug, Clone, PartialEq)]
-pub struct TopicConfig {
-    /// `retention.ms` (≥ -1; -1 = forever).
-    pub retention_ms: i64,
-    /// `retention.bytes` (negative = no limit).
-    pub retention_bytes: i64,
-    /// `segment.bytes` (≥ 14).
-    pub segment_bytes: i32,
-    /// `segment.ms` (≥ 1).
-    pub segment_ms: i64,
-    /// `cleanup.policy`.
-    pub cleanup_policy: CleanupPolicy,
-    /// `min.insync.replicas` (≥ 1).
-    pub min_insync_replicas: i32,
-    /// `unclean.leader.election.enable`.
-    pub unclean_leader_election_enable: bool,
-    /// `max.message.bytes` (≥ 0).
-    pub max_message_bytes: i32,
-    /// `index.interval.bytes` (≥ 0).
-    pub index_interval_bytes: i32,
-    /// `flush.messages` (≥ 1).
-    pub flush_messages: i64,
-    /// `flush.ms` (≥ 0).
-    pub flush_ms: i64,
-    /// `message.timestamp.type`.
-    pub message_timestamp_type: TimestampType,
-    /// `delete.retention.ms` (≥ 0).
-    pub delete_retention_ms: i64,
-    /// `min.compaction.lag.ms` (≥ 0).
-    pub min_compaction_lag_ms: i64,
-    /// `max.compaction.lag.ms` (≥ 1).
-    pub max_compaction_lag_ms: i64,
-    /// `min.cleanable.dirty.ratio` (0 to 1).
-    pub min_cleanable_dirty_ratio: f64,
-    /// `preallocate`.
-    pub preallocate: bool,
-    /// The broker's `weir.log.preallocate.step.bytes` (not a topic config).
-    preallocate_step_bytes: i64,
-    base: Arc<TopicBase>,
-}
-
-impl Default for TopicConfig {
-    fn default() -> Self {
-        BrokerConfig::default().topic_defaults()
-    }
-}
-
-impl TopicConfig {
-    /// The configuration of a topic without overrides on this broker.
-    pub fn from_broker(b: &BrokerConfig) -> Self {
-        let mut config = Self {
-            retention_ms: b.log_retention_ms,
-            retention_bytes: b.log_retention_bytes,
-            segment_bytes: b.log_segment_bytes,
-            segment_ms: b.log_roll_ms,
-            cleanup_policy: b.log_cleanup_policy,
-            min_insync_replicas: b.min_insync_replicas,
-            unclean_leader_election_enable: b.unclean_leader_election_enable,
-            max_message_bytes: b.message_max_bytes,
-            index_interval_bytes: b.log_index_interval_bytes,
-            flush_messages: b.log_flush_interval_messages,
-            flush_ms: b.log_flush_interval_ms,
-            message_timestamp_type: b.log_message_timestamp_type,
-            delete_retention_ms: b.log_cleaner_delete_retention_ms,
-            min_compaction_lag_ms: b.log_cleaner_min_compaction_lag_ms,
-            max_compaction_lag_ms: b.log_cleaner_max_compaction_lag_ms,
-            min_cleanable_dirty_ratio: b.log_cleaner_min_cleanable_ratio,
-            preallocate: b.log_preallocate,
-            preallocate_step_bytes: b.weir_log_preallocate_step_bytes,
-            base: Arc::new(TopicBase {
-                defaults: Vec::new(),
-                static_broker: Vec::new(),
-            }),
-        };
-        config.base = Arc::new(TopicBase {
-            defaults: TOPIC_KEYS
-                .iter()
-                .map(|(k, _, _)| config.render(k))
-                .collect(),
-            static_broker: TOPIC_KEYS
-                .iter()
-                .map(|(_, _, synonyms)| synonyms.iter().any(|s| b.is_set(s)))
-                .collect(),
-        });
-        config
-    }
-
-    /// The broker defaults with `overrides` applied (as stored for a topic, or sent in
-    /// CreateTopics).
-    pub fn with_overrides(
-        broker: &BrokerConfig,
-        overrides: &BTreeMap<String, String>,
-    ) -> Result<Self, ConfigError> {
-        let mut config = Self::from_broker(broker);
-        for (key, value) in overrides {
-            config.apply(key, Some(value))?;
-        }
-        Ok(config)
-    }
-
-    /// Sets one topic config (`Some`) or removes its override so the broker default applies
-    /// again (`None`). On error nothing changes.
-    pub fn apply(&mut self, key: &str, value: Option<&str>) -> Result<(), ConfigError> {
-        let Some(index) = TOPIC_KEYS.iter().position(|(k, _, _)| *k == key) else {
-            return Err(if UNSUPPORTED_TOPIC_KEYS.contains(&key) {
-                ConfigError::Unsupported {
-                    key: key.to_owned(),
-                }
-            } else {
-                ConfigError::UnknownKey {
-                    key: key.to_owned(),
-                }
-            });
-        };
-        let base = Arc::clone(&self.base);
-        let raw = value.map_or(base.defaults[index].as_str(), str::trim);
-        self.set(key, raw)
-    }
-
-    fn set(&mut self, key: &str, raw: &str) -> Result<(), ConfigError> {
-        match key {
-            "retention.ms" => self.retention_ms = parse_long(key, raw, -1)?,
-            "retention.bytes" => self.retention_bytes = parse_long(key, raw, i64::MIN)?,
-            "segment.bytes" => self.segment_bytes = parse_int(key, raw, 14)?,
-            "segment.ms" => self.segment_ms = parse_long(key, raw, 1)?,
-            "cleanup.policy" => self.cleanup_policy = CleanupPolicy::parse(key, raw)?,
-            "min.insync.replicas" => self.min_insync_replicas = parse_int(key, raw, 1)?,
-            "unclean.leader.election.enable" => {
-                self.unclean_leader_election_enable = parse_bool(key, raw)?
-            }
-            "max.message.bytes" => self.max_message_bytes = parse_int(key, raw, 0)?,
-            "index.interval.bytes" => self.index_interval_bytes = parse_int(key, raw, 0)?,
-            "flush.messages" => self.flush_messages = parse_long(key, raw, 1)?,
-            "flush.ms" => self.flush_ms = parse_long(key, raw, 0)?,
-            "message.timestamp.type" => {
-                self.message_timestamp_type = TimestampType::parse(key, raw)?
-            }
-            "delete.retention.ms" => self.delete_retention_ms = parse_long(key, raw, 0)?,
-            "min.compaction.lag.ms" => self.min_compaction_lag_ms = parse_long(key, raw, 0)?,
-            "max.compaction.lag.ms" => self.max_compaction_lag_ms = parse_long(key, raw, 1)?,
-            "min.cleanable.dirty.ratio" => self.min_cleanable_dirty_ratio = parse_ratio(key, raw)?,
-            "preallocate" => self.preallocate = parse_bool(key, raw)?,
-            _ => {
-                return Err(ConfigError::UnknownKey {
-                    key: key.to_owned(),
-                })
-            }
-        }
-        Ok(())
-    }
-
-    fn render(&self, key: &str) -> String {
-        match key {
-            "retention.ms" => self.retention_ms.to_string(),
-            "retention.bytes" => self.retention_bytes.to_string(),
-            "segment.bytes" => self.segment_bytes.to_string(),
-            "segment.ms" => self.segment_ms.to_string(),
-            "cleanup.policy" => self.cleanup_policy.as_str().to_owned(),
-            "min.insync.replicas" => self.min_insync_replicas.to_string(),
-            "unclean.leader.election.enable" => self.unclean_leader_election_enable.to_string(),
-            "max.message.bytes" => self.max_message_bytes.to_string(),
-            "index.interval.bytes" => self.index_interval_bytes.to_string(),
-            "flush.messages" => self.flush_messages.to_string(),
-            "flush.ms" => self.flush_ms.to_string(),
-            "message.timestamp.type" => self.message_timestamp_type.as_str().to_owned(),
-            "delete.retention.ms" => self.delete_retention_ms.to_string(),
-            "min.compaction.lag.ms" => self.min_compaction_lag_ms.to_string(),
-            "max.compaction.lag.ms" => self.max_compaction_lag_ms.to_string(),
-            "min.cleanable.dirty.ratio" => self.min_cleanable_dirty_ratio.to_string(),
-            "preallocate" => self.preallocate.to_string(),
-            _ => unreachable!("render is only called with TOPIC_KEYS"),
-        }
-    }
-
-    /// Every supported topic config with its effective value, for DescribeConfigs on a topic.
-    /// `overrides` are the topic's stored overrides (they decide DYNAMIC_TOPIC_CONFIG).
-    pub fn describe(&self, overrides: &BTreeMap<String, String>) -> Vec<ConfigEntry> {
-        TOPIC_KEYS
-            .iter()
-            .enumerate()
-            .map(|(i, (name, ty, _))| ConfigEntry {
-                name: (*name).to_owned(),
-                value: Some(self.render(name)),
-                source: if overrides.contains_key(*name) {
-                    ConfigSource::DynamicTopic
-                } else if self.base.static_broker[i] {
-                    ConfigSource::StaticBroker
-                } else {
-                    ConfigSource::DefaultConfig
-                },
-                read_only: false,
-                sensitive: false,
-                config_type: *ty,
-            })
-            .collect()
-    }
-
-    /// The storage-level settings of this topic's partition logs.
-    pub fn to_log_config(&self) -> LogConfig {
-        // Validation keeps these non-negative; the fallbacks are never taken.
-        LogConfig {
-            segment_bytes: u64::try_from(self.segment_bytes).unwrap_or(1 << 30),
-            segment_ms: self.segment_ms,
-            index_interval_bytes: u64::try_from(self.index_interval_bytes).unwrap_or(4096),
-            retention_ms: self.retention_ms,
-            retention_bytes: self.retention_bytes,
-            // Kafka's "never" is Long.MAX; storage's is u64::MAX.
-            flush_messages: match self.flush_messages {
-                i64::MAX => u64::MAX,
-                n => u64::try_from(n).unwrap_or(u64::MAX),
-            },
-            flush_ms: self.flush_ms,
-            max_message_bytes: usize::try_from(self.max_message_bytes).unwrap_or(0),
-            cleanup_delete: self.cleanup_policy != CleanupPolicy::Compact,
-            compact: self.cleanup_policy != CleanupPolicy::Delete,
-            delete_retention_ms: self.delete_retention_ms,
-            min_compaction_lag_ms: self.min_compaction_lag_ms,
-            max_compaction_lag_ms: self.max_compaction_lag_ms,
-            min_cleanable_dirty_ratio: self.min_cleanable_dirty_ratio,
-            preallocate: self.preallocate,
-            preallocate_step_bytes: u64::try_from(self.preallocate_step_bytes).unwrap_or(0),
-        }
-        .normalized()
-    }
-}
+pub use crate::topic_config::{ConfigSynonym, TopicConfig};
 
 #[cfg(test)]
 mod tests {
@@ -1992,13 +1776,11 @@ mod tests {
             t.apply("nope", Some("1")),
             Err(ConfigError::UnknownKey { .. })
         ));
-        assert!(matches!(
-            t.apply("compression.type", Some("lz4")),
-            Err(ConfigError::Unsupported { .. })
-        ));
+        // Kafka's topic configs are all accepted (compression.type among them).
+        t.apply("compression.type", Some("lz4")).unwrap();
         // Every broker-derived default must be a valid topic value, or a reset could fail.
-        for (key, _, _) in TOPIC_KEYS {
-            t.apply(key, None).unwrap();
+        for d in crate::topic_config::TOPIC_CONFIGS {
+            t.apply(d.name, None).unwrap();
         }
         assert_eq!(t, b.topic_defaults());
     }
@@ -2009,17 +1791,23 @@ mod tests {
         let overrides = BTreeMap::from([("segment.bytes".to_owned(), "4096".to_owned())]);
         let t = TopicConfig::with_overrides(&b, &overrides).unwrap();
         let entries = t.describe(&overrides);
-        assert_eq!(entries.len(), TOPIC_KEYS.len());
+        let public = crate::topic_config::TOPIC_CONFIGS
+            .iter()
+            .filter(|d| !d.internal)
+            .count();
+        assert_eq!(entries.len(), public);
         let find = |name: &str| entries.iter().find(|e| e.name == name).unwrap().clone();
         let seg = find("segment.bytes");
         assert_eq!(
             (seg.value.as_deref(), seg.source),
             (Some("4096"), ConfigSource::DynamicTopic)
         );
+        // Kafka describes retention.ms as a default when only log.retention.hours is set (its
+        // synonym list starts at log.retention.ms; see topic_synonyms).
         let ret = find("retention.ms");
         assert_eq!(
             (ret.value.as_deref(), ret.source),
-            (Some("86400000"), ConfigSource::StaticBroker)
+            (Some("86400000"), ConfigSource::DefaultConfig)
         );
         assert_eq!(find("flush.ms").source, ConfigSource::DefaultConfig);
         assert!(entries.iter().all(|e| !e.read_only && !e.sensitive));

@@ -39,6 +39,11 @@ pub fn storage_error(e: &StorageError) -> K {
         StorageError::Closed(_) => K::NotLeaderOrFollower,
         StorageError::Busy(_) => K::RequestTimedOut,
         StorageError::Records(_) => K::CorruptMessage,
+        StorageError::RecordValidation {
+            invalid_timestamp: true,
+            ..
+        } => K::InvalidTimestamp,
+        StorageError::RecordValidation { .. } | StorageError::InvalidRecord(_) => K::InvalidRecord,
     }
 }
 

@@ -189,6 +189,9 @@ pub enum Check {
     Duplicate {
         first_offset: Offset,
         last_offset: Offset,
+        /// The batch's max timestamp as appended (the append time on a LogAppendTime topic):
+        /// Kafka answers a duplicate with it as the response's `log_append_time_ms`.
+        timestamp: i64,
     },
     /// No producer id: append it; nothing to record (calling `record` is harmless).
     Untracked,
@@ -282,8 +285,8 @@ struct WindowItem {
     epoch: i16,
     first_seq: i32,
     last_seq: i32,
-    /// `None` while the batch is in flight and not yet written.
-    offsets: Option<(Offset, Offset)>,
+    /// `None` while the batch is in flight and not yet written; else its offsets and timestamp.
+    offsets: Option<(Offset, Offset, i64)>,
 }
 
 /// Idempotent-producer state of one partition. Owned by the partition's core; not `Sync`-shared.
@@ -371,9 +374,10 @@ impl ProducerStateManager {
                 .find(|b| b.first_seq == first_seq && b.last_seq == last_seq)
             {
                 return match dup.offsets {
-                    Some((first_offset, last_offset)) => Ok(Check::Duplicate {
+                    Some((first_offset, last_offset, timestamp)) => Ok(Check::Duplicate {
                         first_offset,
                         last_offset,
+                        timestamp,
                     }),
                     None => Err(ProducerStateError::DuplicateInFlight {
                         producer_id: pid,
@@ -426,7 +430,9 @@ impl ProducerStateManager {
                 epoch: f.epoch,
                 first_seq: f.first_seq,
                 last_seq: f.last_seq,
-                offsets: f.written.map(|m| (m.first_offset, m.last_offset)),
+                offsets: f
+                    .written
+                    .map(|m| (m.first_offset, m.last_offset, m.timestamp)),
             })
         });
         let committed = self.producers.get(&pid).into_iter().flat_map(|e| {
@@ -434,7 +440,7 @@ impl ProducerStateManager {
                 epoch: e.epoch,
                 first_seq: m.first_seq,
                 last_seq: m.last_seq,
-                offsets: Some((m.first_offset, m.last_offset)),
+                offsets: Some((m.first_offset, m.last_offset, m.timestamp)),
             })
         });
         let mut all = in_flight.chain(committed).peekable();
@@ -1135,7 +1141,8 @@ mod tests {
                 produce(&mut m, &mut log, retry),
                 Ok(Check::Duplicate {
                     first_offset: w.base_offset,
-                    last_offset: w.last_offset()
+                    last_offset: w.last_offset(),
+                    timestamp: T0
                 })
             );
         }
@@ -1242,7 +1249,8 @@ mod tests {
             m.check(&hdr(PID, 4, 0, 1)),
             Ok(Check::Duplicate {
                 first_offset: 4,
-                last_offset: 4
+                last_offset: 4,
+                timestamp: T0
             })
         );
     }
@@ -1267,7 +1275,8 @@ mod tests {
             m.check(&hdr(PID, 0, i32::MAX, 3)),
             Ok(Check::Duplicate {
                 first_offset: 2,
-                last_offset: 4
+                last_offset: 4,
+                timestamp: T0
             })
         );
         // A batch ending exactly at MAX is followed by 0.
@@ -1340,7 +1349,8 @@ mod tests {
             m.check(&a),
             Ok(Check::Duplicate {
                 first_offset: 0,
-                last_offset: 4
+                last_offset: 4,
+                timestamp: T0
             })
         );
         assert!(matches!(
@@ -1354,7 +1364,8 @@ mod tests {
             m.check(&b),
             Ok(Check::Duplicate {
                 first_offset: 5,
-                last_offset: 9
+                last_offset: 9,
+                timestamp: T0
             })
         );
     }
@@ -1375,7 +1386,8 @@ mod tests {
             m.check(&hs[2]),
             Ok(Check::Duplicate {
                 first_offset: 2,
-                last_offset: 2
+                last_offset: 2,
+                timestamp: T0
             })
         );
         assert_eq!(m.check(&hdr(PID, 0, 3, 1)), Ok(Check::Append));
@@ -1519,7 +1531,8 @@ mod tests {
                 c,
                 Check::Duplicate {
                     first_offset: 0,
-                    last_offset: 0
+                    last_offset: 0,
+                    timestamp: T0
                 }
             );
         }

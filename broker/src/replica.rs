@@ -12,6 +12,10 @@ use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use weir_storage::{AppendInfo, FileRegion, Offset, PartitionLog, StorageError, TopicPartition};
 
+/// Kafka's `offsets.commit.timeout.ms` default: how long an offset commit's acks=all append may
+/// wait for its commit.
+const OFFSETS_COMMIT_TIMEOUT_MS: i32 = 5000;
+
 /// ListOffsets' special timestamps.
 pub const LATEST_TIMESTAMP: i64 = -1;
 pub const EARLIEST_TIMESTAMP: i64 = -2;
@@ -73,72 +77,67 @@ impl Replica {
         *self.settings.borrow_mut() = settings;
     }
 
-    /// Appends a producer's records as the leader. Kafka's checks, in Kafka's order: acks=all
-    /// needs `min.insync.replicas` in sync; produce v3+ carries exactly one v2 batch; the batch
-    /// must be valid and within `max.message.bytes`.
+    /// [`Self::produce_within`] for the broker's own appends (the group coordinator's offset
+    /// commits), bounded as Kafka bounds them: `offsets.commit.timeout.ms`, default 5000.
     pub async fn produce(
         &self,
         records: Bytes,
         acks: i16,
         now_ms: i64,
     ) -> Result<AppendInfo, ProduceFailure> {
+        self.produce_within(records, acks, OFFSETS_COMMIT_TIMEOUT_MS, now_ms)
+            .await
+    }
+
+    /// Appends a producer's records as the leader. Kafka's checks, in Kafka's order: acks=all
+    /// needs `min.insync.replicas` in sync; produce v3+ carries exactly one v2 batch; the batch
+    /// must be valid, within `max.message.bytes` and pass the topic's record checks (the log's
+    /// validator, which also rewrites it where the topic says so); then the idempotent
+    /// producer's sequence. With acks=all the answer waits until the high watermark covers the
+    /// batch, at most `timeout_ms` (the request's), then says `REQUEST_TIMED_OUT`.
+    pub async fn produce_within(
+        &self,
+        records: Bytes,
+        acks: i16,
+        timeout_ms: i32,
+        now_ms: i64,
+    ) -> Result<AppendInfo, ProduceFailure> {
         let min_isr = self.settings.borrow().min_insync_replicas;
         if acks == -1 && self.isr_size.get() < min_isr {
-            return Err(ProduceFailure {
-                code: K::NotEnoughReplicas.code(),
-                message: Some(format!("The size of the current ISR {} is insufficient to satisfy the min.isr requirement of {min_isr} for partition {}", self.isr_size.get(), self.tp)),
-            });
+            return Err(self.content_failure(K::NotEnoughReplicas.code(), format!("The size of the current ISR {} is insufficient to satisfy the min.isr requirement of {min_isr} for partition {}", self.isr_size.get(), self.tp)));
         }
-        // Headers only: the log validates every byte (CRC included) once, when it appends.
-        let batches = weir_storage::batch::split_headers(&records).map_err(|e| {
-            let e = StorageError::InvalidBatch(e);
-            ProduceFailure {
-                code: storage_error(&e).code(),
-                message: Some(e.to_string()),
-            }
-        })?;
+        // Headers only: the log validates every byte (CRC included) once, below.
+        let batches = weir_storage::batch::split_headers(&records)
+            .map_err(|e| self.storage_failure(StorageError::InvalidBatch(e)))?;
         if batches.len() != 1 {
-            return Err(ProduceFailure {
-                code: K::InvalidRecord.code(),
-                message: Some("Produce requests with version 3 and above must contain exactly one record batch per partition".into()),
-            });
+            return Err(self.content_failure(
+                K::InvalidRecord.code(),
+                "Produce requests with version 3 and above must contain exactly one record batch per partition",
+            ));
         }
-        let header = batches[0];
-        if header.is_transactional() || header.is_control() {
+        if batches[0].is_transactional() || batches[0].is_control() {
             // Transactions are not implemented: refuse rather than store half of their meaning.
-            return Err(ProduceFailure {
-                code: K::TransactionalIdAuthorizationFailed.code(),
-                message: Some("transactions are not supported by this broker".into()),
-            });
+            return Err(ProduceFailure::with_message(
+                K::TransactionalIdAuthorizationFailed.code(),
+                "transactions are not supported by this broker",
+            ));
         }
-        if self.log.config().compact {
-            // Kafka's rule: a record without a key could never be cleaned away.
-            let keyless = weir_storage::records::has_keyless_record(&records).map_err(|e| {
-                ProduceFailure {
-                    code: K::CorruptMessage.code(),
-                    message: Some(e.to_string()),
-                }
-            })?;
-            if keyless {
-                return Err(ProduceFailure {
-                    code: K::InvalidRecord.code(),
-                    message: Some(format!(
-                        "Compacted topic cannot accept message without key in topic partition {}.",
-                        self.tp
-                    )),
-                });
-            }
-        }
+        // Kafka's LogValidator before the producer's sequence, as Kafka orders them: a retried
+        // batch with bad records is refused, not acknowledged.
+        let validated = self
+            .log
+            .validate_produced(&records, now_ms)
+            .map_err(|e| self.storage_failure(e))?;
+        // The header as it will be stored (the max timestamp is the append time on a
+        // LogAppendTime topic, which the producer state keeps, as Kafka's does).
+        let header = *validated.first_header();
         // Idempotence: checked and queued with no await in between, so check order is offset
         // order (what the producer state relies on).
         let check = self
             .producers
             .borrow_mut()
             .check(&header)
-            .map_err(|e| ProduceFailure {
-                code: e.kafka_error_code(),
-                message: Some(e.to_string()),
-            })?;
+            .map_err(|e| self.content_failure(e.kafka_error_code(), e.to_string()))?;
         let mut guard = InFlight {
             producers: &self.producers,
             header: None,
@@ -147,15 +146,18 @@ impl Replica {
             Check::Duplicate {
                 first_offset,
                 last_offset,
+                timestamp,
             } => {
                 // A retry of an acknowledged batch: acknowledge it again with its original
-                // offsets, append nothing.
+                // offsets, append nothing. Kafka reports the batch's stored max timestamp as
+                // the log append time of a duplicate, whatever the topic's timestamp type.
                 return Ok(AppendInfo {
                     first_offset,
                     last_offset,
-                    max_timestamp: header.max_timestamp,
+                    max_timestamp: timestamp,
                     log_start_offset: self.log.log_start_offset(),
                     record_count: header.record_count as u64,
+                    log_append_time_ms: timestamp,
                 });
             }
             Check::Append => guard.header = Some(header),
@@ -163,22 +165,76 @@ impl Replica {
         }
         let info = self
             .log
-            .append_bytes_as_leader(records, self.leader_epoch.get(), now_ms)
-            .await;
-        match info {
-            Ok(info) => {
-                if let Some(mut h) = guard.header.take() {
-                    h.base_offset = info.first_offset;
-                    self.producers.borrow_mut().record(&h);
-                }
-                // A single replica is its own ISR: what is written is committed.
-                self.log.set_high_watermark(self.log.log_end_offset());
-                Ok(info)
+            .append_validated(validated, self.leader_epoch.get(), now_ms)
+            .await
+            .map_err(|e| self.storage_failure(e))?;
+        if let Some(mut h) = guard.header.take() {
+            h.base_offset = info.first_offset;
+            self.producers.borrow_mut().record(&h);
+        }
+        if self.isr_size.get() == 1 {
+            // This replica is the whole ISR: what it wrote is committed. With followers in the
+            // ISR the high watermark is the least of their log ends, which replication moves.
+            self.log.set_high_watermark(self.log.log_end_offset());
+        }
+        if acks == -1 {
+            self.wait_for_commit(info.last_offset + 1, timeout_ms)
+                .await?;
+        }
+        Ok(info)
+    }
+
+    /// acks=all: waits until the high watermark reaches `end` (the batch is committed), at most
+    /// `timeout_ms`, as Kafka's delayed produce does; `REQUEST_TIMED_OUT` after that. The batch
+    /// stays in the log either way: a retry of an idempotent producer is then a duplicate.
+    async fn wait_for_commit(&self, end: Offset, timeout_ms: i32) -> Result<(), ProduceFailure> {
+        let committed = || self.log.high_watermark() >= end;
+        if committed() {
+            return Ok(());
+        }
+        let wait = async {
+            while !committed() && !self.log.is_closed() && !self.log.is_offline() {
+                // Wakes when the high watermark passes end - 1, or the log closes.
+                self.log.wait_for_progress(Offset::MAX, end - 1).await;
             }
-            Err(e) => Err(ProduceFailure {
-                code: storage_error(&e).code(),
-                message: Some(e.to_string()),
-            }),
+        };
+        let bound = std::time::Duration::from_millis(u64::try_from(timeout_ms).unwrap_or(0));
+        let _ = glommio::timer::timeout(bound, async {
+            wait.await;
+            Ok(())
+        })
+        .await;
+        if committed() {
+            Ok(())
+        } else if self.log.is_closed() {
+            Err(ProduceFailure::code(K::NotLeaderOrFollower.code()))
+        } else if self.log.is_offline() {
+            Err(ProduceFailure::code(K::KafkaStorageError.code()))
+        } else {
+            Err(ProduceFailure::code(K::RequestTimedOut.code()))
+        }
+    }
+
+    /// A refusal of the batch's content: Kafka reports the log start offset with it.
+    fn content_failure(&self, code: i16, message: impl Into<String>) -> ProduceFailure {
+        ProduceFailure {
+            log_start_offset: self.log.log_start_offset(),
+            ..ProduceFailure::with_message(code, message)
+        }
+    }
+
+    /// The one mapping of a storage error to a produce answer (code via `errors.rs`).
+    fn storage_failure(&self, e: StorageError) -> ProduceFailure {
+        let code = storage_error(&e).code();
+        match e {
+            StorageError::RecordValidation {
+                records, message, ..
+            } => ProduceFailure {
+                record_errors: records,
+                ..self.content_failure(code, message)
+            },
+            StorageError::InvalidRecord(message) => self.content_failure(code, message),
+            e => ProduceFailure::with_message(code, e.to_string()),
         }
     }
 
@@ -310,5 +366,127 @@ impl Replica {
                 Err(e) => Err(storage_error(&e).code()),
             },
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{BrokerConfig, TopicConfig};
+    use std::collections::BTreeMap;
+    use weir_storage::batch::{build_batch, ProducerFields, Record};
+    use weir_storage::SegmentFileCache;
+
+    const NOW: i64 = 1_700_000_000_000;
+
+    fn run<F: std::future::Future<Output = ()> + 'static>(f: impl FnOnce() -> F + Send + 'static) {
+        weir_storage::heartbeat::run_on_executor(f)
+    }
+
+    fn settings(overrides: &[(&str, &str)]) -> TopicSettings {
+        let o: BTreeMap<String, String> = overrides
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let t = TopicConfig::with_overrides(&BrokerConfig::default(), &o).unwrap();
+        TopicSettings {
+            log: t.to_log_config(),
+            min_insync_replicas: t.min_insync_replicas,
+            unclean_leader_election: t.unclean_leader_election_enable,
+        }
+    }
+
+    async fn replica(dir: &std::path::Path, s: TopicSettings) -> Replica {
+        let tp = TopicPartition::new("t", 0);
+        let log = PartitionLog::open(
+            dir.join("t-0"),
+            tp.clone(),
+            s.log.clone(),
+            SegmentFileCache::new(8),
+            false,
+        )
+        .await
+        .unwrap();
+        Replica::new(tp, [0; 16], log, 0, s)
+    }
+
+    fn batch(keys: &[Option<&str>], producer: ProducerFields) -> Bytes {
+        let records: Vec<Record> = keys
+            .iter()
+            .map(|k| Record {
+                key: k.map(|k| k.as_bytes().to_vec()),
+                value: Some(b"v".to_vec()),
+                headers: vec![],
+                timestamp_delta: 0,
+            })
+            .collect();
+        Bytes::from(build_batch(&records, NOW - 1000, producer))
+    }
+
+    #[test]
+    fn acks_all_waits_for_the_commit_at_most_timeout_ms() {
+        run(|| async {
+            let dir = tempfile::tempdir().unwrap();
+            let r = replica(dir.path(), settings(&[])).await;
+            let one = || batch(&[Some("k")], ProducerFields::NONE);
+            // Alone in its ISR, what the leader writes is committed at once.
+            let info = r.produce_within(one(), -1, 0, NOW).await.unwrap();
+            assert_eq!(info.first_offset, 0);
+            assert_eq!(r.log.high_watermark(), 1);
+
+            // A follower in the ISR that has not caught up: the high watermark stays, and
+            // acks=all is answered REQUEST_TIMED_OUT once timeout_ms has passed; the batch
+            // stays in the log. acks=1 does not wait.
+            r.isr_size.set(2);
+            let e = r.produce_within(one(), -1, 50, NOW).await.unwrap_err();
+            assert_eq!(e.code, K::RequestTimedOut.code());
+            assert_eq!((r.log.log_end_offset(), r.log.high_watermark()), (2, 1));
+            let info = r.produce_within(one(), 1, 50, NOW).await.unwrap();
+            assert_eq!(info.first_offset, 2);
+
+            // The high watermark moving (as replication will move it) answers the wait.
+            let waiting = r.produce_within(one(), -1, 60_000, NOW);
+            let advance = async {
+                glommio::timer::sleep(std::time::Duration::from_millis(20)).await;
+                r.log.set_high_watermark(r.log.log_end_offset());
+            };
+            let (result, ()) = futures_lite::future::zip(waiting, advance).await;
+            assert_eq!(result.unwrap().first_offset, 3);
+        });
+    }
+
+    #[test]
+    fn record_errors_and_log_append_time_reach_the_answer() {
+        run(|| async {
+            let dir = tempfile::tempdir().unwrap();
+            let r = replica(
+                dir.path(),
+                settings(&[
+                    ("cleanup.policy", "compact"),
+                    ("message.timestamp.type", "LogAppendTime"),
+                ]),
+            )
+            .await;
+            let bad = batch(&[Some("a"), None, Some("b"), None], ProducerFields::NONE);
+            let e = r.produce_within(bad, -1, 1000, NOW).await.unwrap_err();
+            assert_eq!(e.code, K::InvalidRecord.code());
+            let indexes: Vec<i32> = e.record_errors.iter().map(|r| r.batch_index).collect();
+            assert_eq!(indexes, [1, 3]);
+            assert_eq!(e.log_start_offset, 0);
+            assert_eq!(r.log.log_end_offset(), 0);
+
+            let producer = ProducerFields {
+                producer_id: 9,
+                producer_epoch: 0,
+                base_sequence: 0,
+            };
+            let good = batch(&[Some("a"), Some("b")], producer);
+            let info = r.produce_within(good.clone(), -1, 1000, NOW).await.unwrap();
+            assert_eq!((info.first_offset, info.log_append_time_ms), (0, NOW));
+            // A retry later: the original offsets, and the original append time.
+            let again = r.produce_within(good, -1, 1000, NOW + 5000).await.unwrap();
+            assert_eq!((again.first_offset, again.log_append_time_ms), (0, NOW));
+            assert_eq!(r.log.log_end_offset(), 2);
+        });
     }
 }

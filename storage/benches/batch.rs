@@ -1,11 +1,15 @@
 //! Batch validation on the produce path: framing, shape and CRC-32C of whole batches, next to
-//! CRC-32C alone (the floor). `cargo bench -p weir-storage --bench batch`.
+//! CRC-32C alone (the floor), and the leader's whole validation (`validate_produced`: the
+//! same plus each record's timestamp against Kafka's default bounds, the common path).
+//! `cargo bench -p weir-storage --bench batch`.
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use std::hint::black_box;
 use weir_storage::batch::{
     build_batch, compute_crc, split_and_validate, split_headers, ProducerFields, Record,
 };
+use weir_storage::validate::validate_produced;
+use weir_storage::{LogConfig, TopicPartition};
 
 fn batch_of(bytes: usize) -> Vec<u8> {
     let records: Vec<Record> = (0..bytes / 1024)
@@ -35,6 +39,18 @@ fn validation(c: &mut Criterion) {
         group.bench_with_input(BenchmarkId::new("split_headers", name), &b, |bench, b| {
             bench.iter(|| black_box(split_headers(b).expect("valid")))
         });
+        let bytes = bytes::Bytes::from(b.clone());
+        let config = LogConfig::default();
+        let tp = TopicPartition::new("t", 0);
+        group.bench_with_input(
+            BenchmarkId::new("validate_produced", name),
+            &bytes,
+            |bench, b| {
+                bench.iter(|| {
+                    black_box(validate_produced(b, &config, &tp, 1_700_000_000_000).expect("valid"))
+                })
+            },
+        );
     }
     group.finish();
 }

@@ -20,6 +20,9 @@ use weir_storage::{LogConfig, Offset, PartitionLog, SegmentFileCache, TopicParti
 
 const KIB: usize = 1024;
 const MIB: usize = 1024 * KIB;
+/// The batches' timestamp and the append clock: a realistic now, within the leader's default
+/// timestamp bounds (`message.timestamp.after.max.ms`).
+const BATCH_TIMESTAMP: i64 = 1_700_000_000_000;
 /// Bytes appended (or written) per criterion iteration, the same for every variant so page-cache
 /// behaviour (dirty pages, writeback) is comparable.
 const BYTES_PER_ITER: usize = 64 * MIB;
@@ -55,7 +58,7 @@ fn batch_of(batch_bytes: usize) -> Vec<u8> {
             timestamp_delta: 0,
         })
         .collect();
-    let batch = build_batch(&records, 1_700_000_000_000, ProducerFields::NONE);
+    let batch = build_batch(&records, BATCH_TIMESTAMP, ProducerFields::NONE);
     assert!(
         batch.len() <= batch_bytes,
         "{} > {batch_bytes}",
@@ -94,7 +97,9 @@ fn timed_appends(batch: Rc<Vec<u8>>, iters: u64, appenders: usize) -> Duration {
                 let batch = batch.clone();
                 glommio::spawn_local(async move {
                     for _ in 0..per_task {
-                        log.append_as_leader(&batch, 0, 0).await.expect("append");
+                        log.append_as_leader(&batch, 0, BATCH_TIMESTAMP)
+                            .await
+                            .expect("append");
                     }
                 })
             })
@@ -204,7 +209,9 @@ fn locate_for_fetch(c: &mut Criterion) {
             let log = open_log(dir, config, false).await;
             let batch = batch_of(16 * KIB);
             for _ in 0..(256 * MIB) / batch.len() {
-                log.append_as_leader(&batch, 0, 0).await.expect("append");
+                log.append_as_leader(&batch, 0, BATCH_TIMESTAMP)
+                    .await
+                    .expect("append");
             }
             assert!(log.segment_count() >= 4);
             log.close().await.expect("close");
@@ -272,7 +279,9 @@ fn recovery(c: &mut Criterion) {
             let log = open_log(dir, config, false).await;
             let batch = batch_of(MIB);
             for _ in 0..(1 << 30) / batch.len() {
-                log.append_as_leader(&batch, 0, 0).await.expect("append");
+                log.append_as_leader(&batch, 0, BATCH_TIMESTAMP)
+                    .await
+                    .expect("append");
             }
             assert_eq!(log.segment_count(), 1);
             let size = log.size_bytes();
@@ -365,10 +374,12 @@ fn compaction(c: &mut Criterion) {
                             timestamp_delta: 0,
                         })
                         .collect();
-                    let batch = build_batch(&records, 1_700_000_000_000, ProducerFields::NONE);
+                    let batch = build_batch(&records, BATCH_TIMESTAMP, ProducerFields::NONE);
                     let batch =
                         weir_storage::records::compress_batch(&batch, codec).expect("compress");
-                    log.append_as_leader(&batch, 0, 0).await.expect("append");
+                    log.append_as_leader(&batch, 0, BATCH_TIMESTAMP)
+                        .await
+                        .expect("append");
                 }
                 log.set_high_watermark(log.log_end_offset());
                 log.flush().await.expect("flush");

@@ -26,6 +26,8 @@ pub const HEADER_LEN: usize = 61;
 pub const LOG_OVERHEAD: usize = 12;
 
 const COMPRESSION_MASK: i16 = 0x07;
+/// Attribute bit 3: the batch's timestamps are LogAppendTime (set by the broker).
+pub const LOG_APPEND_TIME_FLAG: i16 = 0x08;
 const TRANSACTIONAL_FLAG: i16 = 0x10;
 const CONTROL_FLAG: i16 = 0x20;
 
@@ -95,6 +97,12 @@ impl BatchHeader {
     /// 0 none, 1 gzip, 2 snappy, 3 lz4, 4 zstd.
     pub fn compression(&self) -> u8 {
         (self.attributes & COMPRESSION_MASK) as u8
+    }
+
+    /// Whether the batch's timestamp type is LogAppendTime: every record's timestamp is then the
+    /// batch's max timestamp.
+    pub fn is_log_append_time(&self) -> bool {
+        self.attributes & LOG_APPEND_TIME_FLAG != 0
     }
 
     pub fn is_transactional(&self) -> bool {
@@ -228,6 +236,35 @@ pub fn assign(batch: &mut [u8], base_offset: Offset, leader_epoch: LeaderEpoch) 
     batch[LEADER_EPOCH_AT..LEADER_EPOCH_AT + 4].copy_from_slice(&leader_epoch.to_be_bytes());
 }
 
+/// Sets a complete batch's timestamp type and max timestamp and recomputes its CRC (Kafka's
+/// `DefaultRecordBatch.setMaxTimestamp`): what the leader does to a LogAppendTime topic's
+/// batches, and to a batch whose stated max timestamp is not its records' largest.
+pub fn set_max_timestamp(batch: &mut [u8], log_append_time: bool, max_timestamp: i64) {
+    let attributes = be_i16(batch, ATTRIBUTES_AT) & !LOG_APPEND_TIME_FLAG
+        | if log_append_time {
+            LOG_APPEND_TIME_FLAG
+        } else {
+            0
+        };
+    batch[ATTRIBUTES_AT..ATTRIBUTES_AT + 2].copy_from_slice(&attributes.to_be_bytes());
+    batch[MAX_TIMESTAMP_AT..MAX_TIMESTAMP_AT + 8].copy_from_slice(&max_timestamp.to_be_bytes());
+    let crc = compute_crc(batch);
+    batch[CRC_AT..CRC_AT + 4].copy_from_slice(&crc.to_be_bytes());
+}
+
+/// `attributes` with another codec and timestamp type, the other flags kept: the attributes of
+/// a batch the leader rebuilds.
+pub fn attributes_with(attributes: i16, codec: u8, log_append_time: bool) -> i16 {
+    let timestamp_type = if log_append_time {
+        LOG_APPEND_TIME_FLAG
+    } else {
+        0
+    };
+    (attributes & !(COMPRESSION_MASK | LOG_APPEND_TIME_FLAG))
+        | (i16::from(codec) & COMPRESSION_MASK)
+        | timestamp_type
+}
+
 /// Zig-zag varint, as records inside a batch encode their fields.
 pub fn put_varint(out: &mut Vec<u8>, v: i64) {
     let mut z = ((v << 1) ^ (v >> 63)) as u64;
@@ -240,14 +277,24 @@ pub fn put_varint(out: &mut Vec<u8>, v: i64) {
 
 /// Reads a zig-zag varint; `None` when the buffer ends inside it or it is over-long.
 pub fn get_varint(b: &[u8], pos: &mut usize) -> Option<i64> {
-    let mut z: u64 = 0;
-    for shift in (0..70).step_by(7) {
+    let unzigzag = |z: u64| ((z >> 1) as i64) ^ -((z & 1) as i64);
+    // One byte is the common case (small lengths and deltas): the produce path reads several
+    // per record.
+    let first = *b.get(*pos)?;
+    *pos += 1;
+    if first < 0x80 {
+        return Some(unzigzag(u64::from(first)));
+    }
+    let mut z = u64::from(first & 0x7f);
+    let mut shift = 7;
+    while shift < 70 {
         let byte = *b.get(*pos)?;
         *pos += 1;
-        z |= ((byte & 0x7f) as u64) << shift;
+        z |= u64::from(byte & 0x7f) << shift;
         if byte & 0x80 == 0 {
-            return Some(((z >> 1) as i64) ^ -((z & 1) as i64));
+            return Some(unzigzag(z));
         }
+        shift += 7;
     }
     None
 }

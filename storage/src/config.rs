@@ -44,6 +44,43 @@ pub struct LogConfig {
     /// already holds, at least [`PREALLOCATE_MIN_BYTES`] and at most this (0: never); see
     /// `log::preallocate` for why. Weir's `weir.log.preallocate.step.bytes`.
     pub preallocate_step_bytes: u64,
+    /// `message.timestamp.type` / `log.message.timestamp.type`: whether a batch keeps its
+    /// producer's CreateTime or is stamped with the time the leader appends it.
+    pub timestamp_type: TimestampType,
+    /// `message.timestamp.before.max.ms`: a CreateTime record older than now minus this is
+    /// refused (`INVALID_TIMESTAMP`). `i64::MAX`: no bound.
+    pub timestamp_before_max_ms: i64,
+    /// `message.timestamp.after.max.ms`: a CreateTime record newer than now plus this is refused.
+    pub timestamp_after_max_ms: i64,
+    /// `compression.type` (with its codec's level): the codec batches are stored in. `None`
+    /// (`producer`) keeps each batch as the producer compressed it.
+    pub compression: Option<Compression>,
+    /// `file.delete.delay.ms` / `log.segment.delete.delay.ms`: how long the files of a segment
+    /// retention deleted stay (renamed `.deleted`) before they are unlinked.
+    pub file_delete_delay_ms: i64,
+    /// `segment.jitter.ms` / `log.roll.jitter.ms`: the most a segment's age roll is brought
+    /// forward, a per-segment amount, so segments created together do not all roll together.
+    pub segment_jitter_ms: i64,
+    /// `segment.index.bytes` / `log.index.size.max.bytes`: the active segment rolls once its
+    /// offset index (8 bytes an entry) or time index (12) would outgrow this.
+    pub segment_index_bytes: u64,
+}
+
+/// `message.timestamp.type`: Kafka's `TimestampType` (the batch attribute bit 3 says which).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimestampType {
+    CreateTime,
+    LogAppendTime,
+}
+
+/// A codec a topic's `compression.type` names, with the level of `compression.<codec>.level`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Compression {
+    /// Kafka's codec id: 0 none, 1 gzip, 2 snappy, 3 lz4, 4 zstd.
+    pub codec: u8,
+    /// The codec's level; `None` for the codec's default (and for none and snappy, which have
+    /// no levels).
+    pub level: Option<i32>,
 }
 
 /// The smallest reservation ahead of the writes: a partition that receives little reserves
@@ -70,6 +107,14 @@ impl Default for LogConfig {
             min_cleanable_dirty_ratio: 0.5,
             preallocate: false,
             preallocate_step_bytes: 16 << 20,
+            timestamp_type: TimestampType::CreateTime,
+            timestamp_before_max_ms: i64::MAX,
+            // Kafka 4.0 (KIP-1030): records more than an hour in the future are refused.
+            timestamp_after_max_ms: 3_600_000,
+            compression: None,
+            file_delete_delay_ms: 60_000,
+            segment_jitter_ms: 0,
+            segment_index_bytes: 10 << 20,
         }
     }
 }
@@ -93,6 +138,11 @@ impl LogConfig {
         self.min_compaction_lag_ms = self.min_compaction_lag_ms.max(0);
         self.max_compaction_lag_ms = self.max_compaction_lag_ms.max(1);
         self.min_cleanable_dirty_ratio = self.min_cleanable_dirty_ratio.clamp(0.0, 1.0);
+        self.timestamp_before_max_ms = self.timestamp_before_max_ms.max(0);
+        self.timestamp_after_max_ms = self.timestamp_after_max_ms.max(0);
+        self.file_delete_delay_ms = self.file_delete_delay_ms.max(0);
+        self.segment_jitter_ms = self.segment_jitter_ms.max(0);
+        self.segment_index_bytes = self.segment_index_bytes.max(4);
         self
     }
 }

@@ -23,6 +23,14 @@ pub enum BatchError {
     TooLarge { size: usize, max: usize },
 }
 
+/// One record of a produced batch the leader refused, as Produce v8+ lists it in
+/// `record_errors` (KIP-467): the record's index in its batch and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordError {
+    pub batch_index: i32,
+    pub message: String,
+}
+
 /// Errors of the partition log.
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {
@@ -68,6 +76,19 @@ pub enum StorageError {
     /// A batch's records could not be read (compaction, key checks of a compacted topic).
     #[error("unreadable records in a batch: {0}")]
     Records(#[from] crate::records::RecordsError),
+    /// Records of a produced batch failed the leader's checks (Kafka's
+    /// `RecordValidationException`): the whole batch is refused, `records` says which and why.
+    /// Kafka: `INVALID_TIMESTAMP` when a timestamp was among the reasons, else `INVALID_RECORD`.
+    #[error("{message}")]
+    RecordValidation {
+        invalid_timestamp: bool,
+        records: Vec<RecordError>,
+        message: String,
+    },
+    /// A produced batch whose records are not well formed (Kafka's `InvalidRecordException`:
+    /// `INVALID_RECORD`).
+    #[error("{0}")]
+    InvalidRecord(String),
 }
 
 impl StorageError {

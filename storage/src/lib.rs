@@ -8,7 +8,8 @@
 //! - Offsets increase by one per record, per partition, forever; they are never reused after a
 //!   restart, except below a truncation point.
 //! - A batch is validated (framing, magic 2, record count, CRC-32C) before any of it is written;
-//!   only `baseOffset` and `partitionLeaderEpoch` are set by the broker, outside the CRC.
+//!   the broker sets `baseOffset` and `partitionLeaderEpoch`, outside the CRC, and rewrites a
+//!   producer's batch (new CRC) only where the topic says so: LogAppendTime, another codec.
 //! - What was fsynced is never lost; what was not may be cut on recovery, only at a batch
 //!   boundary, leaving the longest valid prefix.
 //! - Reads see only batches whose write completed, and return whole batches.
@@ -16,7 +17,8 @@
 //!   descriptors per core is capped by [`SegmentFileCache`].
 //!
 //! Modules: [`batch`] (record batch format), [`index`] (index formats), [`segment`] (one
-//! segment), [`records`] (the records inside a batch, for the cleaner), [`recovery`] (validating scans), [`log`] (the partition log: append, read,
+//! segment), [`records`] (the records inside a batch), [`validate`] (what the leader checks and
+//! rewrites in a producer's batches: Kafka's LogValidator), [`recovery`] (validating scans), [`log`] (the partition log: append, read,
 //! maintenance, open), [`file_cache`] (bounded descriptors), [`checkpoint`] (small durable
 //! files), [`config`], [`error`], [`types`] (identifiers shared by every crate).
 
@@ -36,11 +38,12 @@ pub mod segment;
 #[cfg(any(test, feature = "test-support"))]
 pub mod testing;
 pub mod types;
+pub mod validate;
 mod wait;
 
 pub use checkpoint::{take_clean_shutdown_marker, write_clean_shutdown_marker};
-pub use config::LogConfig;
-pub use error::{BatchError, StorageError};
+pub use config::{Compression, LogConfig, TimestampType};
+pub use error::{BatchError, RecordError, StorageError};
 pub use file_cache::SegmentFileCache;
 /// For small files beside a log that other layers keep (e.g. producer state snapshots); none
 /// of them blocks the executor's thread.

@@ -55,6 +55,9 @@ pub struct RecordView {
     pub key: Option<Range<usize>>,
     /// The value bytes, `None` for a null value (a tombstone in a compacted topic).
     pub value: Option<Range<usize>>,
+    /// Everything after the offset delta (key, value and headers, as encoded): what a batch
+    /// rebuilt in another codec copies, with fresh deltas in front.
+    pub fields: Range<usize>,
 }
 
 impl RecordView {
@@ -130,7 +133,7 @@ pub fn has_keyless_record(batch: &[u8]) -> Result<bool, RecordsError> {
     Ok(b.records.iter().any(|r| r.key.is_none()))
 }
 
-fn parse_records(h: &BatchHeader, data: &[u8]) -> Result<Vec<RecordView>, RecordsError> {
+pub(crate) fn parse_records(h: &BatchHeader, data: &[u8]) -> Result<Vec<RecordView>, RecordsError> {
     // A count larger than the bytes could hold is hostile: never pre-allocate from it.
     let mut out = Vec::with_capacity((h.record_count.max(0) as usize).min(data.len() / 7 + 1));
     let mut pos = 0usize;
@@ -149,6 +152,7 @@ fn parse_records(h: &BatchHeader, data: &[u8]) -> Result<Vec<RecordView>, Record
         let mut p = body_start + 1; // attributes: unused in v2
         let ts_delta = get_varint(body, &mut p).ok_or(bad.clone())?;
         let offset_delta = get_varint(body, &mut p).ok_or(bad.clone())?;
+        let fields = p..end;
         let key = read_bytes(body, &mut p).ok_or(bad.clone())?;
         let value = read_bytes(body, &mut p).ok_or(bad.clone())?;
         out.push(RecordView {
@@ -157,6 +161,7 @@ fn parse_records(h: &BatchHeader, data: &[u8]) -> Result<Vec<RecordView>, Record
             timestamp: h.base_timestamp.wrapping_add(ts_delta),
             key,
             value,
+            fields,
         });
         pos = end;
         index += 1;
@@ -168,6 +173,94 @@ fn parse_records(h: &BatchHeader, data: &[u8]) -> Result<Vec<RecordView>, Record
         });
     }
     Ok(out)
+}
+
+/// What validation reads of one record, without copying it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecordMeta {
+    pub timestamp_delta: i64,
+    pub offset_delta: i64,
+    /// Key and value lengths as encoded; -1 for null.
+    pub key_len: i64,
+    pub value_len: i64,
+}
+
+/// Walks the records of a (decompressed) records section, calling `f` with each record's index
+/// and fields, and checks the structure as Kafka's record reader does: every length inside its
+/// record, headers included, and as many records as the header counts. No allocation: this runs
+/// on every produced batch that needs a record-level check.
+pub fn walk_records(
+    data: &[u8],
+    record_count: i32,
+    mut f: impl FnMut(i32, RecordMeta),
+) -> Result<(), RecordsError> {
+    let mut pos = 0usize;
+    let mut index = 0i32;
+    while pos < data.len() {
+        let bad = || RecordsError::Malformed { index };
+        let len = get_varint(data, &mut pos).ok_or_else(bad)?;
+        let body_start = pos;
+        let end = usize::try_from(len)
+            .ok()
+            .filter(|l| *l > 0)
+            .and_then(|l| body_start.checked_add(l))
+            .filter(|e| *e <= data.len())
+            .ok_or_else(bad)?;
+        let body = &data[..end];
+        let mut p = body_start + 1; // attributes: unused in v2
+        let timestamp_delta = get_varint(body, &mut p).ok_or_else(bad)?;
+        let offset_delta = get_varint(body, &mut p).ok_or_else(bad)?;
+        let key_len = skip_bytes(body, &mut p).ok_or_else(bad)?;
+        let value_len = skip_bytes(body, &mut p).ok_or_else(bad)?;
+        let headers = get_varint(body, &mut p).ok_or_else(bad)?;
+        if headers < 0 {
+            return Err(bad());
+        }
+        for _ in 0..headers {
+            // A header key is never null; its value may be.
+            if skip_bytes(body, &mut p).ok_or_else(bad)? < 0 {
+                return Err(bad());
+            }
+            skip_bytes(body, &mut p).ok_or_else(bad)?;
+        }
+        if p != end {
+            return Err(bad());
+        }
+        f(
+            index,
+            RecordMeta {
+                timestamp_delta,
+                offset_delta,
+                key_len,
+                value_len,
+            },
+        );
+        pos = end;
+        index = index.checked_add(1).ok_or_else(bad)?;
+    }
+    if index != record_count {
+        return Err(RecordsError::CountMismatch {
+            expected: record_count,
+            found: index,
+        });
+    }
+    Ok(())
+}
+
+/// A varint length and that many bytes (or null at -1), skipped; returns the length.
+fn skip_bytes(b: &[u8], pos: &mut usize) -> Option<i64> {
+    let len = get_varint(b, pos)?;
+    if len < -1 {
+        return None;
+    }
+    if len >= 0 {
+        let end = pos.checked_add(usize::try_from(len).ok()?)?;
+        if end > b.len() {
+            return None;
+        }
+        *pos = end;
+    }
+    Some(len)
 }
 
 /// A varint length and that many bytes (or null at -1); returns the bytes' range.
@@ -195,7 +288,7 @@ fn codec_name(codec: u8) -> &'static str {
     }
 }
 
-fn decompress(codec: u8, section: &[u8]) -> Result<Bytes, RecordsError> {
+pub(crate) fn decompress(codec: u8, section: &[u8]) -> Result<Bytes, RecordsError> {
     decompress_bounded(codec, section, DECOMPRESSED_BATCH_BYTES_MAX)
 }
 
@@ -300,6 +393,59 @@ fn compress(codec: u8, section: Vec<u8>) -> Result<Vec<u8>, RecordsError> {
         reason: e.to_string(),
     })?;
     Ok(out.to_vec())
+}
+
+/// Kafka's default levels (`CompressionType.<codec>.defaultLevel()`): gzip -1 (deflate's own
+/// default, 6), lz4 9, zstd 3.
+pub const GZIP_DEFAULT_LEVEL: i32 = -1;
+pub const LZ4_DEFAULT_LEVEL: i32 = 9;
+pub const ZSTD_DEFAULT_LEVEL: i32 = 3;
+
+/// Compresses a records section as the broker does for `compression.type=<codec>` with
+/// `compression.<codec>.level` (`None`: the codec's default), in the framing Kafka writes: gzip,
+/// a standard LZ4 frame of independent 64 KiB blocks without checksums (Kafka's
+/// `Lz4BlockOutputStream`; its reader refuses dependent blocks), a zstd frame, and xerial-framed
+/// snappy. liblz4 caps the level at 12 where lz4-java goes to 17: levels above 12 compress as 12.
+pub fn compress_section(
+    codec: u8,
+    level: Option<i32>,
+    section: &[u8],
+) -> Result<Vec<u8>, RecordsError> {
+    use std::io::Write;
+    let fail = |reason: String| RecordsError::Codec {
+        codec: codec_name(codec),
+        action: "compressed",
+        reason,
+    };
+    match codec {
+        1 => {
+            let level = match level.unwrap_or(GZIP_DEFAULT_LEVEL) {
+                l @ 0..=9 => flate2::Compression::new(l as u32),
+                _ => flate2::Compression::default(),
+            };
+            let mut e = flate2::write::GzEncoder::new(Vec::with_capacity(section.len() / 2), level);
+            e.write_all(section).map_err(|e| fail(e.to_string()))?;
+            e.finish().map_err(|e| fail(e.to_string()))
+        }
+        3 => {
+            let level = level.unwrap_or(LZ4_DEFAULT_LEVEL).max(0) as u32;
+            let mut e = lz4::EncoderBuilder::new()
+                .level(level)
+                .block_size(lz4::BlockSize::Max64KB)
+                .block_mode(lz4::BlockMode::Independent)
+                .block_checksum(lz4::liblz4::BlockChecksum::NoBlockChecksum)
+                .checksum(lz4::ContentChecksum::NoChecksum)
+                .build(Vec::with_capacity(section.len() / 2))
+                .map_err(|e| fail(e.to_string()))?;
+            e.write_all(section).map_err(|e| fail(e.to_string()))?;
+            let (out, done) = e.finish();
+            done.map_err(|e| fail(e.to_string()))?;
+            Ok(out)
+        }
+        4 => zstd::bulk::compress(section, level.unwrap_or(ZSTD_DEFAULT_LEVEL))
+            .map_err(|e| fail(e.to_string())),
+        c => compress(c, section.to_vec()),
+    }
 }
 
 /// Re-encodes an uncompressed batch with `codec` (Kafka's codec ids 0-4), as a client would

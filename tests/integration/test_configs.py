@@ -1,12 +1,15 @@
 """DescribeConfigs / AlterConfigs / IncrementalAlterConfigs on topics, DescribeCluster."""
 from __future__ import annotations
 
+import time
+
 import pytest
 from confluent_kafka import KafkaError
 from confluent_kafka.admin import (AlterConfigOpType, ConfigEntry, ConfigResource, ConfigSource,
                                    ResourceType)
 from kafka.admin import ConfigResource as KConfigResource
 from kafka.admin import ConfigResourceType, KafkaAdminClient
+from kafka.protocol.admin import DescribeConfigsRequest
 
 import helpers as h
 import kwire
@@ -89,7 +92,16 @@ def test_incremental_alter_configs(broker):
 
 
 @pytest.mark.parametrize("name,value", [("retention.ms", "abc"), ("cleanup.policy", "bogus"),
-                                        ("min.insync.replicas", "0"), ("no.such.config", "1")])
+                                        ("min.insync.replicas", "0"), ("no.such.config", "1"),
+                                        ("cleanup.policy", "delete,delete"),
+                                        ("compression.type", "brotli"),
+                                        ("compression.gzip.level", "0"),
+                                        ("compression.zstd.level", "23"),
+                                        ("message.timestamp.before.max.ms", "-1"),
+                                        ("remote.storage.enable", "true"),
+                                        # removed in Kafka 4.0: unknown to a 4.x broker
+                                        ("message.timestamp.difference.max.ms", "1000"),
+                                        ("message.format.version", "3.0")])
 def test_incremental_alter_configs_invalid(broker, name, value):
     a = h.admin(broker.bootstrap)
     topic = h.topic_name("bad")
@@ -165,3 +177,159 @@ def test_describe_cluster(broker):
     assert c.cluster_id, "cluster id must be set"
     assert [(n.id, n.host, n.port) for n in c.nodes] == [(1, "127.0.0.1", broker.port)]
     assert c.controller is not None and c.controller.id == 1
+
+
+# Every topic config of Kafka 4.4 with Kafka's default on a broker with default settings.
+KAFKA_TOPIC_DEFAULTS = {
+    "cleanup.policy": "delete",
+    "compression.gzip.level": "-1",
+    "compression.lz4.level": "9",
+    "compression.type": "producer",
+    "compression.zstd.level": "3",
+    "delete.retention.ms": "86400000",
+    "file.delete.delay.ms": "60000",
+    "flush.messages": "9223372036854775807",
+    "flush.ms": "9223372036854775807",
+    "follower.replication.throttled.replicas": "",
+    "index.interval.bytes": "4096",
+    "leader.replication.throttled.replicas": "",
+    "local.retention.bytes": "-2",
+    "local.retention.ms": "-2",
+    "max.compaction.lag.ms": "9223372036854775807",
+    "max.message.bytes": "1048588",
+    "message.timestamp.after.max.ms": "3600000",
+    "message.timestamp.before.max.ms": "9223372036854775807",
+    "message.timestamp.type": "CreateTime",
+    "min.cleanable.dirty.ratio": "0.5",
+    "min.compaction.lag.ms": "0",
+    "min.insync.replicas": "1",
+    "preallocate": "false",
+    "remote.copy.lag.bytes": "0",
+    "remote.copy.lag.ms": "0",
+    "remote.log.copy.disable": "false",
+    "remote.log.delete.on.disable": "false",
+    "remote.storage.enable": "false",
+    "retention.bytes": "-1",
+    "retention.ms": "604800000",
+    "segment.bytes": "1073741824",
+    "segment.index.bytes": "10485760",
+    "segment.jitter.ms": "0",
+    "segment.ms": "604800000",
+    "unclean.leader.election.enable": "false",
+}
+
+
+def test_every_kafka_topic_config_is_described_with_its_default(broker):
+    a = h.admin(broker.bootstrap)
+    topic = h.topic_name("all")
+    h.create_topic(broker.bootstrap, topic, 1)
+    cfg = _describe(a, topic)
+    assert {k: e.value for k, e in cfg.items()} == KAFKA_TOPIC_DEFAULTS
+
+
+def test_kafka_topic_configs_are_accepted_everywhere(broker):
+    """compression.type and file.delete.delay.ms, which Kafka's tools and clients set routinely,
+    are accepted by CreateTopics, IncrementalAlterConfigs and AlterConfigs."""
+    a = h.admin(broker.bootstrap)
+    topic = h.topic_name("kcfg")
+    h.create_topic(broker.bootstrap, topic, 1, config={"compression.type": "lz4",
+                                                        "file.delete.delay.ms": "1000"})
+    cfg = _describe(a, topic)
+    assert cfg["compression.type"].value == "lz4"
+    assert cfg["file.delete.delay.ms"].value == "1000"
+    assert cfg["file.delete.delay.ms"].source == ConfigSource.DYNAMIC_TOPIC_CONFIG.value
+
+    assert _incremental(a, topic,
+                        _entry("compression.type", "zstd", AlterConfigOpType.SET),
+                        _entry("compression.zstd.level", "10", AlterConfigOpType.SET),
+                        _entry("leader.replication.throttled.replicas", "*",
+                               AlterConfigOpType.SET),
+                        _entry("file.delete.delay.ms", None, AlterConfigOpType.DELETE)
+                        ).result(timeout=T) is None
+    cfg = _describe(a, topic)
+    assert (cfg["compression.type"].value, cfg["compression.zstd.level"].value) == ("zstd", "10")
+    assert cfg["leader.replication.throttled.replicas"].value == "*"
+    assert cfg["file.delete.delay.ms"].value == "60000"
+
+    # APPEND/SUBTRACT work on every LIST config, and only on those.
+    _incremental(a, topic, _entry("follower.replication.throttled.replicas", "0:1,1:1",
+                                  AlterConfigOpType.APPEND)).result(timeout=T)
+    _incremental(a, topic, _entry("follower.replication.throttled.replicas", "0:1",
+                                  AlterConfigOpType.SUBTRACT)).result(timeout=T)
+    assert _describe(a, topic)["follower.replication.throttled.replicas"].value == "1:1"
+    assert _err(_incremental(a, topic, _entry("compression.type", "lz4",
+                                              AlterConfigOpType.APPEND))) == kwire.INVALID_CONFIG
+
+    res = ConfigResource(ResourceType.TOPIC, topic,
+                         set_config={"compression.type": "gzip", "file.delete.delay.ms": "5"})
+    assert a.alter_configs([res], request_timeout=T)[res].result(timeout=T) is None
+    cfg = _describe(a, topic)
+    assert (cfg["compression.type"].value, cfg["file.delete.delay.ms"].value) == ("gzip", "5")
+    assert cfg["compression.zstd.level"].value == "3", "AlterConfigs replaces the whole set"
+
+
+def _describe_raw(bootstrap, topic, keys=None):
+    """DescribeConfigs v1 with synonyms, at the wire level: the synonym list in its order
+    (confluent-kafka folds synonyms with one name into one)."""
+    with kwire.Conn(bootstrap) as c:
+        resp = c.call(DescribeConfigsRequest[1](resources=[(2, topic, keys)],
+                                                include_synonyms=True))
+    [(err, _msg, _type, _name, entries)] = resp.resources
+    assert err == kwire.NONE
+    return {name: (value, source, [tuple(s) for s in synonyms])
+            for name, value, _ro, source, _sens, synonyms in entries}
+
+
+def test_describe_sources_and_synonyms_follow_kafka(broker_factory):
+    b = broker_factory({"log.segment.delete.delay.ms": 1234, "compression.type": "gzip",
+                        "log.retention.hours": 2})
+    topic = h.topic_name("syn")
+    h.create_topic(b.bootstrap, topic, 1, config={"segment.ms": "3600000"})
+    d = _describe_raw(b.bootstrap, topic)
+    STATIC, DEFAULT, TOPIC = 4, 5, 1
+    assert d["file.delete.delay.ms"] == ("1234", STATIC, [
+        ("log.segment.delete.delay.ms", "1234", STATIC),
+        ("log.segment.delete.delay.ms", "60000", DEFAULT)])
+    assert d["compression.type"] == ("gzip", STATIC, [
+        ("compression.type", "gzip", STATIC), ("compression.type", "producer", DEFAULT)])
+    # The override alone: of the broker synonyms Kafka keeps none before log.roll.ms, which
+    # has no default (log.roll.hours=168 is dropped with it).
+    assert d["segment.ms"] == ("3600000", TOPIC, [("segment.ms", "3600000", TOPIC)])
+    # Kafka lists no synonym for retention.ms when only log.retention.hours is set (its list
+    # starts at log.retention.ms), and calls the value a default.
+    assert d["retention.ms"] == ("7200000", DEFAULT, [])
+    assert d["max.message.bytes"] == ("1048588", DEFAULT, [("message.max.bytes", "1048588",
+                                                            DEFAULT)])
+    assert d["remote.storage.enable"] == ("false", DEFAULT, [])
+
+
+def test_file_delete_delay_keeps_retired_segments_for_the_delay(broker_factory):
+    """Segments retention deletes are renamed `.deleted` and unlinked only after
+    file.delete.delay.ms, as Kafka does."""
+    b = broker_factory({"log.retention.check.interval.ms": 1000})
+    topic = h.topic_name("fdd")
+    h.create_topic(b.bootstrap, topic, 1, config={
+        "segment.bytes": "1024", "retention.ms": "60000", "file.delete.delay.ms": "8000"})
+    old = int(time.time() * 1000) - 3_600_000
+    p = h.producer(b.bootstrap, acks="all", **{"linger.ms": 0})
+    reports = h.produce_and_collect(p, [(None, b"x" * 300) for _ in range(20)], topic,
+                                    partition=0, timestamp=old)
+    assert all(r[0] is None for r in reports)
+    part = b.data_dir / f"{topic}-0"
+
+    def retired():
+        return sorted(f.name for f in part.glob("*.deleted"))
+
+    deadline = time.monotonic() + 30
+    while not retired() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    first = retired()
+    assert first, "retention never ran (no .deleted files)"
+    seen = time.monotonic()
+    # Not unlinked at once: they stay for the delay (8 s; this looks after 2 s).
+    time.sleep(2)
+    assert set(first) <= set(retired()), "retired files were unlinked before file.delete.delay.ms"
+    deadline = time.monotonic() + 40
+    while set(first) & set(retired()) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not set(first) & set(retired()), f"still there {time.monotonic() - seen:.0f}s later"

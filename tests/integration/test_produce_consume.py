@@ -1,11 +1,20 @@
-"""Produce/consume with confluent-kafka (librdkafka): acks=0/1/all, idempotence, headers."""
+"""Produce/consume with confluent-kafka (librdkafka): acks=0/1/all, idempotence, headers; and
+at the wire level what a client library would hide: retried idempotent batches, sequence gaps,
+failed acks=0 produces."""
 from __future__ import annotations
 
 import time
 
 import pytest
+from kafka.protocol.init_producer_id import InitProducerIdRequest
+from kafka.protocol.list_offsets import ListOffsetsRequest
+from kafka.protocol.produce import ProduceRequest
+from kafka.record.default_records import DefaultRecordBatchBuilder
 
 import helpers as h
+import kwire
+
+OUT_OF_ORDER_SEQUENCE_NUMBER = 45
 
 N = 10_000
 PARTITIONS = 3
@@ -59,6 +68,9 @@ def test_produce_consume_10k_keyed(broker, acks):
 
 
 def test_idempotent_producer_exactly_once(broker):
+    """librdkafka's idempotent producer end to end: acknowledged offsets are 0..n-1 and every
+    message is consumed once. Nothing here makes the client retry, so the broker's
+    deduplication is checked by the wire-level test below."""
     topic = h.topic_name("idem")
     h.create_topic(broker.bootstrap, topic, PARTITIONS)
     items = _items(5000, "idem")
@@ -74,6 +86,97 @@ def test_idempotent_producer_exactly_once(broker):
         assert sorted(offs) == list(range(len(offs))), f"partition {part}: acked offsets not 0..n-1"
     msgs = h.consume_all(broker.bootstrap, topic, range(PARTITIONS), expected=len(items), timeout=60)
     _check_consumed(msgs, items, topic, reports=reports)
+
+
+def _wire_batch(n, producer_id=-1, epoch=-1, base_sequence=-1, tag=b"v"):
+    b = DefaultRecordBatchBuilder(magic=2, compression_type=0, is_transactional=False,
+                                  producer_id=producer_id, producer_epoch=epoch,
+                                  base_sequence=base_sequence, batch_size=1 << 20)
+    ts = int(time.time() * 1000)
+    for i in range(n):
+        b.append(i, timestamp=ts, key=b"k%d" % i, value=tag + b"%d" % i, headers=[])
+    return bytes(b.build())
+
+
+def _wire_produce(c, topic, batch, acks=-1, version=8):
+    """One partition-0 produce on connection `c`; returns (error_code, base_offset)."""
+    resp = c.call(ProduceRequest[version](transactional_id=None, required_acks=acks,
+                                          timeout=10000, topics=[(topic, [(0, batch)])]))
+    [(name, [part])] = resp.topics
+    assert name == topic
+    return part[1], part[2]
+
+
+def _log_end(c, topic):
+    resp = c.call(ListOffsetsRequest[1](replica_id=-1, topics=[(topic, [(0, -1)])]))
+    [(_, [(_p, err, _ts, off)])] = resp.topics
+    assert err == kwire.NONE
+    return off
+
+
+def test_idempotent_retry_is_deduplicated_at_the_wire_level(broker):
+    """A retried batch (same producer id, epoch and sequence, as a producer resends after a lost
+    response) is acknowledged with its original offsets and not appended again; a sequence gap
+    is refused with OUT_OF_ORDER_SEQUENCE_NUMBER."""
+    topic = h.topic_name("idemwire")
+    h.create_topic(broker.bootstrap, topic, 1)
+    with kwire.Conn(broker.bootstrap) as c:
+        r = c.call(InitProducerIdRequest[0](transactional_id=None, transaction_timeout_ms=60000))
+        assert r.error_code == kwire.NONE, r
+        pid, epoch = r.producer_id, r.producer_epoch
+        assert pid >= 0
+
+        first = _wire_batch(3, pid, epoch, 0, tag=b"first")
+        assert _wire_produce(c, topic, first) == (kwire.NONE, 0)
+        second = _wire_batch(2, pid, epoch, 3, tag=b"second")
+        assert _wire_produce(c, topic, second) == (kwire.NONE, 3)
+        assert _log_end(c, topic) == 5
+
+        # Both retried, byte for byte: the original offsets, nothing appended.
+        assert _wire_produce(c, topic, first) == (kwire.NONE, 0)
+        assert _wire_produce(c, topic, second) == (kwire.NONE, 3)
+        assert _log_end(c, topic) == 5
+
+        # Sequence 5 is next; 7 leaves a gap.
+        gap = _wire_batch(1, pid, epoch, 7, tag=b"gap")
+        assert _wire_produce(c, topic, gap)[0] == OUT_OF_ORDER_SEQUENCE_NUMBER
+        assert _log_end(c, topic) == 5
+        assert _wire_produce(c, topic, _wire_batch(1, pid, epoch, 5, tag=b"next")) == (kwire.NONE, 5)
+
+    msgs = h.consume_all(broker.bootstrap, topic, [0], expected=6, timeout=30)
+    assert [m.value() for m in msgs] == [b"first0", b"first1", b"first2", b"second0",
+                                         b"second1", b"next0"]
+
+
+def test_failed_acks0_produce_closes_the_connection(broker):
+    """acks=0 gets no answer, so a failure is signalled as Kafka signals it: the broker closes
+    the connection. A successful acks=0 produce leaves it open."""
+    topic = h.topic_name("acks0")
+    h.create_topic(broker.bootstrap, topic, 1)
+    batch = _wire_batch(2)
+    def acks0(c, partition):
+        # kafka-python's Conn.call would wait for an answer acks=0 never gets.
+        v = 8
+        req = ProduceRequest[v](transactional_id=None, required_acks=0, timeout=10000,
+                                topics=[(topic, [(partition, batch)])])
+        c.corr += 1
+        c.send_raw(kwire.frame(kwire.request_header_v1(kwire.API_PRODUCE, v, c.corr)
+                               + req.encode()))
+
+    with kwire.Conn(broker.bootstrap) as c:
+        # Success: no answer, and the connection still serves the next requests. (Weir may
+        # serve a request pipelined behind an acks=0 produce before that produce's append
+        # finishes, where Kafka serves a connection's requests one at a time: hence the wait.)
+        acks0(c, 0)
+        deadline = time.monotonic() + 15
+        while _log_end(c, topic) != 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert _log_end(c, topic) == 2
+        # Failure (no such partition): the connection closes, with no answer.
+        acks0(c, 5)
+        assert c.closed_by_peer(timeout=15), "a failed acks=0 produce must close the connection"
+    # The broker itself is fine.
+    kwire.probe(broker.bootstrap)
 
 
 def test_headers_timestamps_null_key_and_value(broker):

@@ -6,6 +6,7 @@ use crate::runtime::messages::{
     ControllerCall, ControllerReply, NewTopic, ShardRequest, ShardResponse, TopicRef,
 };
 use crate::shard::CONTROLLER_SHARD;
+use crate::topic_config::{resolved_source, topic_config_def, DescribedBroker};
 use kafka_protocol::messages::create_partitions_response::CreatePartitionsTopicResult;
 use kafka_protocol::messages::create_topics_response::{
     CreatableTopicConfigs, CreatableTopicResult,
@@ -81,6 +82,14 @@ pub async fn create_topics(
         Some(ControllerReply::CreateTopics(r)) => r,
         _ => names.iter().map(|_| controller_unavailable()).collect(),
     };
+    // Sources as Kafka's controller resolves them: the broker's values are known here as its
+    // own DescribeConfigs lists them.
+    let broker = DescribedBroker::from_described(
+        core.settings
+            .broker_configs
+            .iter()
+            .map(|(k, v, _)| (k.as_str(), v.as_str())),
+    );
     let topics = names
         .into_iter()
         .zip(results)
@@ -94,14 +103,15 @@ pub async fn create_topics(
                     c.configs
                         .into_iter()
                         .map(|(k, v, default)| {
+                            let source = match topic_config_def(&k) {
+                                Some(d) => resolved_source(d, !default, &broker) as i8,
+                                None if default => SOURCE_DEFAULT,
+                                None => SOURCE_DYNAMIC_TOPIC,
+                            };
                             CreatableTopicConfigs::default()
                                 .with_name(sb(k))
                                 .with_value(Some(sb(v)))
-                                .with_config_source(if default {
-                                    SOURCE_DEFAULT
-                                } else {
-                                    SOURCE_DYNAMIC_TOPIC
-                                })
+                                .with_config_source(source)
                         })
                         .collect(),
                 )),

@@ -1,15 +1,18 @@
 //! DescribeConfigs, AlterConfigs and IncrementalAlterConfigs for topics (changes go through the
-//! controller and the metadata log) and, read-only, for the broker.
+//! controller and the metadata log) and, read-only, for the broker. A topic's configs are
+//! described as Kafka describes them: every config with its source, type and synonyms.
 
-use super::admin::{SOURCE_DEFAULT, SOURCE_DYNAMIC_TOPIC, SOURCE_STATIC_BROKER};
+use super::admin::SOURCE_STATIC_BROKER;
 use super::sb;
+use crate::config::ConfigSource;
 use crate::runtime::core::Core;
 use crate::runtime::messages::{
     ConfigChange, ControllerCall, ControllerReply, ShardRequest, ShardResponse,
 };
 use crate::shard::CONTROLLER_SHARD;
+use crate::topic_config::{topic_config_def, topic_synonyms, DescribedBroker};
 use kafka_protocol::messages::describe_configs_response::{
-    DescribeConfigsResourceResult, DescribeConfigsResult,
+    DescribeConfigsResourceResult, DescribeConfigsResult, DescribeConfigsSynonym,
 };
 use kafka_protocol::messages::*;
 use kafka_protocol::ResponseError as K;
@@ -21,6 +24,7 @@ const RESOURCE_BROKER: i8 = 4;
 
 pub fn describe(core: &Rc<Core>, req: DescribeConfigsRequest) -> DescribeConfigsResponse {
     let s = &core.settings;
+    let include_synonyms = req.include_synonyms;
     let results = req
         .resources
         .into_iter()
@@ -48,18 +52,47 @@ pub fn describe(core: &Rc<Core>, req: DescribeConfigsRequest) -> DescribeConfigs
                                 r.resource_name.as_str()
                             ))));
                     };
+                    // Synonyms name the broker configs each value falls back to; the broker's
+                    // values are known here as its own DescribeConfigs lists them.
+                    let broker = DescribedBroker::from_described(
+                        s.broker_configs
+                            .iter()
+                            .map(|(k, v, _)| (k.as_str(), v.as_str())),
+                    );
                     let configs = (s.describe_topic)(&overrides)
                         .into_iter()
                         .filter(|(k, _, _)| wanted(k))
-                        .map(|(k, v, default)| {
-                            DescribeConfigsResourceResult::default()
-                                .with_name(sb(k))
-                                .with_value(Some(sb(v)))
-                                .with_config_source(if default {
-                                    SOURCE_DEFAULT
-                                } else {
-                                    SOURCE_DYNAMIC_TOPIC
-                                })
+                        .filter_map(|(k, v, _)| {
+                            let def = topic_config_def(&k)?;
+                            let synonyms =
+                                topic_synonyms(def, &v, overrides.contains_key(&k), &broker);
+                            let source = synonyms
+                                .first()
+                                .map_or(ConfigSource::DefaultConfig, |s| s.source);
+                            let synonyms = if include_synonyms {
+                                synonyms
+                                    .into_iter()
+                                    .map(|s| {
+                                        DescribeConfigsSynonym::default()
+                                            .with_name(sb(s.name))
+                                            .with_value(s.value.map(sb))
+                                            .with_source(s.source as i8)
+                                    })
+                                    .collect()
+                            } else {
+                                Vec::new()
+                            };
+                            Some(
+                                DescribeConfigsResourceResult::default()
+                                    .with_name(sb(k))
+                                    .with_value(Some(sb(v)))
+                                    .with_config_source(source as i8)
+                                    .with_read_only(false)
+                                    .with_is_sensitive(false)
+                                    .with_config_type(def.ty as i8)
+                                    .with_documentation(None)
+                                    .with_synonyms(synonyms),
+                            )
                         })
                         .collect();
                     base.with_configs(configs)

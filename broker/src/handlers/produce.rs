@@ -1,10 +1,15 @@
 //! Produce: validate, route each partition's batch to its owning core, gather the answers.
-//! Partitions on other cores are appended there concurrently (fan out, gather in order).
+//! Partitions on other cores are appended there concurrently (fan out, gather in order). With
+//! acks=all each partition's answer waits for its commit, at most the request's `timeout_ms`
+//! (`REQUEST_TIMED_OUT` past it). With acks=0 nothing is answered, and a failure closes the
+//! connection instead, as Kafka does: the producer sees the close and refreshes its metadata.
 
 use crate::metadata::controller::now_ms;
 use crate::runtime::core::Core;
 use crate::runtime::messages::{ProduceFailure, ShardRequest, ShardResponse};
-use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
+use kafka_protocol::messages::produce_response::{
+    BatchIndexAndErrorMessage, PartitionProduceResponse, TopicProduceResponse,
+};
 use kafka_protocol::messages::{ProduceRequest, ProduceResponse, ResponseKind};
 use kafka_protocol::ResponseError as K;
 use std::rc::Rc;
@@ -13,6 +18,7 @@ use weir_storage::AppendInfo;
 
 pub async fn handle(core: &Rc<Core>, req: ProduceRequest, _version: i16) -> Reply {
     let acks = req.acks;
+    let timeout_ms = req.timeout_ms;
     let now = now_ms();
     let mut tasks = Vec::new();
     for topic in req.topic_data {
@@ -23,7 +29,8 @@ pub async fn handle(core: &Rc<Core>, req: ProduceRequest, _version: i16) -> Repl
             let name = name.clone();
             let index = p.index;
             let task = glommio::spawn_local(async move {
-                let result = produce_one(&core, &name, index, p.records, acks, now).await;
+                let result =
+                    produce_one(&core, &name, index, p.records, acks, timeout_ms, now).await;
                 (index, result)
             });
             parts.push(task);
@@ -31,21 +38,33 @@ pub async fn handle(core: &Rc<Core>, req: ProduceRequest, _version: i16) -> Repl
         tasks.push((topic.name, parts));
     }
     let mut responses = Vec::with_capacity(tasks.len());
+    let mut failed = false;
     for (name, parts) in tasks {
         let mut partition_responses = Vec::with_capacity(parts.len());
         for t in parts {
             let (index, result) = t.await;
+            failed |= result.is_err();
             let r = PartitionProduceResponse::default().with_index(index);
             partition_responses.push(match result {
                 Ok(info) => r
                     .with_base_offset(info.first_offset)
-                    .with_log_append_time_ms(-1)
+                    .with_log_append_time_ms(info.log_append_time_ms)
                     .with_log_start_offset(info.log_start_offset),
                 Err(f) => r
                     .with_error_code(f.code)
                     .with_base_offset(-1)
                     .with_log_append_time_ms(-1)
-                    .with_log_start_offset(-1)
+                    .with_log_start_offset(f.log_start_offset)
+                    .with_record_errors(
+                        f.record_errors
+                            .into_iter()
+                            .map(|e| {
+                                BatchIndexAndErrorMessage::default()
+                                    .with_batch_index(e.batch_index)
+                                    .with_batch_index_error_message(Some(super::sb(e.message)))
+                            })
+                            .collect(),
+                    )
                     .with_error_message(f.message.map(super::sb)),
             });
         }
@@ -56,7 +75,13 @@ pub async fn handle(core: &Rc<Core>, req: ProduceRequest, _version: i16) -> Repl
         );
     }
     if acks == 0 {
-        return Reply::NoResponse;
+        // No answer is expected; a failure must still be noticed, so Kafka closes the
+        // connection (after the answers of earlier requests).
+        return if failed {
+            Reply::Close
+        } else {
+            Reply::NoResponse
+        };
     }
     Reply::Message(ResponseKind::Produce(
         ProduceResponse::default().with_responses(responses),
@@ -69,21 +94,19 @@ async fn produce_one(
     partition: i32,
     records: Option<bytes::Bytes>,
     acks: i16,
+    timeout_ms: i32,
     now: i64,
 ) -> Result<AppendInfo, ProduceFailure> {
-    let fail = |kind: K| ProduceFailure {
-        code: kind.code(),
-        message: None,
-    };
+    let fail = |kind: K| ProduceFailure::code(kind.code());
     if !matches!(acks, -1..=1) {
         return Err(fail(K::InvalidRequiredAcks));
     }
     if topic == crate::group::OFFSETS_TOPIC {
         // Only the group coordinator writes there, as in Kafka.
-        return Err(ProduceFailure {
-            code: K::InvalidTopicException.code(),
-            message: Some(format!("Cannot append to internal topic {topic}")),
-        });
+        return Err(ProduceFailure::with_message(
+            K::InvalidTopicException.code(),
+            format!("Cannot append to internal topic {topic}"),
+        ));
     }
     let exists = core
         .image
@@ -102,6 +125,7 @@ async fn produce_one(
         partition,
         records,
         acks,
+        timeout_ms,
         now_ms: now,
     };
     match core.call(owner, request).await {

@@ -518,17 +518,22 @@ impl Controller {
                     new.remove(&c.key);
                 }
                 (2 | 3, v) => {
-                    // APPEND/SUBTRACT apply to list-valued configs (cleanup.policy among ours).
-                    if c.key != "cleanup.policy" {
+                    // APPEND/SUBTRACT apply to LIST configs; an unset one starts from its
+                    // Kafka default (Kafka's `getParts`), not from the broker's value.
+                    let list_default = crate::topic_config::topic_config_def(&c.key)
+                        .filter(|d| d.ty == crate::config::ConfigType::List)
+                        .map(|d| d.default.unwrap_or(""));
+                    let Some(list_default) = list_default else {
+                        let op = if c.op == 2 { "APPEND" } else { "SUBTRACT" };
                         return Err(fail(
                             K::InvalidConfig,
-                            format!(
-                                "Config value append/subtract is not allowed for config key {}",
-                                c.key
-                            ),
+                            format!("Can't {op} to key {} because its type is not LIST.", c.key),
                         ));
-                    }
-                    let cur = new.get(&c.key).cloned().unwrap_or_else(|| "delete".into());
+                    };
+                    let cur = new
+                        .get(&c.key)
+                        .cloned()
+                        .unwrap_or_else(|| list_default.into());
                     let mut items: Vec<String> = cur
                         .split(',')
                         .map(|s| s.trim().to_string())

@@ -149,15 +149,15 @@ impl Core {
                 partition,
                 records,
                 acks,
+                timeout_ms,
                 now_ms,
             } => {
                 let Some(r) = self.replica(&topic, partition) else {
-                    return ShardResponse::Produce(Err(super::messages::ProduceFailure {
-                        code: K::UnknownTopicOrPartition.code(),
-                        message: None,
-                    }));
+                    return ShardResponse::Produce(Err(super::messages::ProduceFailure::code(
+                        K::UnknownTopicOrPartition.code(),
+                    )));
                 };
-                ShardResponse::Produce(r.produce(records, acks, now_ms).await)
+                ShardResponse::Produce(r.produce_within(records, acks, timeout_ms, now_ms).await)
             }
             ShardRequest::Read(specs) => {
                 debug_assert!(remote, "local reads use read_local");

@@ -7,12 +7,14 @@ use std::os::fd::OwnedFd;
 use weir_storage::{AppendInfo, TimestampLookup};
 
 pub enum ShardRequest {
-    /// Append one partition's records (acks are handled by the caller).
+    /// Append one partition's records; with acks=all the answer waits for the commit, at most
+    /// `timeout_ms` (the request's).
     Produce {
         topic: String,
         partition: i32,
         records: Bytes,
         acks: i16,
+        timeout_ms: i32,
         now_ms: i64,
     },
     /// Read partitions owned by the receiving core.
@@ -130,12 +132,35 @@ impl From<TimestampLookup> for ListedOffset {
     }
 }
 
-/// A produce refused: the Kafka error code and, where useful, a message; `Duplicate` carries
-/// the original offsets of a retried idempotent batch.
+/// A produce refused: the Kafka error code and, where useful, a message.
 #[derive(Debug, Clone)]
 pub struct ProduceFailure {
     pub code: i16,
     pub message: Option<String>,
+    /// The records that made the leader refuse the batch (Produce v8+ `record_errors`).
+    pub record_errors: Vec<weir_storage::RecordError>,
+    /// The partition's log start offset where Kafka reports it with an error (record
+    /// validation and other refusals of the batch's content); -1 otherwise.
+    pub log_start_offset: i64,
+}
+
+impl ProduceFailure {
+    /// A bare error code, as Kafka answers most partition errors.
+    pub fn code(code: i16) -> Self {
+        Self {
+            code,
+            message: None,
+            record_errors: Vec::new(),
+            log_start_offset: -1,
+        }
+    }
+
+    pub fn with_message(code: i16, message: impl Into<String>) -> Self {
+        Self {
+            message: Some(message.into()),
+            ..Self::code(code)
+        }
+    }
 }
 
 /// A topic to create, as CreateTopics asks.

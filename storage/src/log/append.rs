@@ -7,13 +7,16 @@
 //! Batches are not copied: each is queued as a slice of the request's own bytes plus a patched
 //! copy of its first 16 bytes (base offset, length, leader epoch — outside the CRC), and the
 //! write gathers them. Copying every request into a pending buffer cost 7% of a produce-saturated
-//! core.
+//! core. A batch the leader had to rewrite (recompressed, stamped with LogAppendTime: see
+//! [`crate::validate`]) is queued the same way, as its own new bytes.
 
 use super::PartitionLog;
 use crate::batch::{self, BatchHeader};
 use crate::error::{BatchError, Result, StorageError};
+use crate::index::{OFFSET_ENTRY_LEN, TIME_ENTRY_LEN};
 use crate::segment::Segment;
 use crate::types::{LeaderEpoch, Offset};
+use crate::validate::{self, Validated};
 use bytes::Bytes;
 use std::cell::RefCell;
 use std::io::IoSlice;
@@ -31,6 +34,9 @@ pub struct AppendInfo {
     pub max_timestamp: i64,
     pub log_start_offset: Offset,
     pub record_count: u64,
+    /// The append time stamped into the batches of a LogAppendTime log (what the produce
+    /// response reports); -1 for CreateTime.
+    pub log_append_time_ms: i64,
 }
 
 type Slot = Rc<RefCell<Option<Result<AppendInfo>>>>;
@@ -57,6 +63,8 @@ impl PendingBatch {
 struct PendingAppend {
     batches: std::ops::Range<usize>,
     slot: Slot,
+    /// What [`AppendInfo::log_append_time_ms`] reports.
+    log_append_time_ms: i64,
 }
 
 #[derive(Default)]
@@ -83,6 +91,16 @@ impl WriteQueue {
         }
         self.batches.clear();
     }
+}
+
+/// Whether the active segment's offset index (8-byte entries) or time index (12-byte entries)
+/// holds as many entries as `segment.index.bytes` allows: Kafka rolls before appending to it.
+/// Checked per write group, so one group may add its few entries past the bound.
+fn index_full(active: &Segment, config: &crate::config::LogConfig) -> bool {
+    active.indexer.as_ref().is_some_and(|i| {
+        i.offsets.len() as u64 >= config.segment_index_bytes / OFFSET_ENTRY_LEN as u64
+            || i.times.len() as u64 >= config.segment_index_bytes / TIME_ENTRY_LEN as u64
+    })
 }
 
 /// How the offsets of appended batches are decided.
@@ -115,8 +133,39 @@ impl PartitionLog {
         leader_epoch: LeaderEpoch,
         now_ms: i64,
     ) -> Result<AppendInfo> {
-        self.append(records, Origin::Leader(leader_epoch), now_ms)
-            .await
+        let validated = self.validate_produced(&records, now_ms)?;
+        self.append_validated(validated, leader_epoch, now_ms).await
+    }
+
+    /// What the leader checks and rewrites in a producer's batches under this log's current
+    /// config (Kafka's LogValidator; see [`crate::validate`]). Separate from the append so a
+    /// caller can check other things (idempotent producers' sequences) between the two, in
+    /// Kafka's order: records first.
+    pub fn validate_produced(&self, records: &Bytes, now_ms: i64) -> Result<Validated> {
+        self.ensure_open()?;
+        validate::validate_produced(records, &self.config.borrow(), &self.tp, now_ms)
+    }
+
+    /// Appends batches [`Self::validate_produced`] returned, as the leader.
+    pub async fn append_validated(
+        self: &Rc<Self>,
+        validated: Validated,
+        leader_epoch: LeaderEpoch,
+        now_ms: i64,
+    ) -> Result<AppendInfo> {
+        let batches = validated
+            .batches
+            .into_iter()
+            .map(|b| (b.bytes, b.header))
+            .collect();
+        let log_append_time_ms = validated.log_append_time_ms;
+        self.enqueue(
+            batches,
+            Origin::Leader(leader_epoch),
+            now_ms,
+            log_append_time_ms,
+        )
+        .await
     }
 
     /// Appends batches copied from the leader, keeping their offsets and epochs. They must start
@@ -126,24 +175,10 @@ impl PartitionLog {
         records: &[u8],
         now_ms: i64,
     ) -> Result<AppendInfo> {
-        self.append(Bytes::copy_from_slice(records), Origin::Replica, now_ms)
-            .await
-    }
-
-    async fn append(
-        self: &Rc<Self>,
-        records: Bytes,
-        origin: Origin,
-        now_ms: i64,
-    ) -> Result<AppendInfo> {
         self.ensure_open()?;
+        let records = Bytes::copy_from_slice(records);
         let max_bytes = self.config.borrow().max_message_bytes;
         let parsed = batch::split_and_validate(&records)?;
-        if let Origin::Leader(_) = origin {
-            for (_, h) in &parsed {
-                h.check_produced()?;
-            }
-        }
         if let Some((range, _)) = parsed.iter().find(|(r, _)| r.len() > max_bytes) {
             return Err(BatchError::TooLarge {
                 size: range.len(),
@@ -158,6 +193,22 @@ impl PartitionLog {
             }
             .into());
         }
+        let batches = parsed
+            .into_iter()
+            .map(|(range, h)| (records.slice(range), h))
+            .collect();
+        self.enqueue(batches, Origin::Replica, now_ms, -1).await
+    }
+
+    /// Queues validated batches for the writer and waits for their write.
+    async fn enqueue(
+        self: &Rc<Self>,
+        batches: Vec<(Bytes, BatchHeader)>,
+        origin: Origin,
+        now_ms: i64,
+        log_append_time_ms: i64,
+    ) -> Result<AppendInfo> {
+        self.ensure_open()?;
         let slot: Slot = Rc::new(RefCell::new(None));
         {
             let mut q = self.writes.borrow_mut();
@@ -166,7 +217,7 @@ impl PartitionLog {
             // Check the whole set before touching the queue, so a refused follower append
             // leaves nothing behind.
             if let Origin::Replica = origin {
-                for (_, h) in &parsed {
+                for (_, h) in &batches {
                     if h.base_offset < next {
                         return Err(StorageError::NonMonotonicOffset {
                             base_offset: h.base_offset,
@@ -177,9 +228,8 @@ impl PartitionLog {
                 }
                 next = q.next_offset;
             }
-            for (range, h) in parsed {
+            for (bytes, h) in batches {
                 // A validated batch is at least a whole header, longer than the patched part.
-                let bytes = records.slice(range);
                 let mut head = [0u8; PATCHED_HEAD];
                 head.copy_from_slice(&bytes[..PATCHED_HEAD]);
                 let mut header = h;
@@ -201,6 +251,7 @@ impl PartitionLog {
             q.appends.push(PendingAppend {
                 batches,
                 slot: slot.clone(),
+                log_append_time_ms,
             });
             if !q.writer_running {
                 q.writer_running = true;
@@ -263,6 +314,7 @@ impl PartitionLog {
                                 .unwrap_or(-1),
                             log_start_offset: log_start,
                             record_count: hs.iter().map(|b| b.header.record_count as u64).sum(),
+                            log_append_time_ms: a.log_append_time_ms,
                         };
                         *a.slot.borrow_mut() = Some(Ok(info));
                     }
@@ -300,10 +352,15 @@ impl PartitionLog {
             let (active_base, mut size, roll_now) = {
                 let s = self.state.borrow();
                 let a = s.active();
+                let roll_after_ms = config.segment_ms - self.roll_jitter_ms(a.base_offset, &config);
                 let age_roll = a
                     .first_batch_timestamp
-                    .is_some_and(|t| now_ms.saturating_sub(t) >= config.segment_ms);
-                (a.base_offset, a.size, !a.is_empty() && age_roll)
+                    .is_some_and(|t| now_ms.saturating_sub(t) >= roll_after_ms);
+                (
+                    a.base_offset,
+                    a.size,
+                    !a.is_empty() && (age_roll || index_full(a, &config)),
+                )
             };
             if roll_now || self.must_roll_before(&batches[from].header, active_base, size, &config)
             {
@@ -324,6 +381,28 @@ impl PartitionLog {
             from = to;
         }
         Ok(())
+    }
+
+    /// How much earlier than `segment.ms` the segment at `base` rolls: Kafka draws this at random
+    /// in [0, min(`segment.jitter.ms`, `segment.ms`)) when it creates a segment; here it is drawn
+    /// from the partition and the base offset, so it needs no state and survives a restart.
+    pub(crate) fn roll_jitter_ms(&self, base: Offset, config: &crate::config::LogConfig) -> i64 {
+        let bound = config.segment_jitter_ms.min(config.segment_ms);
+        if bound <= 0 {
+            return 0;
+        }
+        // FNV-1a of the partition, then splitmix64 with the base offset: nearby offsets and
+        // partitions of one topic spread evenly.
+        let mut seed: u64 = 0xcbf2_9ce4_8422_2325;
+        let tp = &self.tp;
+        for b in tp.topic.bytes().chain(tp.partition.to_be_bytes()) {
+            seed = (seed ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        }
+        let mut z = (seed ^ base as u64).wrapping_add(0x9e37_79b9_7f4a_7c15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^= z >> 31;
+        (z % bound as u64) as i64
     }
 
     fn must_roll_before(

@@ -411,13 +411,9 @@ impl PartitionLog {
         .await;
         self.cache.unpin((self.id, base));
         drop(permit);
-        for path in trash {
-            // Unlinked outside the permit (see enforce_retention); a leftover `.deleted` file is
-            // removed by the next open.
-            if let Err(e) = fs::remove_if_exists(&path).await {
-                tracing::warn!(path = %path.display(), error = %e, "removing a retired segment file");
-            }
-        }
+        // Unlinked outside the permit (see enforce_retention), after `file.delete.delay.ms`.
+        let delay_ms = self.config.borrow().file_delete_delay_ms;
+        self.delete_retired(trash, delay_ms).await;
         if let Err(e) = finished {
             // The state already names the cleaned segment; until a reopen finishes the swap
             // from the marker, the files do not match it.

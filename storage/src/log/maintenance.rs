@@ -449,9 +449,8 @@ impl PartitionLog {
             outcome.deleted_bytes += size;
         }
         drop(permit);
-        for path in trash {
-            fs::remove_if_exists(&path).await?;
-        }
+        self.delete_retired(trash, config.file_delete_delay_ms)
+            .await;
         outcome.log_start_offset = self.log_start_offset();
         if outcome.deleted_segments > 0 {
             tracing::info!(partition = %self.tp, deleted = outcome.deleted_segments, log_start = outcome.log_start_offset, "retention deleted segments");

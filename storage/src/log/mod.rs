@@ -8,6 +8,7 @@
 
 mod append;
 mod clean;
+mod deferred_delete;
 mod maintenance;
 mod open;
 mod preallocate;
@@ -208,6 +209,11 @@ impl PartitionLog {
 
     pub fn stats(&self) -> LogStats {
         self.state.borrow().stats
+    }
+
+    /// Closed (or deleted): it takes no more appends and its waits end.
+    pub fn is_closed(&self) -> bool {
+        self.state.borrow().closed
     }
 
     pub fn is_offline(&self) -> bool {

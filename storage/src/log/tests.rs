@@ -831,3 +831,123 @@ fn abandoned_waits_leave_no_waiter_behind_and_a_live_one_still_wakes() {
         assert_eq!(log.progress.waiting(), 0);
     });
 }
+
+#[test]
+fn retired_segments_are_unlinked_after_file_delete_delay_ms() {
+    run(|| async {
+        let dir = tempfile::tempdir().unwrap();
+        let one = batch(1, 500, 1_000);
+        let mut cfg = config(one.len() as u64);
+        cfg.retention_ms = 1_000;
+        cfg.file_delete_delay_ms = 300;
+        let log = open(dir.path(), cfg, false).await;
+        for _ in 0..4 {
+            log.append_as_leader(&one, 0, 1_000).await.unwrap();
+        }
+        log.set_high_watermark(4);
+        let retired = |log: &PartitionLog| {
+            std::fs::read_dir(log.dir())
+                .unwrap()
+                .filter(|e| {
+                    e.as_ref()
+                        .unwrap()
+                        .file_name()
+                        .to_string_lossy()
+                        .ends_with(".deleted")
+                })
+                .count()
+        };
+        let out = log.enforce_retention(100_000).await.unwrap();
+        assert!(out.deleted_segments >= 3, "{out:?}");
+        // Renamed at once, still there: the unlink waits for file.delete.delay.ms.
+        assert_eq!(retired(&log), out.deleted_segments * 3);
+        for _ in 0..200 {
+            if retired(&log) == 0 {
+                break;
+            }
+            glommio::timer::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        assert_eq!(retired(&log), 0, "unlinked after the delay");
+
+        // file.delete.delay.ms=0: unlinked before retention returns.
+        let mut cfg = log.config();
+        cfg.file_delete_delay_ms = 0;
+        log.set_config(cfg);
+        for _ in 0..3 {
+            log.append_as_leader(&one, 0, 1_000).await.unwrap();
+        }
+        log.set_high_watermark(log.log_end_offset());
+        let out = log.enforce_retention(200_000).await.unwrap();
+        assert!(out.deleted_segments >= 2, "{out:?}");
+        assert_eq!(retired(&log), 0);
+        log.close().await.unwrap();
+    });
+}
+
+#[test]
+fn a_full_index_rolls_the_segment() {
+    run(|| async {
+        let dir = tempfile::tempdir().unwrap();
+        let one = batch(1, 300, 0);
+        let mut cfg = config(1 << 30);
+        // An index entry every batch (interval below a batch), two entries a segment.
+        cfg.index_interval_bytes = 1;
+        cfg.segment_index_bytes = 16;
+        let log = open(dir.path(), cfg, false).await;
+        for _ in 0..12 {
+            log.append_as_leader(&one, 0, 0).await.unwrap();
+        }
+        // 16 bytes hold two offset entries but one time entry (12 bytes each): the second
+        // batch of a segment adds the first entries (none is added for the first batch), and
+        // the time index is then full.
+        assert_eq!(log.segment_bases(), [0, 2, 4, 6, 8, 10]);
+        assert_eq!(read_all(&log, 0).await.len(), 12);
+        // 24 bytes: three offset entries, two time entries; equal timestamps add one time
+        // entry a segment, so the offset index fills first: four batches a segment.
+        let mut cfg = log.config();
+        cfg.segment_index_bytes = 24;
+        log.set_config(cfg);
+        for _ in 0..8 {
+            log.append_as_leader(&one, 0, 0).await.unwrap();
+        }
+        assert_eq!(log.segment_bases(), [0, 2, 4, 6, 8, 10, 14, 18]);
+        log.close().await.unwrap();
+    });
+}
+
+#[test]
+fn roll_jitter_is_per_segment_and_bounded() {
+    run(|| async {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cfg = config(1 << 30);
+        let log = open(dir.path(), cfg.clone(), false).await;
+        assert_eq!(log.roll_jitter_ms(0, &cfg), 0, "no jitter by default");
+        cfg.segment_ms = 1_000;
+        cfg.segment_jitter_ms = 5_000;
+        let jitters: Vec<i64> = (0..64).map(|b| log.roll_jitter_ms(b * 100, &cfg)).collect();
+        assert!(
+            jitters.iter().all(|j| (0..1_000).contains(j)),
+            "{jitters:?}"
+        );
+        assert!(
+            jitters.iter().any(|j| *j != jitters[0]),
+            "differs by segment"
+        );
+        assert_eq!(jitters[5], log.roll_jitter_ms(500, &cfg), "stable");
+
+        // A segment rolls by age once segment.ms minus its jitter has passed.
+        let base_jitter = log.roll_jitter_ms(0, &cfg);
+        log.set_config(cfg);
+        let one = batch(1, 10, 0);
+        log.append_as_leader(&one, 0, 0).await.unwrap();
+        log.append_as_leader(&one, 0, 999 - base_jitter)
+            .await
+            .unwrap();
+        assert_eq!(log.segment_count(), 1);
+        log.append_as_leader(&one, 0, 1_000 - base_jitter)
+            .await
+            .unwrap();
+        assert_eq!(log.segment_count(), 2);
+        log.close().await.unwrap();
+    });
+}
