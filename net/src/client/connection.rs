@@ -1,0 +1,618 @@
+//! One outbound connection: a writer task, a reader task, and the calls that meet them.
+//!
+//! A call registers its correlation id before its frame is queued, so the reader always finds
+//! whom a response is for; the registration is removed when the call ends for any reason
+//! (answered, timed out, or its future dropped), so a late answer is recognised and dropped.
+//! When either task sees the connection fail, it records the cause once, shuts the socket
+//! down and drops every registration: each waiting caller wakes and reads that cause.
+
+use super::config::ClientConfig;
+use super::error::{ClientError, CloseCause, ProtocolError};
+use super::oneshot;
+use super::versions::PeerVersions;
+use crate::frame::{read_frame_body, read_frame_len, FrameError, FRAME_PREFIX_BYTES};
+use crate::sendfile::{set_nonblocking, SendError};
+use crate::socket::SharedStream;
+use crate::weir_api::{WeirApi, WEIR_REQUEST_HEADER_VERSION, WEIR_RESPONSE_HEADER_VERSION};
+use crate::writer::send_memory;
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+use futures_lite::io::BufReader;
+use glommio::channels::local_channel::{self, LocalReceiver, LocalSender};
+use glommio::net::TcpStream;
+use glommio::sync::Semaphore;
+use kafka_protocol::messages::{
+    ApiKey, ApiVersionsRequest, ApiVersionsResponse, RequestHeader, ResponseHeader,
+};
+use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, Request, StrBytes};
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::net::ToSocketAddrs;
+use std::os::fd::AsRawFd;
+use std::rc::Rc;
+use std::time::Duration;
+
+/// The ApiVersions version asked first: the newest Weir and Kafka 3/4 brokers answer
+/// (flexible, with the KIP-511 software name). An older peer answers UNSUPPORTED_VERSION with
+/// its range, and the request is repeated at the newest it takes.
+const API_VERSIONS_PREFERRED: i16 = 3;
+
+/// Kafka's UNSUPPORTED_VERSION error code.
+const UNSUPPORTED_VERSION: i16 = 35;
+
+/// A connection to one peer, shared by the tasks of one executor through `Rc`. Dropping the
+/// last handle sends what is queued (for at most the request timeout), then closes.
+pub struct Connection {
+    shared: Rc<Shared>,
+    client_id: StrBytes,
+    request_timeout: Duration,
+    frames: LocalSender<Vec<Bytes>>,
+    next_correlation_id: Cell<i32>,
+    versions: PeerVersions,
+}
+
+/// What the calls and the two tasks share.
+struct Shared {
+    peer: String,
+    // Kept so a failure can shut the socket down while either task still holds it: the fd
+    // stays valid as long as anything can call `fail`.
+    stream: SharedStream,
+    pending: RefCell<HashMap<i32, Waiting>>,
+    failed: RefCell<Option<CloseCause>>,
+    // Never holds units: closing it is the broadcast that the connection died, waking every
+    // `closed()` waiter at once.
+    dead: Semaphore,
+    // max.in.flight.requests.per.connection; closed with the connection so waiters wake.
+    in_flight: Semaphore,
+    // Never holds units: closed when the last handle is dropped, which starts the writer's
+    // deadline for sending what is still queued.
+    dropped: Semaphore,
+}
+
+/// A caller waiting for its response.
+struct Waiting {
+    // The response header's version depends on the request's api and version.
+    header_version: i16,
+    reply: oneshot::Sender<Bytes>,
+}
+
+impl Connection {
+    /// Connects to `peer` ("host:port"), starts the reader and writer, and asks the peer
+    /// which versions it speaks. A host name is resolved on this thread (`getaddrinfo`
+    /// blocks): brokers should name peers by address.
+    pub async fn connect(peer: &str, config: &ClientConfig) -> Result<Rc<Connection>, ClientError> {
+        config.validate()?;
+        let connect_error = |reason: String| ClientError::Connect {
+            peer: peer.to_string(),
+            reason,
+        };
+        let addr = peer
+            .to_socket_addrs()
+            .map_err(|e| connect_error(e.to_string()))?
+            .next()
+            .ok_or_else(|| connect_error("the name resolves to no address".to_string()))?;
+        let stream = TcpStream::connect_timeout(addr, config.connect_timeout)
+            .await
+            .map_err(|e| connect_error(e.to_string()))?;
+        stream
+            .set_nodelay(true)
+            .map_err(|e| connect_error(format!("TCP_NODELAY: {e}")))?;
+        let stream = SharedStream::new(stream);
+        // The writer gathers frames with `sendmsg(MSG_DONTWAIT)` and parks on a full socket
+        // through glommio, as the server's writer does.
+        set_nonblocking(stream.as_raw_fd()).map_err(|e| connect_error(e.to_string()))?;
+
+        let shared = Rc::new(Shared {
+            peer: peer.to_string(),
+            stream: stream.clone(),
+            pending: RefCell::new(HashMap::new()),
+            failed: RefCell::new(None),
+            dead: Semaphore::new(0),
+            in_flight: Semaphore::new(config.max_in_flight_requests as u64),
+            dropped: Semaphore::new(0),
+        });
+        let (frames, queue) = local_channel::new_bounded(config.write_queue_frames);
+        let reader = BufReader::with_capacity(config.read_buffer_bytes, stream.clone());
+        glommio::spawn_local(read_responses(
+            shared.clone(),
+            reader,
+            config.response_max_bytes,
+        ))
+        .detach();
+        glommio::spawn_local(write_requests(
+            shared.clone(),
+            stream,
+            queue,
+            config.request_timeout,
+        ))
+        .detach();
+
+        let mut connection = Connection {
+            shared,
+            client_id: StrBytes::from_string(config.client_id.clone()),
+            request_timeout: config.request_timeout,
+            frames,
+            next_correlation_id: Cell::new(0),
+            versions: PeerVersions::default(),
+        };
+        connection.versions = connection.negotiate(config).await?;
+        Ok(Rc::new(connection))
+    }
+
+    /// The peer as it was dialled.
+    pub fn peer(&self) -> &str {
+        &self.shared.peer
+    }
+
+    /// What the peer said it speaks.
+    pub fn versions(&self) -> &PeerVersions {
+        &self.versions
+    }
+
+    /// The version to use for a Kafka api: the highest both sides speak within
+    /// `oldest..=preferred`.
+    pub fn version(&self, api: ApiKey, oldest: i16, preferred: i16) -> Result<i16, ClientError> {
+        self.versions.pick(api as i16, oldest, preferred)
+    }
+
+    /// The version to use for a private api; only a listener that accepts it offers it.
+    pub fn weir_version(
+        &self,
+        api: WeirApi,
+        oldest: i16,
+        preferred: i16,
+    ) -> Result<i16, ClientError> {
+        self.versions.pick(api.key(), oldest, preferred)
+    }
+
+    /// Whether the connection has died; a cheap check before reusing it.
+    pub fn is_closed(&self) -> bool {
+        self.shared.failed.borrow().is_some()
+    }
+
+    /// What ended the connection, if it has ended.
+    pub fn close_cause(&self) -> Option<CloseCause> {
+        self.shared.failed.borrow().clone()
+    }
+
+    /// Resolves when the connection dies, with the reason: a task can wait on it to
+    /// reconnect without polling.
+    pub async fn closed(&self) -> CloseCause {
+        // Never granted: the semaphore has no units, so only closing it ends the wait.
+        let _ = self.shared.dead.acquire(1).await;
+        self.close_cause().unwrap_or(CloseCause::ByClient)
+    }
+
+    /// Sends `request` at `version` and waits for its response, at most the request timeout.
+    /// Many calls may be in flight at once. Byte fields of the response (a Fetch's records)
+    /// are slices of the frame as it was read, not copies.
+    pub async fn call_at<R: Request>(
+        &self,
+        request: R,
+        version: i16,
+    ) -> Result<R::Response, ClientError> {
+        let correlation_id = self.next_correlation_id();
+        let frame = self.kafka_frame(&request, version, correlation_id)?;
+        drop(request);
+        let header_version = <R::Response as HeaderVersion>::header_version(version);
+        let mut body = self
+            .exchange(R::KEY, version, correlation_id, header_version, frame)
+            .await?;
+        R::Response::decode(&mut body, version).map_err(|e| {
+            self.protocol_error(ProtocolError::Body {
+                api_key: R::KEY,
+                api_version: version,
+                reason: format!("{e:#}"),
+            })
+        })
+    }
+
+    /// Sends a request that gets no response (Produce with acks=0). Returns once it is
+    /// queued for the socket.
+    pub async fn send_only<R: Request>(&self, request: R, version: i16) -> Result<(), ClientError> {
+        self.check_open()?;
+        let frame = self.kafka_frame(&request, version, self.next_correlation_id())?;
+        self.enqueue(frame).await
+    }
+
+    /// Calls a private api with `body` (its encoding is the caller's) and returns the
+    /// response body: the frame's bytes after the response header, not a copy.
+    pub async fn call_raw(
+        &self,
+        api: WeirApi,
+        version: i16,
+        body: Bytes,
+    ) -> Result<Bytes, ClientError> {
+        let correlation_id = self.next_correlation_id();
+        let frame = self.weir_frame(api, version, correlation_id, body)?;
+        self.exchange(
+            api.key(),
+            version,
+            correlation_id,
+            WEIR_RESPONSE_HEADER_VERSION,
+            frame,
+        )
+        .await
+    }
+
+    /// Sends a private request that gets no response (`WeirRaft`). Returns once it is
+    /// queued for the socket.
+    pub async fn send_raw(
+        &self,
+        api: WeirApi,
+        version: i16,
+        body: Bytes,
+    ) -> Result<(), ClientError> {
+        self.check_open()?;
+        let frame = self.weir_frame(api, version, self.next_correlation_id(), body)?;
+        self.enqueue(frame).await
+    }
+
+    /// ApiVersions at the newest version the peer takes; the answer's table.
+    async fn negotiate(&self, config: &ClientConfig) -> Result<PeerVersions, ClientError> {
+        let mut version = API_VERSIONS_PREFERRED;
+        loop {
+            let request = if version >= 3 {
+                ApiVersionsRequest::default()
+                    .with_client_software_name(StrBytes::from_string(config.software_name.clone()))
+                    .with_client_software_version(StrBytes::from_string(
+                        config.software_version.clone(),
+                    ))
+            } else {
+                ApiVersionsRequest::default()
+            };
+            let correlation_id = self.next_correlation_id();
+            let frame = self.kafka_frame(&request, version, correlation_id)?;
+            let body = self
+                .exchange(
+                    ApiKey::ApiVersions as i16,
+                    version,
+                    correlation_id,
+                    ApiVersionsResponse::header_version(version),
+                    frame,
+                )
+                .await?;
+            let response = decode_api_versions(body, version).map_err(|reason| {
+                self.protocol_error(ProtocolError::Body {
+                    api_key: ApiKey::ApiVersions as i16,
+                    api_version: version,
+                    reason,
+                })
+            })?;
+            match response.error_code {
+                0 => return Ok(PeerVersions::new(self.peer(), &response.api_keys)),
+                UNSUPPORTED_VERSION => {
+                    // KIP-511: the answer lists the peer's ApiVersions range; ask again at the
+                    // newest it takes, once (a lower version than this one, or give up).
+                    let offered = response
+                        .api_keys
+                        .iter()
+                        .find(|k| k.api_key == ApiKey::ApiVersions as i16)
+                        .map(|k| k.max_version.min(API_VERSIONS_PREFERRED));
+                    match offered {
+                        Some(lower) if (0..version).contains(&lower) => version = lower,
+                        _ => {
+                            return Err(self.protocol_error(ProtocolError::ApiVersions {
+                                error_code: response.error_code,
+                            }))
+                        }
+                    }
+                }
+                error_code => {
+                    return Err(self.protocol_error(ProtocolError::ApiVersions { error_code }))
+                }
+            }
+        }
+    }
+
+    /// Queues `frame` and waits for the response to `correlation_id`, within the request
+    /// timeout (waiting for an in-flight slot and for the queue included).
+    async fn exchange(
+        &self,
+        api_key: i16,
+        api_version: i16,
+        correlation_id: i32,
+        header_version: i16,
+        frame: Vec<Bytes>,
+    ) -> Result<Bytes, ClientError> {
+        let call = async {
+            self.check_open()?;
+            let _slot = self
+                .shared
+                .in_flight
+                .acquire_permit(1)
+                .await
+                .map_err(|_| self.closed_error())?;
+            // Checked again with no await before registering: a registration made after the
+            // connection failed would never be woken.
+            self.check_open()?;
+            let (reply, response) = oneshot::channel();
+            let _registered =
+                Registration::new(&self.shared, correlation_id, header_version, reply);
+            self.enqueue(frame).await?;
+            response.await.ok_or_else(|| self.closed_error())
+        };
+        let timeout = async {
+            glommio::timer::sleep(self.request_timeout).await;
+            Err(ClientError::Timeout {
+                peer: self.shared.peer.clone(),
+                api_key,
+                api_version,
+                correlation_id,
+                timeout: self.request_timeout,
+            })
+        };
+        futures_lite::future::or(call, timeout).await
+    }
+
+    async fn enqueue(&self, frame: Vec<Bytes>) -> Result<(), ClientError> {
+        self.frames
+            .send(frame)
+            .await
+            .map_err(|_| self.closed_error())
+    }
+
+    fn next_correlation_id(&self) -> i32 {
+        let id = self.next_correlation_id.get();
+        // Wraps after 2^31 requests; an id is reused only long after its call ended.
+        self.next_correlation_id.set(id.wrapping_add(1) & i32::MAX);
+        id
+    }
+
+    fn header(&self, api_key: i16, version: i16, correlation_id: i32) -> RequestHeader {
+        RequestHeader::default()
+            .with_request_api_key(api_key)
+            .with_request_api_version(version)
+            .with_correlation_id(correlation_id)
+            .with_client_id(Some(self.client_id.clone()))
+    }
+
+    /// A Kafka request as one buffer: size, header, body.
+    fn kafka_frame<R: Request>(
+        &self,
+        request: &R,
+        version: i16,
+        correlation_id: i32,
+    ) -> Result<Vec<Bytes>, ClientError> {
+        let encode_error = |reason: String| ClientError::Encode {
+            peer: self.shared.peer.clone(),
+            api_key: R::KEY,
+            api_version: version,
+            reason,
+        };
+        let header = self.header(R::KEY, version, correlation_id);
+        let header_version = R::header_version(version);
+        let size = header
+            .compute_size(header_version)
+            .and_then(|h| Ok(h + request.compute_size(version)?))
+            .map_err(|e| encode_error(format!("{e:#}")))?;
+        let prefix = frame_size(size).map_err(encode_error)?;
+        let mut buf = BytesMut::with_capacity(FRAME_PREFIX_BYTES + size);
+        buf.put_i32(prefix);
+        header
+            .encode(&mut buf, header_version)
+            .and_then(|()| request.encode(&mut buf, version))
+            .map_err(|e| encode_error(format!("{e:#}")))?;
+        Ok(vec![buf.freeze()])
+    }
+
+    /// A private request: size and header v2 in one buffer, then the caller's body as it is.
+    fn weir_frame(
+        &self,
+        api: WeirApi,
+        version: i16,
+        correlation_id: i32,
+        body: Bytes,
+    ) -> Result<Vec<Bytes>, ClientError> {
+        let encode_error = |reason: String| ClientError::Encode {
+            peer: self.shared.peer.clone(),
+            api_key: api.key(),
+            api_version: version,
+            reason,
+        };
+        let header = self.header(api.key(), version, correlation_id);
+        let header_size = header
+            .compute_size(WEIR_REQUEST_HEADER_VERSION)
+            .map_err(|e| encode_error(format!("{e:#}")))?;
+        let prefix = frame_size(header_size + body.len()).map_err(encode_error)?;
+        let mut head = BytesMut::with_capacity(FRAME_PREFIX_BYTES + header_size);
+        head.put_i32(prefix);
+        header
+            .encode(&mut head, WEIR_REQUEST_HEADER_VERSION)
+            .map_err(|e| encode_error(format!("{e:#}")))?;
+        Ok(vec![head.freeze(), body])
+    }
+
+    fn check_open(&self) -> Result<(), ClientError> {
+        match self.close_cause() {
+            Some(_) => Err(self.closed_error()),
+            None => Ok(()),
+        }
+    }
+
+    fn closed_error(&self) -> ClientError {
+        ClientError::ConnectionClosed {
+            peer: self.shared.peer.clone(),
+            cause: self.close_cause().unwrap_or(CloseCause::ByClient),
+        }
+    }
+
+    fn protocol_error(&self, error: ProtocolError) -> ClientError {
+        ClientError::Protocol {
+            peer: self.shared.peer.clone(),
+            error,
+        }
+    }
+}
+
+/// The size prefix of a frame body of `len` bytes.
+fn frame_size(len: usize) -> Result<i32, String> {
+    i32::try_from(len).map_err(|_| format!("a frame of {len} bytes does not fit a Kafka frame"))
+}
+
+/// ApiVersions answers are read at the version asked and, failing that, at v0: a peer that
+/// does not take the version asked answers at v0 (KIP-511), as Kafka's clients expect.
+fn decode_api_versions(body: Bytes, version: i16) -> Result<ApiVersionsResponse, String> {
+    match ApiVersionsResponse::decode(&mut body.clone(), version) {
+        Ok(response) => Ok(response),
+        Err(e) if version > 0 => {
+            ApiVersionsResponse::decode(&mut body.clone(), 0).map_err(|_| format!("{e:#}"))
+        }
+        Err(e) => Err(format!("{e:#}")),
+    }
+}
+
+/// A call's place in the pending table, removed when the call ends however it ends.
+struct Registration<'a> {
+    shared: &'a Shared,
+    correlation_id: i32,
+}
+
+impl<'a> Registration<'a> {
+    fn new(
+        shared: &'a Shared,
+        correlation_id: i32,
+        header_version: i16,
+        reply: oneshot::Sender<Bytes>,
+    ) -> Self {
+        shared.pending.borrow_mut().insert(
+            correlation_id,
+            Waiting {
+                header_version,
+                reply,
+            },
+        );
+        Registration {
+            shared,
+            correlation_id,
+        }
+    }
+}
+
+impl Drop for Registration<'_> {
+    fn drop(&mut self) {
+        self.shared
+            .pending
+            .borrow_mut()
+            .remove(&self.correlation_id);
+    }
+}
+
+impl Drop for Connection {
+    fn drop(&mut self) {
+        // The writer sees the queue close once it has sent what is left, then closes the
+        // connection; this starts its deadline for that.
+        self.shared.dropped.close();
+    }
+}
+
+impl Shared {
+    /// Records why the connection ended (the first cause wins), shuts the socket down so
+    /// both tasks stop, and wakes every waiting caller.
+    fn fail(&self, cause: CloseCause) {
+        if self.failed.borrow().is_some() {
+            return;
+        }
+        tracing::debug!(peer = %self.peer, "outbound connection closed: {cause}");
+        *self.failed.borrow_mut() = Some(cause);
+        // SAFETY: shutdown on a descriptor `self.stream` keeps open; no memory is passed. A
+        // failure (already shut down) changes nothing.
+        unsafe {
+            libc::shutdown(self.stream.as_raw_fd(), libc::SHUT_RDWR);
+        }
+        self.dead.close();
+        self.in_flight.close();
+        // Dropping the reply senders wakes their callers, which read the cause.
+        let waiting = std::mem::take(&mut *self.pending.borrow_mut());
+        drop(waiting);
+    }
+
+    /// Hands one response frame to its caller.
+    fn deliver(&self, mut frame: Bytes) -> Result<(), CloseCause> {
+        if frame.len() < 4 {
+            return Err(ProtocolError::ShortFrame { len: frame.len() }.into());
+        }
+        let correlation_id = (&frame[..4]).get_i32();
+        let Some(waiting) = self.pending.borrow_mut().remove(&correlation_id) else {
+            // The late answer to a call that timed out or was dropped.
+            tracing::debug!(peer = %self.peer, correlation_id, "dropping a response nobody waits for");
+            return Ok(());
+        };
+        ResponseHeader::decode(&mut frame, waiting.header_version).map_err(|e| {
+            ProtocolError::Header {
+                correlation_id,
+                reason: format!("{e:#}"),
+            }
+        })?;
+        waiting.reply.send(frame);
+        Ok(())
+    }
+}
+
+async fn read_responses(shared: Rc<Shared>, mut reader: BufReader<SharedStream>, limit: usize) {
+    let cause = loop {
+        let frame = match read_frame_len(&mut reader, limit).await {
+            Ok(Some(len)) => read_frame_body(&mut reader, len).await,
+            Ok(None) => break CloseCause::ByPeer,
+            Err(e) => Err(e),
+        };
+        let delivered = match frame {
+            Ok(frame) => shared.deliver(frame),
+            Err(e) => Err(frame_cause(e)),
+        };
+        if let Err(cause) = delivered {
+            break cause;
+        }
+    };
+    shared.fail(cause);
+}
+
+fn frame_cause(e: FrameError) -> CloseCause {
+    match e {
+        FrameError::SizeOutOfRange { size, limit } => {
+            ProtocolError::FrameSize { size, limit }.into()
+        }
+        FrameError::Truncated { expected, received } => CloseCause::MidFrame { expected, received },
+        FrameError::Io(e) => e.into(),
+    }
+}
+
+/// Drains the queue into the socket, every frame that is waiting in one gathering write.
+/// Once the last handle is dropped it sends what is left, for at most `drain_timeout` (a peer
+/// that stopped reading cannot keep the socket open), and closes the connection.
+async fn write_requests(
+    shared: Rc<Shared>,
+    mut stream: SharedStream,
+    queue: LocalReceiver<Vec<Bytes>>,
+    drain_timeout: Duration,
+) {
+    let drain = async {
+        let mut parts = Vec::new();
+        while let Some(first) = queue.recv().await {
+            parts.extend(first);
+            // Only what is already queued: senders woken by the space freed here run after.
+            while let Some(Some(frame)) = futures_lite::future::poll_once(queue.recv()).await {
+                parts.extend(frame);
+            }
+            send_memory(&mut stream, &parts)
+                .await
+                .map_err(|e| match e {
+                    SendError::Io(e) => CloseCause::from(e),
+                    other => CloseCause::Io {
+                        kind: std::io::ErrorKind::Other,
+                        message: other.to_string(),
+                    },
+                })?;
+            parts.clear();
+        }
+        Err::<Infallible, _>(CloseCause::ByClient)
+    };
+    let cutoff = async {
+        // Closed by the last handle's drop.
+        let _ = shared.dropped.acquire(1).await;
+        glommio::timer::sleep(drain_timeout).await;
+        Err::<Infallible, _>(CloseCause::ByClient)
+    };
+    let Err(cause) = futures_lite::future::or(drain, cutoff).await;
+    shared.fail(cause);
+}
