@@ -616,3 +616,112 @@ async fn write_requests(
     let Err(cause) = futures_lite::future::or(drain, cutoff).await;
     shared.fail(cause);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_alloc::allocated_so_far;
+    use crate::{ConnectionInfo, Listener, NetConfig, NetCore, Reply, Request, SupportedApis};
+    use glommio::{LocalExecutorBuilder, Placement};
+    use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
+    use kafka_protocol::messages::{
+        FetchRequest, FetchResponse, RequestKind, ResponseKind, TopicName,
+    };
+    use std::net::SocketAddr;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{mpsc, Arc};
+
+    const RECORDS_BYTES: usize = 4 << 20;
+
+    /// A peer on its own executor thread, so only the client's allocations count on the
+    /// test's thread. It answers every Fetch with `RECORDS_BYTES` of records.
+    fn fetch_peer(stop: Arc<AtomicBool>) -> (SocketAddr, glommio::ExecutorJoinHandle<()>) {
+        let (tx, rx) = mpsc::channel();
+        let handle = LocalExecutorBuilder::new(Placement::Unbound)
+            .spawn(move || async move {
+                let core =
+                    NetCore::new(NetConfig::default(), SupportedApis::everything_decodable())
+                        .expect("config");
+                let listener = Listener::bind("127.0.0.1:0".parse().unwrap(), core).expect("bind");
+                tx.send(listener.local_addr().expect("addr")).unwrap();
+                let records = Bytes::from(vec![7u8; RECORDS_BYTES]);
+                let handler = Rc::new(move |_: Rc<ConnectionInfo>, request: Request| {
+                    let records = records.clone();
+                    async move {
+                        let Request::Kafka(request) = request else {
+                            return Reply::Close;
+                        };
+                        match request.body {
+                            RequestKind::ApiVersions(_) => {
+                                Reply::Message(ResponseKind::ApiVersions(
+                                    ApiVersionsResponse::default().with_api_keys(
+                                        SupportedApis::everything_decodable().api_versions(),
+                                    ),
+                                ))
+                            }
+                            RequestKind::Fetch(_) => Reply::Message(ResponseKind::Fetch(
+                                FetchResponse::default().with_responses(vec![
+                                    FetchableTopicResponse::default()
+                                        .with_topic(TopicName(StrBytes::from_static_str("t")))
+                                        .with_partitions(vec![
+                                            PartitionData::default().with_records(Some(records))
+                                        ]),
+                                ]),
+                            )),
+                            _ => Reply::Close,
+                        }
+                    }
+                });
+                listener
+                    .serve(handler, async move {
+                        while !stop.load(Ordering::SeqCst) {
+                            glommio::timer::sleep(Duration::from_millis(5)).await;
+                        }
+                    })
+                    .await;
+            })
+            .expect("executor");
+        (rx.recv().expect("address"), handle)
+    }
+
+    /// The frame is read from the socket into one buffer and the records handed over as a
+    /// slice of it: the client allocates about one frame per response, not two.
+    #[test]
+    fn a_fetch_response_costs_one_frame_buffer() {
+        let stop = Arc::new(AtomicBool::new(false));
+        let (addr, peer) = fetch_peer(stop.clone());
+        LocalExecutorBuilder::new(Placement::Unbound)
+            .spawn(move || async move {
+                let config = ClientConfig::new("zero-copy-test");
+                let connection = Connection::connect(&addr.to_string(), &config)
+                    .await
+                    .expect("connect");
+                for _ in 0..3 {
+                    let before = allocated_so_far();
+                    let response = connection
+                        .call_at(FetchRequest::default(), 12)
+                        .await
+                        .expect("fetch");
+                    let allocated = allocated_so_far() - before;
+                    let records = response.responses[0].partitions[0]
+                        .records
+                        .clone()
+                        .expect("records");
+                    assert_eq!(records.len(), RECORDS_BYTES);
+                    assert!(
+                        allocated < RECORDS_BYTES as u64 * 5 / 4,
+                        "{allocated} bytes allocated for a {RECORDS_BYTES}-byte response"
+                    );
+                    assert!(
+                        allocated >= RECORDS_BYTES as u64,
+                        "the frame itself is counted"
+                    );
+                }
+            })
+            .expect("executor")
+            .join()
+            .expect("client");
+        stop.store(true, Ordering::SeqCst);
+        peer.join().expect("peer");
+    }
+}
