@@ -11,6 +11,7 @@ use super::error::{ClientError, CloseCause, ProtocolError};
 use super::oneshot;
 use super::versions::PeerVersions;
 use crate::frame::{read_frame_body, read_frame_len, FrameError, FRAME_PREFIX_BYTES};
+use crate::response::UNSUPPORTED_VERSION;
 use crate::sendfile::{set_nonblocking, SendError};
 use crate::socket::SharedStream;
 use crate::weir_api::{WeirApi, WEIR_REQUEST_HEADER_VERSION, WEIR_RESPONSE_HEADER_VERSION};
@@ -37,17 +38,19 @@ use std::time::Duration;
 /// its range, and the request is repeated at the newest it takes.
 const API_VERSIONS_PREFERRED: i16 = 3;
 
-/// Kafka's UNSUPPORTED_VERSION error code.
-const UNSUPPORTED_VERSION: i16 = 35;
-
 /// A connection to one peer, shared by the tasks of one executor through `Rc`. Dropping the
 /// last handle sends what is queued (for at most the request timeout), then closes.
 pub struct Connection {
     shared: Rc<Shared>,
+    // Kafka's `client.id`, named in every request header.
     client_id: StrBytes,
+    // Kafka's `request.timeout.ms`, for every call.
     request_timeout: Duration,
+    // The writer's queue: bounded, so callers feel a slow socket; closed by this handle's
+    // drop, which tells the writer to finish.
     frames: LocalSender<Vec<Bytes>>,
     next_correlation_id: Cell<i32>,
+    // What the peer answered to ApiVersions at connect.
     versions: PeerVersions,
 }
 
