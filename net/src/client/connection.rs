@@ -1,4 +1,5 @@
-//! One outbound connection: a writer task, a reader task, and the calls that meet them.
+//! One outbound connection as callers see it: connect and negotiate versions, frame requests,
+//! and wait for answers ([`super::tasks`] runs the socket).
 //!
 //! A call registers its correlation id before its frame is queued, so the reader always finds
 //! whom a response is for; the registration is removed when the call ends for any reason
@@ -9,25 +10,20 @@
 use super::config::ClientConfig;
 use super::error::{ClientError, CloseCause, ProtocolError};
 use super::oneshot;
+use super::tasks::{read_responses, write_requests, Registration, Shared};
 use super::versions::PeerVersions;
-use crate::frame::{read_frame_body, read_frame_len, FrameError, FRAME_PREFIX_BYTES};
+use crate::frame::FRAME_PREFIX_BYTES;
 use crate::response::UNSUPPORTED_VERSION;
-use crate::sendfile::{set_nonblocking, SendError};
+use crate::sendfile::set_nonblocking;
 use crate::socket::SharedStream;
 use crate::weir_api::{WeirApi, WEIR_REQUEST_HEADER_VERSION, WEIR_RESPONSE_HEADER_VERSION};
-use crate::writer::send_memory;
-use bytes::{Buf, BufMut, Bytes, BytesMut};
+use bytes::{BufMut, Bytes, BytesMut};
 use futures_lite::io::BufReader;
-use glommio::channels::local_channel::{self, LocalReceiver, LocalSender};
+use glommio::channels::local_channel::{self, LocalSender};
 use glommio::net::TcpStream;
-use glommio::sync::Semaphore;
-use kafka_protocol::messages::{
-    ApiKey, ApiVersionsRequest, ApiVersionsResponse, RequestHeader, ResponseHeader,
-};
+use kafka_protocol::messages::{ApiKey, ApiVersionsRequest, ApiVersionsResponse, RequestHeader};
 use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, Request, StrBytes};
-use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
-use std::convert::Infallible;
+use std::cell::Cell;
 use std::net::ToSocketAddrs;
 use std::os::fd::AsRawFd;
 use std::rc::Rc;
@@ -52,31 +48,6 @@ pub struct Connection {
     next_correlation_id: Cell<i32>,
     // What the peer answered to ApiVersions at connect.
     versions: PeerVersions,
-}
-
-/// What the calls and the two tasks share.
-struct Shared {
-    peer: String,
-    // Kept so a failure can shut the socket down while either task still holds it: the fd
-    // stays valid as long as anything can call `fail`.
-    stream: SharedStream,
-    pending: RefCell<HashMap<i32, Waiting>>,
-    failed: RefCell<Option<CloseCause>>,
-    // Never holds units: closing it is the broadcast that the connection died, waking every
-    // `closed()` waiter at once.
-    dead: Semaphore,
-    // max.in.flight.requests.per.connection; closed with the connection so waiters wake.
-    in_flight: Semaphore,
-    // Never holds units: closed when the last handle is dropped, which starts the writer's
-    // deadline for sending what is still queued.
-    dropped: Semaphore,
-}
-
-/// A caller waiting for its response.
-struct Waiting {
-    // The response header's version depends on the request's api and version.
-    header_version: i16,
-    reply: oneshot::Sender<Bytes>,
 }
 
 impl Connection {
@@ -105,15 +76,11 @@ impl Connection {
         // through glommio, as the server's writer does.
         set_nonblocking(stream.as_raw_fd()).map_err(|e| connect_error(e.to_string()))?;
 
-        let shared = Rc::new(Shared {
-            peer: peer.to_string(),
-            stream: stream.clone(),
-            pending: RefCell::new(HashMap::new()),
-            failed: RefCell::new(None),
-            dead: Semaphore::new(0),
-            in_flight: Semaphore::new(config.max_in_flight_requests as u64),
-            dropped: Semaphore::new(0),
-        });
+        let shared = Rc::new(Shared::new(
+            peer.to_string(),
+            stream.clone(),
+            config.max_in_flight_requests,
+        ));
         let (frames, queue) = local_channel::new_bounded(config.write_queue_frames);
         let reader = BufReader::with_capacity(config.read_buffer_bytes, stream.clone());
         glommio::spawn_local(read_responses(
@@ -465,159 +432,12 @@ fn decode_api_versions(body: Bytes, version: i16) -> Result<ApiVersionsResponse,
     }
 }
 
-/// A call's place in the pending table, removed when the call ends however it ends.
-struct Registration<'a> {
-    shared: &'a Shared,
-    correlation_id: i32,
-}
-
-impl<'a> Registration<'a> {
-    fn new(
-        shared: &'a Shared,
-        correlation_id: i32,
-        header_version: i16,
-        reply: oneshot::Sender<Bytes>,
-    ) -> Self {
-        shared.pending.borrow_mut().insert(
-            correlation_id,
-            Waiting {
-                header_version,
-                reply,
-            },
-        );
-        Registration {
-            shared,
-            correlation_id,
-        }
-    }
-}
-
-impl Drop for Registration<'_> {
-    fn drop(&mut self) {
-        self.shared
-            .pending
-            .borrow_mut()
-            .remove(&self.correlation_id);
-    }
-}
-
 impl Drop for Connection {
     fn drop(&mut self) {
         // The writer sees the queue close once it has sent what is left, then closes the
         // connection; this starts its deadline for that.
         self.shared.dropped.close();
     }
-}
-
-impl Shared {
-    /// Records why the connection ended (the first cause wins), shuts the socket down so
-    /// both tasks stop, and wakes every waiting caller.
-    fn fail(&self, cause: CloseCause) {
-        if self.failed.borrow().is_some() {
-            return;
-        }
-        tracing::debug!(peer = %self.peer, "outbound connection closed: {cause}");
-        *self.failed.borrow_mut() = Some(cause);
-        // SAFETY: shutdown on a descriptor `self.stream` keeps open; no memory is passed. A
-        // failure (already shut down) changes nothing.
-        unsafe {
-            libc::shutdown(self.stream.as_raw_fd(), libc::SHUT_RDWR);
-        }
-        self.dead.close();
-        self.in_flight.close();
-        // Dropping the reply senders wakes their callers, which read the cause.
-        let waiting = std::mem::take(&mut *self.pending.borrow_mut());
-        drop(waiting);
-    }
-
-    /// Hands one response frame to its caller.
-    fn deliver(&self, mut frame: Bytes) -> Result<(), CloseCause> {
-        if frame.len() < 4 {
-            return Err(ProtocolError::ShortFrame { len: frame.len() }.into());
-        }
-        let correlation_id = (&frame[..4]).get_i32();
-        let Some(waiting) = self.pending.borrow_mut().remove(&correlation_id) else {
-            // The late answer to a call that timed out or was dropped.
-            tracing::debug!(peer = %self.peer, correlation_id, "dropping a response nobody waits for");
-            return Ok(());
-        };
-        ResponseHeader::decode(&mut frame, waiting.header_version).map_err(|e| {
-            ProtocolError::Header {
-                correlation_id,
-                reason: format!("{e:#}"),
-            }
-        })?;
-        waiting.reply.send(frame);
-        Ok(())
-    }
-}
-
-async fn read_responses(shared: Rc<Shared>, mut reader: BufReader<SharedStream>, limit: usize) {
-    let cause = loop {
-        let frame = match read_frame_len(&mut reader, limit).await {
-            Ok(Some(len)) => read_frame_body(&mut reader, len).await,
-            Ok(None) => break CloseCause::ByPeer,
-            Err(e) => Err(e),
-        };
-        let delivered = match frame {
-            Ok(frame) => shared.deliver(frame),
-            Err(e) => Err(frame_cause(e)),
-        };
-        if let Err(cause) = delivered {
-            break cause;
-        }
-    };
-    shared.fail(cause);
-}
-
-fn frame_cause(e: FrameError) -> CloseCause {
-    match e {
-        FrameError::SizeOutOfRange { size, limit } => {
-            ProtocolError::FrameSize { size, limit }.into()
-        }
-        FrameError::Truncated { expected, received } => CloseCause::MidFrame { expected, received },
-        FrameError::Io(e) => e.into(),
-    }
-}
-
-/// Drains the queue into the socket, every frame that is waiting in one gathering write.
-/// Once the last handle is dropped it sends what is left, for at most `drain_timeout` (a peer
-/// that stopped reading cannot keep the socket open), and closes the connection.
-async fn write_requests(
-    shared: Rc<Shared>,
-    mut stream: SharedStream,
-    queue: LocalReceiver<Vec<Bytes>>,
-    drain_timeout: Duration,
-) {
-    let drain = async {
-        let mut parts = Vec::new();
-        while let Some(first) = queue.recv().await {
-            parts.extend(first);
-            // Only what is already queued: senders woken by the space freed here run after.
-            while let Some(Some(frame)) = futures_lite::future::poll_once(queue.recv()).await {
-                parts.extend(frame);
-            }
-            send_memory(&mut stream, &parts)
-                .await
-                .map_err(|e| match e {
-                    SendError::Io(e) => CloseCause::from(e),
-                    other => CloseCause::Io {
-                        kind: std::io::ErrorKind::Other,
-                        message: other.to_string(),
-                    },
-                })?;
-            parts.clear();
-        }
-        Err::<Infallible, _>(CloseCause::ByClient)
-    };
-    let cutoff = async {
-        // Closed by the last handle's drop.
-        let _ = shared.dropped.acquire(1).await;
-        glommio::timer::sleep(drain_timeout).await;
-        Err::<Infallible, _>(CloseCause::ByClient)
-    };
-    let Err(cause) = futures_lite::future::or(drain, cutoff).await;
-    shared.fail(cause);
 }
 
 #[cfg(test)]

@@ -24,6 +24,7 @@ mod connection;
 mod error;
 mod oneshot;
 mod reconnect;
+mod tasks;
 mod versions;
 
 pub use config::{
