@@ -53,7 +53,7 @@ impl Default for NetConfig {
 }
 
 /// A configuration that cannot work.
-#[derive(Debug, Error, PartialEq, Eq)]
+#[derive(Debug, Clone, Error, PartialEq, Eq)]
 pub enum ConfigError {
     /// A limit that must be positive is zero.
     #[error("{name} must be greater than zero")]
@@ -68,6 +68,16 @@ pub enum ConfigError {
         value: usize,
         /// The largest size a Kafka frame can declare.
         max: usize,
+    },
+    /// A limit is above what the protocol or the platform can use.
+    #[error("{name} {value} exceeds the maximum {max}")]
+    TooLarge {
+        /// The setting's name.
+        name: &'static str,
+        /// The configured value.
+        value: u64,
+        /// The largest usable value.
+        max: u64,
     },
     /// A supported version range is empty or outside what kafka-protocol can decode.
     #[error("supported versions {min}..={max} of api key {api_key} are outside {valid_min}..={valid_max}")]

@@ -15,10 +15,14 @@
 
 use crate::core_state::NetCore;
 use crate::frame::{read_frame_body, read_frame_len, FrameError};
-use crate::request::{decode_request, Request, RequestError};
-use crate::response::{api_versions_unsupported, encode_response, EncodeError, ResponseFrame};
+use crate::request::{decode_any_request, Request, RequestError};
+use crate::response::{
+    api_versions_unsupported, encode_raw_response, encode_response, encode_weir_response,
+    EncodeError, Part, ResponseFrame,
+};
 use crate::sendfile::{set_nonblocking, SendError};
 use crate::socket::SharedStream;
+use crate::weir_api::{WeirApi, WeirApis};
 use crate::writer::write_frame;
 use futures_lite::io::BufReader;
 use glommio::channels::local_channel::{self, LocalReceiver, LocalSender};
@@ -42,6 +46,8 @@ pub struct ConnectionInfo {
     pub peer: SocketAddr,
     /// Our address the client connected to.
     pub local: SocketAddr,
+    /// The private apis this connection's listener accepts (none on client-facing listeners).
+    pub weir_apis: Rc<WeirApis>,
 }
 
 /// What the handler wants sent for a request.
@@ -55,7 +61,12 @@ pub enum Reply {
     /// A frame the broker encoded itself, e.g. a zero-copy Fetch response from
     /// [`crate::fetch_response::encode_fetch_response`].
     Frame(ResponseFrame),
-    /// Nothing, as Kafka does for Produce with acks=0.
+    /// A body the handler encoded itself (the answer to a private request, or a Kafka body
+    /// built by hand): the connection frames it behind the response header the request calls
+    /// for (Kafka's for the api and version; header v1 for a private api).
+    Raw(Vec<Part>),
+    /// Nothing, as Kafka does for Produce with acks=0 (and every private request that has no
+    /// response, such as `WeirRaft`).
     NoResponse,
     /// Close the connection once earlier responses are written (Kafka closes instead of
     /// answering e.g. a failed acks=0 Produce or a failed SASL authentication).
@@ -113,10 +124,19 @@ pub enum ConnectionError {
     #[error(transparent)]
     Send(#[from] SendError),
     /// A handler task ended without a reply (cancelled by the executor).
-    #[error("handler for {api_key:?} (correlation id {correlation_id}) was cancelled")]
+    #[error("handler for api key {api_key} (correlation id {correlation_id}) was cancelled")]
     HandlerCancelled {
-        /// The api.
-        api_key: ApiKey,
+        /// The api key.
+        api_key: i16,
+        /// The request's correlation id.
+        correlation_id: i32,
+    },
+    /// The handler answered a private request with a Kafka message, which has no encoding
+    /// for it: a handler bug, reported rather than sent as garbage.
+    #[error("handler answered {api} (correlation id {correlation_id}) with a Kafka message")]
+    MessageForWeirApi {
+        /// The private api.
+        api: WeirApi,
         /// The request's correlation id.
         correlation_id: i32,
     },
@@ -153,10 +173,106 @@ enum Pending {
     /// Answered by a handler task.
     Handler {
         task: JoinHandle<Reply>,
+        to: Answering,
+    },
+}
+
+/// What a handler's reply answers, which decides how it is framed.
+#[derive(Clone, Copy)]
+enum Answering {
+    Kafka {
         api_key: ApiKey,
         api_version: i16,
         correlation_id: i32,
     },
+    Weir {
+        api: WeirApi,
+        api_version: i16,
+        correlation_id: i32,
+    },
+}
+
+impl Answering {
+    fn of(request: &Request) -> Self {
+        match request {
+            Request::Kafka(r) => Answering::Kafka {
+                api_key: r.api_key,
+                api_version: r.api_version(),
+                correlation_id: r.correlation_id(),
+            },
+            Request::Weir(r) => Answering::Weir {
+                api: r.api,
+                api_version: r.api_version(),
+                correlation_id: r.correlation_id(),
+            },
+        }
+    }
+
+    fn api_key(self) -> i16 {
+        match self {
+            Answering::Kafka { api_key, .. } => api_key as i16,
+            Answering::Weir { api, .. } => api.key(),
+        }
+    }
+
+    fn correlation_id(self) -> i32 {
+        match self {
+            Answering::Kafka { correlation_id, .. } | Answering::Weir { correlation_id, .. } => {
+                correlation_id
+            }
+        }
+    }
+
+    /// Encodes a handler's Kafka message. A listener that accepts private apis advertises
+    /// them in its ApiVersions answers, whoever built the body: the table is this crate's, so
+    /// the broker's ApiVersions handler need not know which listener it serves.
+    fn message(
+        self,
+        mut body: ResponseKind,
+        weir: &WeirApis,
+    ) -> Result<ResponseFrame, ConnectionError> {
+        match self {
+            Answering::Kafka {
+                api_key,
+                api_version,
+                correlation_id,
+            } => {
+                if let ResponseKind::ApiVersions(r) = &mut body {
+                    weir.advertise(&mut r.api_keys);
+                }
+                Ok(encode_response(
+                    api_key,
+                    api_version,
+                    correlation_id,
+                    &body,
+                )?)
+            }
+            Answering::Weir {
+                api,
+                correlation_id,
+                ..
+            } => Err(ConnectionError::MessageForWeirApi {
+                api,
+                correlation_id,
+            }),
+        }
+    }
+
+    /// Frames a body the handler encoded itself behind the header this request calls for.
+    fn raw(self, parts: Vec<Part>) -> Result<ResponseFrame, ConnectionError> {
+        Ok(match self {
+            Answering::Kafka {
+                api_key,
+                api_version,
+                correlation_id,
+            } => encode_raw_response(api_key, api_version, correlation_id, parts)?,
+            Answering::Weir {
+                api,
+                api_version,
+                correlation_id,
+            } => encode_weir_response(api, api_version, correlation_id, parts)?,
+        })
+    }
 }
 
 struct InFlight {
@@ -191,7 +307,7 @@ pub async fn serve_connection<H: Handler>(
         // Clean EOF: the sender is gone, so the writer drains what is queued and finishes.
         std::future::pending::<Result<Closed, ConnectionError>>().await
     };
-    let write_side = write_responses(&mut writer, queue_rx);
+    let write_side = write_responses(&mut writer, queue_rx, &connection.weir_apis);
     futures_lite::future::or(read_side, write_side).await
 }
 
@@ -218,11 +334,9 @@ async fn read_requests<H: Handler>(
             .await
             .map_err(|_| ConnectionError::ShuttingDown)?;
         let frame = read_frame_body(reader, len).await?;
-        let pending = match decode_request(frame, core.supported()) {
+        let pending = match decode_any_request(frame, core.supported(), &connection.weir_apis) {
             Ok(request) => {
-                let api_key = request.api_key;
-                let api_version = request.api_version();
-                let correlation_id = request.correlation_id();
+                let to = Answering::of(&request);
                 let handler = handler.clone();
                 let connection = connection.clone();
                 let task = glommio::spawn_local(async move {
@@ -233,12 +347,7 @@ async fn read_requests<H: Handler>(
                     reply
                 })
                 .detach();
-                Pending::Handler {
-                    task,
-                    api_key,
-                    api_version,
-                    correlation_id,
-                }
+                Pending::Handler { task, to }
             }
             Err(e) => match e.unsupported_api_versions() {
                 Some(correlation_id) => {
@@ -247,7 +356,11 @@ async fn read_requests<H: Handler>(
                         peer = %connection.peer,
                         "answering unsupported ApiVersions at v0: {e}"
                     );
-                    Pending::Ready(api_versions_unsupported(correlation_id, core.supported())?)
+                    Pending::Ready(api_versions_unsupported(
+                        correlation_id,
+                        core.supported(),
+                        &connection.weir_apis,
+                    )?)
                 }
                 None => return Err(e.into()),
             },
@@ -268,28 +381,23 @@ async fn read_requests<H: Handler>(
 async fn write_responses(
     stream: &mut SharedStream,
     queue: LocalReceiver<InFlight>,
+    weir: &WeirApis,
 ) -> Result<Closed, ConnectionError> {
     while let Some(in_flight) = queue.recv().await {
         let frame = match in_flight.pending {
             Pending::Ready(frame) => frame,
-            Pending::Handler {
-                task,
-                api_key,
-                api_version,
-                correlation_id,
-            } => match task.await {
+            Pending::Handler { task, to } => match task.await {
                 None => {
                     return Err(ConnectionError::HandlerCancelled {
-                        api_key,
-                        correlation_id,
+                        api_key: to.api_key(),
+                        correlation_id: to.correlation_id(),
                     })
                 }
                 Some(Reply::NoResponse) => continue,
                 Some(Reply::Close) => return Ok(Closed::ByHandler),
                 Some(Reply::Frame(frame)) => frame,
-                Some(Reply::Message(body)) => {
-                    encode_response(api_key, api_version, correlation_id, &body)?
-                }
+                Some(Reply::Message(body)) => to.message(body, weir)?,
+                Some(Reply::Raw(parts)) => to.raw(parts)?,
             },
         };
         write_frame(stream, &frame).await?;

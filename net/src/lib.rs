@@ -1,9 +1,10 @@
 //! Weir's Kafka wire edge.
 //!
 //! Owns: frames, request decoding and response encoding (over kafka-protocol), the zero-copy
-//! FetchResponse framing, per-connection drivers and per-core listeners on glommio, and
-//! `sendfile` of file regions. It knows nothing of logs, partitions or storage: the broker
-//! plugs a [`Handler`] in and gets decoded requests out.
+//! FetchResponse framing, per-connection drivers and per-core listeners on glommio, `sendfile`
+//! of file regions, Weir's private api keys ([`weir_api`]), and the outbound client
+//! ([`client`]) that nodes use to reach each other. It knows nothing of logs, partitions or
+//! storage: the broker plugs a [`Handler`] in and gets decoded requests out.
 //!
 //! Invariants:
 //! - A frame size is checked against `socket.request.max.bytes` before any buffer for it
@@ -13,6 +14,8 @@
 //! - Bad input closes that one connection with a log line; it never panics the core.
 //! - Record bytes in a [`FileRegion`] reach the socket with `sendfile`; at most one byte per
 //!   full-socket stall is copied through user space (to park on glommio's writability poll).
+//! - Weir's private apis are accepted only on a listener configured for them
+//!   ([`Listener::accepting_weir_apis`]); anywhere else one closes the connection.
 //! - Everything is per core (`Rc`, `Cell`, glommio's single-threaded semaphore): no locks,
 //!   nothing `Send` on the data path.
 //!
@@ -30,6 +33,9 @@
 //!         let addr = "127.0.0.1:9092".parse().expect("address");
 //!         let listener = Listener::bind(addr, core.clone()).expect("bind");
 //!         let handler = Rc::new(move |_conn: Rc<ConnectionInfo>, request: Request| async move {
+//!             let Request::Kafka(request) = request else {
+//!                 return Reply::Close; // a private api: only a controller listener gets them
+//!             };
 //!             match request.body {
 //!                 RequestKind::ApiVersions(_) => Reply::Message(ResponseKind::ApiVersions(
 //!                     ApiVersionsResponse::default(),
@@ -44,6 +50,7 @@
 //!     .expect("clean exit");
 //! ```
 
+pub mod client;
 pub mod config;
 pub mod connection;
 pub mod core_state;
@@ -55,16 +62,23 @@ pub mod response;
 pub mod sendfile;
 pub mod socket;
 pub mod versions;
+pub mod weir_api;
 pub mod writer;
 
 pub use config::{ConfigError, NetConfig};
 pub use connection::{serve_connection, Closed, ConnectionError, ConnectionInfo, Handler, Reply};
 pub use core_state::NetCore;
 pub use listener::{ensure_port_free, ListenError, Listener};
-pub use request::{decode_request, Request, RequestError};
-pub use response::{encode_response, EncodeError, FileRegion, Part, ResponseFrame};
+pub use request::{decode_any_request, decode_request, KafkaRequest, Request, RequestError};
+pub use response::{
+    encode_raw_response, encode_response, encode_weir_response, EncodeError, FileRegion, Part,
+    ResponseFrame,
+};
 pub use sendfile::{send_stats, SendStats};
 pub use versions::SupportedApis;
+pub use weir_api::{
+    WeirApi, WeirApis, WeirRequest, WEIR_CONTROLLER, WEIR_METADATA_FETCH, WEIR_RAFT,
+};
 
 /// Re-exported so the broker names exactly the protocol types this crate decodes into.
 pub use kafka_protocol;

@@ -7,6 +7,7 @@
 
 use crate::connection::{serve_connection, Closed, ConnectionInfo, Handler};
 use crate::core_state::NetCore;
+use crate::weir_api::WeirApis;
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
@@ -37,6 +38,8 @@ pub enum ListenError {
 pub struct Listener {
     inner: glommio::net::TcpListener,
     core: Rc<NetCore>,
+    // Private apis accepted here: none unless this is the controller listener.
+    weir_apis: Rc<WeirApis>,
 }
 
 /// Fails if another socket already listens on `addr`'s port (on that address or a wildcard).
@@ -119,7 +122,19 @@ impl Listener {
             addr,
             source: e.into(),
         })?;
-        Ok(Listener { inner, core })
+        Ok(Listener {
+            inner,
+            core,
+            weir_apis: Rc::new(WeirApis::none()),
+        })
+    }
+
+    /// Accepts `apis` of Weir's private apis on this listener (the `CONTROLLER` listener) and
+    /// advertises them in its ApiVersions answers. Every other listener refuses them by
+    /// closing the connection.
+    pub fn accepting_weir_apis(mut self, apis: WeirApis) -> Self {
+        self.weir_apis = Rc::new(apis);
+        self
     }
 
     /// The bound address (with the real port when bound to port 0).
@@ -165,6 +180,7 @@ impl Listener {
             id: slot.id,
             peer,
             local,
+            weir_apis: self.weir_apis.clone(),
         });
         let core = self.core.clone();
         let handler = handler.clone();

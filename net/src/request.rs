@@ -1,11 +1,13 @@
 //! Request decoding: peek the fixed header prefix, check the api and version against the
-//! broker's table, then let kafka-protocol decode the header and body.
+//! broker's table, then let kafka-protocol decode the header and body. Weir's private apis
+//! ([`crate::weir_api`]) share the prefix and the header but keep their body as bytes.
 //!
 //! The fixed prefix (api_key, api_version, correlation_id) has the same layout in every request
 //! header version, which is what lets us answer a request we cannot parse (Kafka's ApiVersions
 //! fallback) and name the correlation id in every error.
 
 use crate::versions::SupportedApis;
+use crate::weir_api::{WeirApi, WeirApis, WeirRequest, WEIR_REQUEST_HEADER_VERSION};
 use bytes::{Buf, Bytes};
 use kafka_protocol::messages::{ApiKey, RequestHeader, RequestKind};
 use kafka_protocol::protocol::{Decodable, VersionRange};
@@ -14,9 +16,40 @@ use thiserror::Error;
 /// Bytes of the header prefix whose layout never changes: api_key, api_version, correlation_id.
 pub const FIXED_HEADER_PREFIX_BYTES: usize = 8;
 
-/// A decoded request.
+/// A request as the handler gets it: a Kafka api, decoded, or one of Weir's private apis,
+/// whose body stays bytes.
+// Moved once per request from the reader to its handler task; boxing the Kafka variant would
+// cost an allocation per request to save a memcpy.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
-pub struct Request {
+pub enum Request {
+    /// A Kafka api.
+    Kafka(KafkaRequest),
+    /// A private api, only ever from a listener that accepts it.
+    Weir(WeirRequest),
+}
+
+impl Request {
+    /// The correlation id to echo in the response.
+    pub fn correlation_id(&self) -> i32 {
+        match self {
+            Request::Kafka(r) => r.correlation_id(),
+            Request::Weir(r) => r.correlation_id(),
+        }
+    }
+
+    /// Size of the frame body this request arrived in.
+    pub fn frame_len(&self) -> usize {
+        match self {
+            Request::Kafka(r) => r.frame_len,
+            Request::Weir(r) => r.frame_len,
+        }
+    }
+}
+
+/// A decoded Kafka request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KafkaRequest {
     /// The api, already validated.
     pub api_key: ApiKey,
     /// The request header (version chosen by kafka-protocol's `request_header_version`).
@@ -27,7 +60,7 @@ pub struct Request {
     pub frame_len: usize,
 }
 
-impl Request {
+impl KafkaRequest {
     /// The version the client spoke; responses must be encoded at the same version.
     pub fn api_version(&self) -> i16 {
         self.header.request_api_version
@@ -77,6 +110,34 @@ pub enum RequestError {
     MalformedHeader {
         /// The api.
         api_key: ApiKey,
+        /// The version.
+        api_version: i16,
+        /// The correlation id.
+        correlation_id: i32,
+        /// kafka-protocol's account of the failure.
+        reason: String,
+    },
+    /// A private api (or a version of it) this listener does not accept: on a client-facing
+    /// listener any private request is refused, as an unknown api key is.
+    #[error("{api} v{api_version} is not accepted on this listener (accepted: {}, correlation id {correlation_id})",
+        accepted.map_or_else(|| "none".to_string(), |r| r.to_string()))]
+    WeirApiNotAccepted {
+        /// The api.
+        api: WeirApi,
+        /// The version asked for.
+        api_version: i16,
+        /// The correlation id.
+        correlation_id: i32,
+        /// What the listener accepts of this api, if anything.
+        accepted: Option<VersionRange>,
+    },
+    /// A private request's header does not decode.
+    #[error(
+        "malformed {api} v{api_version} request header (correlation id {correlation_id}): {reason}"
+    )]
+    MalformedWeirHeader {
+        /// The api.
+        api: WeirApi,
         /// The version.
         api_version: i16,
         /// The correlation id.
@@ -138,8 +199,57 @@ pub fn peek_header_prefix(frame: &[u8]) -> Result<HeaderPrefix, RequestError> {
     })
 }
 
-/// Decodes one request frame body (size prefix already stripped).
-pub fn decode_request(frame: Bytes, supported: &SupportedApis) -> Result<Request, RequestError> {
+/// Decodes one request frame body (size prefix already stripped) arriving on a listener that
+/// answers `supported` Kafka apis and accepts `weir` private ones.
+pub fn decode_any_request(
+    frame: Bytes,
+    supported: &SupportedApis,
+    weir: &WeirApis,
+) -> Result<Request, RequestError> {
+    let prefix = peek_header_prefix(&frame)?;
+    match WeirApi::from_key(prefix.api_key) {
+        Some(api) => decode_weir_request(frame, api, prefix, weir).map(Request::Weir),
+        None => decode_request(frame, supported).map(Request::Kafka),
+    }
+}
+
+fn decode_weir_request(
+    frame: Bytes,
+    api: WeirApi,
+    prefix: HeaderPrefix,
+    weir: &WeirApis,
+) -> Result<WeirRequest, RequestError> {
+    let frame_len = frame.len();
+    if !weir.supports(api, prefix.api_version) {
+        return Err(RequestError::WeirApiNotAccepted {
+            api,
+            api_version: prefix.api_version,
+            correlation_id: prefix.correlation_id,
+            accepted: weir.range(api),
+        });
+    }
+    let mut body = frame;
+    let header = RequestHeader::decode(&mut body, WEIR_REQUEST_HEADER_VERSION).map_err(|e| {
+        RequestError::MalformedWeirHeader {
+            api,
+            api_version: prefix.api_version,
+            correlation_id: prefix.correlation_id,
+            reason: format!("{e:#}"),
+        }
+    })?;
+    Ok(WeirRequest {
+        api,
+        header,
+        body,
+        frame_len,
+    })
+}
+
+/// Decodes one Kafka request frame body (size prefix already stripped).
+pub fn decode_request(
+    frame: Bytes,
+    supported: &SupportedApis,
+) -> Result<KafkaRequest, RequestError> {
     let frame_len = frame.len();
     let prefix = peek_header_prefix(&frame)?;
     let api_key = ApiKey::try_from(prefix.api_key).map_err(|()| RequestError::UnknownApiKey {
@@ -174,7 +284,7 @@ pub fn decode_request(frame: Bytes, supported: &SupportedApis) -> Result<Request
             reason: format!("{e:#}"),
         }
     })?;
-    Ok(Request {
+    Ok(KafkaRequest {
         api_key,
         header,
         body,
@@ -363,6 +473,96 @@ mod tests {
             }) => assert!(!reason.is_empty()),
             other => panic!("expected MalformedBody, got {other:?}"),
         }
+    }
+
+    /// A private request: header v2, then opaque bytes.
+    fn weir_frame(api_key: i16, version: i16, correlation_id: i32, body: &[u8]) -> Bytes {
+        let header = RequestHeader::default()
+            .with_request_api_key(api_key)
+            .with_request_api_version(version)
+            .with_correlation_id(correlation_id)
+            .with_client_id(Some(StrBytes::from_static_str("weir-node-2")));
+        let mut buf = BytesMut::new();
+        header.encode(&mut buf, 2).unwrap();
+        buf.extend_from_slice(body);
+        buf.freeze()
+    }
+
+    #[test]
+    fn private_requests_keep_their_body_as_a_slice_of_the_frame() {
+        let weir = WeirApis::new([(WeirApi::Controller, VersionRange { min: 0, max: 1 })]).unwrap();
+        let frame = weir_frame(32002, 1, 42, b"\x00opaque\xff");
+        let request =
+            decode_any_request(frame.clone(), &SupportedApis::everything_decodable(), &weir)
+                .expect("accepted");
+        let Request::Weir(r) = request else {
+            panic!("expected a private request, got {request:?}");
+        };
+        assert_eq!(r.api, WeirApi::Controller);
+        assert_eq!((r.api_version(), r.correlation_id()), (1, 42));
+        assert_eq!(r.header.client_id.as_deref(), Some("weir-node-2"));
+        assert_eq!(&r.body[..], b"\x00opaque\xff");
+        assert_eq!(r.frame_len, frame.len());
+        // The body is the frame's tail, not a copy.
+        let tail = &frame[frame.len() - r.body.len()..];
+        assert_eq!(r.body.as_ptr(), tail.as_ptr());
+        // Kafka requests still decode through the same entry point.
+        let kafka = client_encode(
+            ApiKey::ApiVersions,
+            3,
+            7,
+            &RequestKind::ApiVersions(ApiVersionsRequest::default()),
+        );
+        assert!(matches!(
+            decode_any_request(kafka, &SupportedApis::everything_decodable(), &weir),
+            Ok(Request::Kafka(KafkaRequest {
+                api_key: ApiKey::ApiVersions,
+                ..
+            }))
+        ));
+    }
+
+    #[test]
+    fn private_requests_outside_the_listeners_table_are_refused() {
+        let everything = SupportedApis::everything_decodable();
+        let weir = WeirApis::new([(WeirApi::Controller, VersionRange { min: 0, max: 0 })]).unwrap();
+        for (key, version, table, accepted) in [
+            (32000, 0, WeirApis::none(), None),
+            (32002, 0, WeirApis::none(), None),
+            (32001, 0, weir.clone(), None),
+            (
+                32002,
+                1,
+                weir.clone(),
+                Some(VersionRange { min: 0, max: 0 }),
+            ),
+        ] {
+            let err = decode_any_request(weir_frame(key, version, 5, b"x"), &everything, &table)
+                .expect_err("refused");
+            assert_eq!(
+                err,
+                RequestError::WeirApiNotAccepted {
+                    api: WeirApi::from_key(key).unwrap(),
+                    api_version: version,
+                    correlation_id: 5,
+                    accepted,
+                }
+            );
+        }
+        // Accepted, but the header is cut inside its client id.
+        let cut = weir_frame(32002, 0, 6, b"").slice(..12);
+        assert!(matches!(
+            decode_any_request(cut, &everything, &weir),
+            Err(RequestError::MalformedWeirHeader {
+                correlation_id: 6,
+                ..
+            })
+        ));
+        // Keys next to the private range are unknown Kafka keys, as before.
+        assert!(matches!(
+            decode_any_request(weir_frame(32003, 0, 7, b""), &everything, &weir),
+            Err(RequestError::UnknownApiKey { api_key: 32003, .. })
+        ));
     }
 
     /// kafka-protocol 0.18.0 pre-allocates `Vec::with_capacity(n)` from a wire array count

@@ -3,6 +3,7 @@
 
 use crate::frame::FRAME_PREFIX_BYTES;
 use crate::versions::SupportedApis;
+use crate::weir_api::{WeirApi, WeirApis, WEIR_RESPONSE_HEADER_VERSION};
 use bytes::{BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::{ApiKey, ApiVersionsResponse, ResponseHeader, ResponseKind};
 use kafka_protocol::protocol::Encodable;
@@ -169,6 +170,16 @@ pub enum EncodeError {
         /// Its length.
         len: usize,
     },
+    /// The response header of a private api could not be encoded.
+    #[error("encoding the {api} v{version} response header failed: {reason}")]
+    WeirHeader {
+        /// The api.
+        api: WeirApi,
+        /// The version.
+        version: i16,
+        /// kafka-protocol's account.
+        reason: String,
+    },
     /// kafka-protocol refused to encode the message.
     #[error("encoding {api_key:?} v{version} failed: {reason}")]
     Protocol {
@@ -223,17 +234,60 @@ pub fn encode_response(
     Ok(ResponseFrame::from_prefixed(buf.freeze()))
 }
 
+/// Frames a body encoded by the handler (`parts`) behind the response header of a Kafka
+/// `api_key` at `version`: for responses whose body the broker builds itself.
+pub fn encode_raw_response(
+    api_key: ApiKey,
+    version: i16,
+    correlation_id: i32,
+    parts: Vec<Part>,
+) -> Result<ResponseFrame, EncodeError> {
+    let mut header = BytesMut::new();
+    put_response_header(&mut header, api_key, version, correlation_id)?;
+    frame_behind(header, parts)
+}
+
+/// Frames the response to a private request: response header v1, then the handler's bytes.
+pub fn encode_weir_response(
+    api: WeirApi,
+    version: i16,
+    correlation_id: i32,
+    parts: Vec<Part>,
+) -> Result<ResponseFrame, EncodeError> {
+    let mut header = BytesMut::new();
+    ResponseHeader::default()
+        .with_correlation_id(correlation_id)
+        .encode(&mut header, WEIR_RESPONSE_HEADER_VERSION)
+        .map_err(|e| EncodeError::WeirHeader {
+            api,
+            version,
+            reason: format!("{e:#}"),
+        })?;
+    frame_behind(header, parts)
+}
+
+fn frame_behind(header: BytesMut, parts: Vec<Part>) -> Result<ResponseFrame, EncodeError> {
+    let mut body = Vec::with_capacity(parts.len() + 1);
+    body.push(Part::Bytes(header.freeze()));
+    body.extend(parts);
+    ResponseFrame::from_body_parts(body)
+}
+
 /// Kafka's answer to an ApiVersions request at a version it does not support: an
 /// ApiVersionsResponse at v0, error UNSUPPORTED_VERSION, listing the supported ranges so the
 /// client can retry with the highest version both sides know (KIP-511). Kafka itself lists
-/// only the ApiVersions entry; listing the whole table is a superset clients look up by key.
+/// only the ApiVersions entry; listing the whole table (and the private apis the listener
+/// accepts) is a superset clients look up by key.
 pub fn api_versions_unsupported(
     correlation_id: i32,
     supported: &SupportedApis,
+    weir: &WeirApis,
 ) -> Result<ResponseFrame, EncodeError> {
+    let mut keys = supported.api_versions();
+    weir.advertise(&mut keys);
     let body = ApiVersionsResponse::default()
         .with_error_code(UNSUPPORTED_VERSION)
-        .with_api_keys(supported.api_versions());
+        .with_api_keys(keys);
     encode_response(
         ApiKey::ApiVersions,
         API_VERSIONS_FALLBACK_VERSION,
@@ -308,7 +362,7 @@ mod tests {
             (ApiKey::ApiVersions, VersionRange { min: 0, max: 3 }),
         ])
         .unwrap();
-        let frame = api_versions_unsupported(1234, &table).unwrap();
+        let frame = api_versions_unsupported(1234, &table, &WeirApis::none()).unwrap();
         let mut wire = only_bytes(&frame);
         assert_eq!(wire.get_i32() as usize, wire.len());
         let header = ResponseHeader::decode(&mut wire, 0).unwrap();

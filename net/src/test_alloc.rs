@@ -40,3 +40,9 @@ pub fn allocated_during<T>(f: impl FnOnce() -> T) -> (T, u64) {
     let after = ALLOCATED.with(Cell::get);
     (out, after - before)
 }
+
+/// Bytes this thread has allocated so far; the difference of two readings spans awaits,
+/// which [`allocated_during`] cannot.
+pub fn allocated_so_far() -> u64 {
+    ALLOCATED.with(Cell::get)
+}

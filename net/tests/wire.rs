@@ -1,7 +1,7 @@
 //! End-to-end tests of the wire edge: a glommio executor serves a listener on 127.0.0.1 with a
 //! toy handler, and blocking std clients on the test thread speak Kafka frames to it.
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{Buf, BufMut, Bytes, BytesMut};
 use glommio::sync::Semaphore;
 use glommio::{LocalExecutorBuilder, Placement};
 use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
@@ -24,8 +24,8 @@ use weir_net::fetch_response::{
     encode_fetch_response, FetchPartitionData, FetchResponseData, FetchTopicData,
 };
 use weir_net::{
-    send_stats, ConnectionInfo, FileRegion, Handler, Listener, NetConfig, NetCore, Part, Reply,
-    Request, SendStats, SupportedApis,
+    send_stats, ConnectionInfo, FileRegion, Handler, KafkaRequest, Listener, NetConfig, NetCore,
+    Part, Reply, Request, SendStats, SupportedApis, WeirApi, WeirApis, WeirRequest,
 };
 
 const IO_TIMEOUT: Duration = Duration::from_secs(10);
@@ -54,6 +54,10 @@ struct TestHandler {
 
 impl Handler for TestHandler {
     async fn handle(&self, _connection: Rc<ConnectionInfo>, request: Request) -> Reply {
+        let request = match request {
+            Request::Kafka(request) => request,
+            Request::Weir(request) => return self.weir(request),
+        };
         let id = request.correlation_id();
         self.events
             .borrow_mut()
@@ -68,7 +72,27 @@ impl Handler for TestHandler {
 }
 
 impl TestHandler {
-    async fn reply(&self, request: Request) -> Reply {
+    /// Private apis: WeirRaft is recorded and not answered; the others answer their body
+    /// reversed, so the test sees the handler had exactly the bytes sent.
+    fn weir(&self, request: WeirRequest) -> Reply {
+        self.events.borrow_mut().push(format!(
+            "{} v{} {} {:?}",
+            request.api,
+            request.api_version(),
+            request.correlation_id(),
+            request.body
+        ));
+        match request.api {
+            WeirApi::Raft => Reply::NoResponse,
+            WeirApi::MetadataFetch | WeirApi::Controller => {
+                let mut body = request.body.to_vec();
+                body.reverse();
+                Reply::Raw(vec![Part::Bytes(Bytes::from(body))])
+            }
+        }
+    }
+
+    async fn reply(&self, request: KafkaRequest) -> Reply {
         let id = request.correlation_id();
         match request.body {
             RequestKind::ApiVersions(_) => Reply::Message(ResponseKind::ApiVersions(
@@ -142,11 +166,30 @@ impl Server {
         Server::start_on("127.0.0.1:0".parse().unwrap(), config, fetch_file)
     }
 
+    /// A controller listener: accepts the given private apis.
+    fn start_accepting(weir: WeirApis) -> Server {
+        Server::start_full(
+            "127.0.0.1:0".parse().unwrap(),
+            NetConfig::default(),
+            None,
+            weir,
+        )
+    }
+
     /// Like a broker core: its own executor, its own listening socket on `bind`.
     fn start_on(
         bind: SocketAddr,
         config: NetConfig,
         fetch_file: Option<(std::path::PathBuf, u64)>,
+    ) -> Server {
+        Server::start_full(bind, config, fetch_file, WeirApis::none())
+    }
+
+    fn start_full(
+        bind: SocketAddr,
+        config: NetConfig,
+        fetch_file: Option<(std::path::PathBuf, u64)>,
+        weir: WeirApis,
     ) -> Server {
         let stop = Arc::new(AtomicBool::new(false));
         let (addr_tx, addr_rx) = mpsc::channel();
@@ -155,7 +198,9 @@ impl Server {
             .name("weir-net-test")
             .spawn(move || async move {
                 let core = NetCore::new(config, supported()).expect("config");
-                let listener = Listener::bind(bind, core.clone()).expect("bind");
+                let listener = Listener::bind(bind, core.clone())
+                    .expect("bind")
+                    .accepting_weir_apis(weir);
                 addr_tx.send(listener.local_addr().expect("addr")).unwrap();
                 let handler = Rc::new(TestHandler {
                     supported: supported(),
@@ -688,4 +733,129 @@ fn two_cores_share_one_address_with_reuseport() {
     assert_eq!((a.len() + b.len()) as i32, CONNECTIONS);
     // The kernel hashes connections across both sockets; all 40 on one is a 2^-39 event.
     assert!(!a.is_empty() && !b.is_empty(), "{} vs {}", a.len(), b.len());
+}
+
+/// A private request as a Weir client frames it: size, request header v2, body as given.
+fn weir_request(api_key: i16, version: i16, correlation_id: i32, body: &[u8]) -> Vec<u8> {
+    let header = RequestHeader::default()
+        .with_request_api_key(api_key)
+        .with_request_api_version(version)
+        .with_correlation_id(correlation_id)
+        .with_client_id(Some(StrBytes::from_static_str("wire-test")));
+    let mut buf = BytesMut::new();
+    buf.put_i32(0);
+    header.encode(&mut buf, 2).unwrap();
+    buf.put_slice(body);
+    let len = (buf.len() - 4) as i32;
+    buf[..4].copy_from_slice(&len.to_be_bytes());
+    buf.to_vec()
+}
+
+fn controller_apis() -> WeirApis {
+    let v = |min, max| VersionRange { min, max };
+    WeirApis::new([
+        (WeirApi::Raft, v(0, 0)),
+        (WeirApi::MetadataFetch, v(0, 1)),
+        (WeirApi::Controller, v(0, 0)),
+    ])
+    .unwrap()
+}
+
+fn listed(
+    keys: &[kafka_protocol::messages::api_versions_response::ApiVersion],
+) -> Vec<(i16, i16, i16)> {
+    keys.iter()
+        .map(|k| (k.api_key, k.min_version, k.max_version))
+        .filter(|k| k.0 >= 32000)
+        .collect()
+}
+
+#[test]
+fn private_apis_round_trip_as_raw_bytes_on_a_listener_that_accepts_them() {
+    let server = Server::start_accepting(controller_apis());
+    let mut client = server.connect();
+    // ApiVersions (answered by the handler from the Kafka table) advertises the private
+    // apis this listener accepts, and so does the v0 fallback the connection answers itself.
+    client.write_all(&api_versions(1)).unwrap();
+    let (_, kind) = read_response(&mut client, ApiKey::ApiVersions, 3);
+    let ResponseKind::ApiVersions(r) = kind else {
+        panic!("expected ApiVersions, got {kind:?}");
+    };
+    let private = vec![(32000, 0, 0), (32001, 0, 1), (32002, 0, 0)];
+    assert_eq!(listed(&r.api_keys), private);
+    assert_eq!(r.api_keys.len(), 5 + 3, "Kafka's keys are still all there");
+    let mut v4 = api_versions(2);
+    v4[7] = 4; // api_version 3 -> 4, beyond the table
+    client.write_all(&v4).unwrap();
+    let mut body = read_frame(&mut client);
+    ResponseHeader::decode(&mut body, 0).unwrap();
+    let fallback = ApiVersionsResponse::decode(&mut body, 0).unwrap();
+    assert_eq!(fallback.error_code, 35);
+    assert_eq!(listed(&fallback.api_keys), private);
+
+    // Pipelined: a raft message (never answered), a controller call, a metadata fetch at v1.
+    let mut wire = weir_request(32000, 0, 10, b"vote for 2");
+    wire.extend(weir_request(32002, 0, 11, b"register"));
+    wire.extend(weir_request(32001, 1, 12, &[0, 1, 2, 255]));
+    client.write_all(&wire).unwrap();
+    for (id, want) in [(11, b"retsiger".to_vec()), (12, vec![255, 2, 1, 0])] {
+        let mut frame = read_frame(&mut client);
+        // Response header v1: the correlation id, then an empty tagged-field section.
+        assert_eq!(frame.get_i32(), id);
+        assert_eq!(frame.get_u8(), 0, "no tagged fields");
+        assert_eq!(&frame[..], &want[..], "body of {id}");
+    }
+    // The raft message reached the handler with exactly its bytes, and nothing answered it:
+    // the next answer on the connection is the next request's.
+    client.write_all(&api_versions(13)).unwrap();
+    assert_api_versions_ok_with(&mut client, 13, 5 + 3);
+    drop(client);
+    let (_, events, _) = server.stop();
+    assert!(
+        events.contains(&"WeirRaft(32000) v0 10 b\"vote for 2\"".to_string()),
+        "{events:?}"
+    );
+}
+
+fn assert_api_versions_ok_with(s: &mut TcpStream, correlation_id: i32, keys: usize) {
+    let (id, kind) = read_response(s, ApiKey::ApiVersions, 3);
+    assert_eq!(id, correlation_id);
+    match kind {
+        ResponseKind::ApiVersions(r) => {
+            assert_eq!(r.error_code, 0);
+            assert_eq!(r.api_keys.len(), keys);
+        }
+        other => panic!("expected ApiVersions, got {other:?}"),
+    }
+}
+
+#[test]
+fn private_apis_close_the_connection_where_they_are_not_accepted() {
+    // A client-facing listener: any private request is refused like an unknown api key, and
+    // its ApiVersions lists no private api.
+    let server = Server::start(NetConfig::default(), None);
+    let mut client = server.connect();
+    client.write_all(&api_versions(1)).unwrap();
+    assert_api_versions_ok(&mut client, 1);
+    for api in WeirApi::ALL {
+        let mut client = server.connect();
+        client
+            .write_all(&weir_request(api.key(), 0, 2, b"x"))
+            .unwrap();
+        assert_closed_by_server(&mut client, api.name());
+    }
+    let (_, events, _) = server.stop();
+    assert!(events.iter().all(|e| !e.contains("Weir")), "{events:?}");
+
+    // The controller listener refuses versions it does not accept.
+    let server = Server::start_accepting(controller_apis());
+    for (key, version) in [(32000, 1), (32001, 2), (32002, 1)] {
+        let mut client = server.connect();
+        client
+            .write_all(&weir_request(key, version, 3, b"x"))
+            .unwrap();
+        assert_closed_by_server(&mut client, &format!("{key} v{version}"));
+    }
+    let (_, events, _) = server.stop();
+    assert!(events.iter().all(|e| !e.contains("Weir")), "{events:?}");
 }

@@ -49,6 +49,14 @@ pub fn supported_apis() -> SupportedApis {
 
 pub async fn handle(core: &Rc<Core>, conn: Rc<ConnectionInfo>, request: Request) -> Reply {
     use crate::group::api as groups;
+    let request = match request {
+        Request::Kafka(request) => request,
+        // Private apis arrive only on a listener that accepts them, and none does yet.
+        Request::Weir(request) => {
+            tracing::warn!(api = %request.api, "no handler for a private api; closing");
+            return Reply::Close;
+        }
+    };
     let version = request.api_version();
     let client_id = request
         .header

@@ -1,5 +1,6 @@
 //! A single-threaded one-shot slot: the reader task of a connection fills it, the request's
-//! caller awaits it. Everything lives on one glommio executor, so `Rc<RefCell<_>>` suffices.
+//! caller awaits it. Everything lives on one glommio executor, so `Rc<RefCell<_>>` suffices
+//! (glommio has no one-shot channel, and a bounded local channel per call costs more).
 
 use std::cell::RefCell;
 use std::future::Future;
@@ -13,10 +14,10 @@ struct Slot<T> {
     closed: bool,
 }
 
-pub struct Sender<T>(Rc<RefCell<Slot<T>>>);
-pub struct Receiver<T>(Rc<RefCell<Slot<T>>>);
+pub(crate) struct Sender<T>(Rc<RefCell<Slot<T>>>);
+pub(crate) struct Receiver<T>(Rc<RefCell<Slot<T>>>);
 
-pub fn channel<T>() -> (Sender<T>, Receiver<T>) {
+pub(crate) fn channel<T>() -> (Sender<T>, Receiver<T>) {
     let slot = Rc::new(RefCell::new(Slot {
         value: None,
         waker: None,
@@ -26,7 +27,7 @@ pub fn channel<T>() -> (Sender<T>, Receiver<T>) {
 }
 
 impl<T> Sender<T> {
-    pub fn send(self, value: T) {
+    pub(crate) fn send(self, value: T) {
         let mut s = self.0.borrow_mut();
         s.value = Some(value);
         if let Some(w) = s.waker.take() {
