@@ -255,7 +255,7 @@ impl QuorumNode {
         if self.round.is_some() {
             return Err(StepError::RoundOutstanding);
         }
-        let from = validate::check(&msg, &self.config, self.raw.raft.raft_log.last_index())?;
+        let from = validate::check(&msg, &self.config, &self.raw.raft.raft_log)?;
         let slot = self.slot(from);
         self.contacts.heard(slot, self.ticks);
         self.raw

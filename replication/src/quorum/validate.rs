@@ -7,9 +7,11 @@
 //! every message whose shape raft-rs would choke on, and every sender that is not a voter.
 
 use super::ids::{node_of, peer_of};
+use super::storage::QuorumStorage;
 use super::{QuorumConfig, INDEX_MAX, TERM_MAX};
 use crate::types::NodeId;
 use raft::eraftpb::{EntryType, Message, MessageType};
+use raft::RaftLog;
 
 /// Why a message was not stepped. The broker logs it; for `NotAVoter` it also closes the
 /// connection (the peer is misconfigured or not a controller).
@@ -56,13 +58,14 @@ fn is_network_type(t: MessageType) -> bool {
     )
 }
 
-/// Checks `msg` against the configuration and raft's invariants; returns the sender.
-/// `last_index` is the node's log end, including entries not yet persisted.
+/// Checks `msg` against the configuration, raft's invariants and the node's log (`log`,
+/// entries not yet persisted included); returns the sender.
 pub(crate) fn check(
     msg: &Message,
     config: &QuorumConfig,
-    last_index: u64,
+    log: &RaftLog<QuorumStorage>,
 ) -> Result<NodeId, StepError> {
+    let last_index = log.last_index();
     let msg_type = msg.get_msg_type();
     if !is_network_type(msg_type) {
         return Err(StepError::UnexpectedType(msg_type));
@@ -95,7 +98,10 @@ pub(crate) fn check(
         return Err(bad("index beyond the largest offset"));
     }
     match msg_type {
-        MessageType::MsgAppend => check_entries(msg, config).map_err(bad)?,
+        MessageType::MsgAppend => {
+            check_entries(msg, config).map_err(bad)?;
+            check_entry_terms(msg).map_err(bad)?;
+        }
         MessageType::MsgHeartbeat if msg.commit > last_index => {
             // raft-rs would commit past its log end, a fatal error.
             return Err(bad("heartbeat commits beyond this node's log"));
@@ -134,6 +140,20 @@ fn check_entries(msg: &Message, config: &QuorumConfig) -> Result<(), &'static st
     Ok(())
 }
 
+/// raft-rs appends after `(index, log_term)` when its log has that term at that index, and it
+/// reads the term of any index outside its log as 0: an append claiming term 0 for a real
+/// index would be appended after a gap, a fatal error. (An append reaching back below the
+/// commit index, where a conflict would also be fatal, raft-rs answers without appending.)
+fn check_entry_terms(msg: &Message) -> Result<(), &'static str> {
+    if msg.index > 0 && msg.log_term == 0 {
+        return Err("previous entry with term 0");
+    }
+    if msg.get_entries().iter().any(|e| e.term == 0) {
+        return Err("entry with term 0");
+    }
+    Ok(())
+}
+
 fn check_snapshot(msg: &Message, config: &QuorumConfig) -> Result<(), &'static str> {
     let meta = msg.get_snapshot().get_metadata();
     if meta.index == 0 || meta.index > INDEX_MAX {
@@ -161,7 +181,7 @@ fn check_snapshot(msg: &Message, config: &QuorumConfig) -> Result<(), &'static s
 mod tests {
     use super::*;
     use crate::quorum::QuorumTimeouts;
-    use raft::eraftpb::{ConfState, Entry};
+    use raft::eraftpb::{ConfState, Entry, HardState, Snapshot};
 
     fn config() -> QuorumConfig {
         QuorumConfig::new(1, &[1, 2, 3], QuorumTimeouts::default(), 0).unwrap()
@@ -176,6 +196,20 @@ mod tests {
         m
     }
 
+    /// A log of `last` entries of term 1, committed up to `committed`.
+    fn log(last: u64, committed: u64) -> RaftLog<QuorumStorage> {
+        let entries = (1..=last).map(|i| entry(i, 1)).collect();
+        let storage = QuorumStorage::new(
+            HardState::default(),
+            ConfState::from((vec![2, 3, 4], vec![])),
+            Snapshot::default(),
+            entries,
+        );
+        let mut log = RaftLog::new(storage, slog::Logger::root(slog::Discard, slog::o!()));
+        log.committed = committed;
+        log
+    }
+
     fn entry(index: u64, term: u64) -> Entry {
         Entry {
             index,
@@ -187,25 +221,28 @@ mod tests {
     #[test]
     fn senders_and_types_are_checked() {
         let c = config();
-        assert_eq!(check(&msg(MessageType::MsgHeartbeat, 2), &c, 0), Ok(2));
+        assert_eq!(
+            check(&msg(MessageType::MsgHeartbeat, 2), &c, &log(0, 0)),
+            Ok(2)
+        );
         assert!(matches!(
-            check(&msg(MessageType::MsgHeartbeat, 9), &c, 0),
+            check(&msg(MessageType::MsgHeartbeat, 9), &c, &log(0, 0)),
             Err(StepError::NotAVoter { from: Some(9), .. })
         ));
         assert!(matches!(
-            check(&msg(MessageType::MsgHeartbeat, 1), &c, 0),
+            check(&msg(MessageType::MsgHeartbeat, 1), &c, &log(0, 0)),
             Err(StepError::NotAVoter { .. })
         ));
         let mut m = msg(MessageType::MsgHeartbeat, 2);
         m.from = 0;
         assert!(matches!(
-            check(&m, &c, 0),
+            check(&m, &c, &log(0, 0)),
             Err(StepError::NotAVoter { from: None, .. })
         ));
         let mut m = msg(MessageType::MsgHeartbeat, 2);
         m.to = peer_of(3);
         assert!(matches!(
-            check(&m, &c, 0),
+            check(&m, &c, &log(0, 0)),
             Err(StepError::WrongRecipient { .. })
         ));
         for t in [
@@ -214,7 +251,10 @@ mod tests {
             MessageType::MsgTimeoutNow,
             MessageType::MsgReadIndex,
         ] {
-            assert_eq!(check(&msg(t, 2), &c, 0), Err(StepError::UnexpectedType(t)));
+            assert_eq!(
+                check(&msg(t, 2), &c, &log(0, 0)),
+                Err(StepError::UnexpectedType(t))
+            );
         }
     }
 
@@ -225,22 +265,46 @@ mod tests {
         m.index = 4;
         m.log_term = 1;
         m.set_entries(vec![entry(5, 1), entry(6, 2)].into());
-        assert_eq!(check(&m, &c, 0), Ok(2));
+        assert_eq!(check(&m, &c, &log(0, 0)), Ok(2));
         m.set_entries(vec![entry(5, 1), entry(7, 2)].into());
-        assert!(check(&m, &c, 0).is_err(), "a gap");
+        assert!(check(&m, &c, &log(0, 0)).is_err(), "a gap");
         m.set_entries(vec![entry(5, 2), entry(6, 1)].into());
-        assert!(check(&m, &c, 0).is_err(), "a decreasing term");
+        assert!(check(&m, &c, &log(0, 0)).is_err(), "a decreasing term");
         m.set_entries(vec![entry(5, 3)].into());
-        assert!(check(&m, &c, 0).is_err(), "a term above the message's");
+        assert!(
+            check(&m, &c, &log(0, 0)).is_err(),
+            "a term above the message's"
+        );
         let mut m = msg(MessageType::MsgHeartbeat, 2);
         m.commit = 8;
-        assert!(check(&m, &c, 7).is_err());
-        assert!(check(&m, &c, 8).is_ok());
+        assert!(check(&m, &c, &log(7, 0)).is_err());
+        assert!(check(&m, &c, &log(8, 0)).is_ok());
         let mut m = msg(MessageType::MsgHeartbeat, 2);
         m.term = 0;
-        assert!(check(&m, &c, 0).is_err());
+        assert!(check(&m, &c, &log(0, 0)).is_err());
         m.term = TERM_MAX + 1;
-        assert!(check(&m, &c, 0).is_err());
+        assert!(check(&m, &c, &log(0, 0)).is_err());
+    }
+
+    #[test]
+    fn appends_must_not_claim_term_0() {
+        let c = config();
+        let l = log(6, 5);
+        let mut m = msg(MessageType::MsgAppend, 2);
+        m.index = 3;
+        m.log_term = 1;
+        m.set_entries(vec![entry(4, 1), entry(5, 1), entry(6, 2)].into());
+        assert_eq!(check(&m, &c, &l), Ok(2));
+        m.log_term = 0;
+        assert!(
+            check(&m, &c, &l).is_err(),
+            "raft-rs reads term 0 as a match anywhere"
+        );
+        m.index = 9;
+        assert!(check(&m, &c, &l).is_err(), "and would append after a gap");
+        m.index = 0;
+        m.set_entries(vec![entry(1, 0)].into());
+        assert!(check(&m, &c, &l).is_err());
     }
 
     #[test]
@@ -251,10 +315,10 @@ mod tests {
         meta.index = 10;
         meta.term = 2;
         meta.set_conf_state(ConfState::from((vec![3, 2, 4], vec![])));
-        assert!(check(&m, &c, 0).is_ok());
+        assert!(check(&m, &c, &log(0, 0)).is_ok());
         m.mut_snapshot()
             .mut_metadata()
             .set_conf_state(ConfState::from((vec![2, 3, 4, 5], vec![])));
-        assert!(check(&m, &c, 0).is_err());
+        assert!(check(&m, &c, &log(0, 0)).is_err());
     }
 }
