@@ -25,7 +25,10 @@
 //! ```
 //!
 //! Inputs arriving while a round is outstanding (between `ready` and `advance`, e.g. during
-//! the fsync) wait in the driver: the node refuses them with `RoundOutstanding`.
+//! the fsync) wait in the driver: the node refuses them with `RoundOutstanding`. Step every
+//! queued input before asking for the next round: raft-rs batches them into one round (one
+//! fsync). `report_unreachable(node)` (a send failed), `report_snapshot(node, delivered)` and
+//! `compact` may be called at any time; `status()` answers DescribeQuorum.
 //!
 //! # Modules
 //! - [`config`]: a voter's configuration, Kafka's milliseconds turned into ticks.

@@ -39,8 +39,10 @@ pub enum QuorumError {
     Raft(String),
 }
 
-/// Why a proposal was not appended. Every variant maps to Kafka's `NOT_CONTROLLER` except
-/// `TooLarge` and `Empty` (the caller's bug) and `Busy` (retry later).
+/// Why a proposal was not appended. For a client: `NotLeader` and `NotYetActive` are Kafka's
+/// `NOT_CONTROLLER` (with the leader, when known); `Busy` means retry later; `TooLarge` and
+/// `Empty` are the caller's bug; `RoundOutstanding` means the driver must queue the proposal
+/// until it has advanced the round.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ProposeError {
     #[error("not the leader; the leader is {leader:?} (term {term})")]
