@@ -105,7 +105,10 @@ pub async fn find_coordinator(
     for key in keys {
         let error = match req.key_type {
             0 => ensure_offsets_topic(core).await.err(),
-            1 => Some(K::CoordinatorNotAvailable.code()),
+            // Weir has no transaction coordinator yet. A retriable COORDINATOR_NOT_AVAILABLE made
+            // the Java producer retry until max.block.ms (a 60 s hang at initTransactions);
+            // this code is fatal in Kafka's clients and matches InitProducerId's answer.
+            1 => Some(K::TransactionalIdAuthorizationFailed.code()),
             _ => Some(K::InvalidRequest.code()),
         };
         let c = Coordinator::default().with_key(key);
@@ -116,6 +119,7 @@ pub async fn find_coordinator(
                 .with_port(s.advertised_port),
             Some(code) => c
                 .with_error_code(code)
+                .with_error_message(Some(sb(coordinator_error_message(code))))
                 .with_node_id(BrokerId(-1))
                 .with_host(sb(""))
                 .with_port(-1),
@@ -131,9 +135,19 @@ pub async fn find_coordinator(
         .with_host(c.host)
         .with_port(c.port);
     if version >= 1 && c.error_code != 0 {
-        r.with_error_message(Some(sb("The coordinator is not available.")))
+        r.with_error_message(c.error_message)
     } else {
         r
+    }
+}
+
+fn coordinator_error_message(code: i16) -> &'static str {
+    if code == K::TransactionalIdAuthorizationFailed.code() {
+        "Weir does not support transactions yet"
+    } else if code == K::InvalidRequest.code() {
+        "unknown coordinator type"
+    } else {
+        "The coordinator is not available."
     }
 }
 
