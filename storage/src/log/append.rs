@@ -300,9 +300,13 @@ impl PartitionLog {
             let (active_base, mut size, roll_now) = {
                 let s = self.state.borrow();
                 let a = s.active();
+                // Kafka's LogSegment.shouldRoll: the age is the incoming batch's max timestamp
+                // less the segment's first one, not the wall clock's: a producer replaying
+                // old records (a backfill, a mirror) would otherwise roll at every batch.
+                let batch_ts = batches[from].header.max_timestamp;
                 let age_roll = a
                     .first_batch_timestamp
-                    .is_some_and(|t| now_ms.saturating_sub(t) >= config.segment_ms);
+                    .is_some_and(|t| batch_ts.saturating_sub(t) > config.segment_ms);
                 (a.base_offset, a.size, !a.is_empty() && age_roll)
             };
             if roll_now || self.must_roll_before(&batches[from].header, active_base, size, &config)
