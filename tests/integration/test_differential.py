@@ -213,6 +213,16 @@ def test_broker_config_defaults_match_kafka(broker, kafka_reference):
     diff = {k: (weir[k].value, kafka[k].value) for k in weir
             if k in kafka and k not in BROKER_CONFIGS_OF_THE_RUN and norm(weir[k].value) != norm(kafka[k].value)}
     assert not diff, f"config: (Weir, Kafka): {diff}"
+    # A key neither properties file sets is DEFAULT_CONFIG on both, and null where unset
+    # (min.insync.replicas aside: Kafka 4.4's controller holds a cluster default for it, for ELR).
+    sources = {k: (weir[k].source, kafka[k].source) for k in weir
+               if k in kafka and k not in BROKER_CONFIGS_OF_THE_RUN | {"min.insync.replicas"}
+               and weir[k].source != kafka[k].source}
+    assert not sources, f"config: (Weir's source, Kafka's source): {sources}"
+    nulls = {k: (weir[k].value, kafka[k].value) for k in weir
+             if k in kafka and k not in BROKER_CONFIGS_OF_THE_RUN
+             and (weir[k].value is None) != (kafka[k].value is None)}
+    assert not nulls, f"config: (Weir, Kafka): {nulls}"
 
 
 @pytest.mark.xfail(strict=True, reason="Weir's DescribeConfigs ignores include_synonyms")

@@ -36,7 +36,6 @@ async fn controller(core: &Rc<Core>, call: ControllerCall) -> Option<ControllerR
 
 /// Kafka's DescribeConfigs / CreateTopics config sources.
 pub const SOURCE_DYNAMIC_TOPIC: i8 = 1;
-pub const SOURCE_STATIC_BROKER: i8 = 4;
 pub const SOURCE_DEFAULT: i8 = 5;
 
 pub async fn create_topics(
