@@ -54,8 +54,10 @@ java_cmd() {
   local cpus="${KAFKA_CPUS:-}"
   local -a pre=()
   if [ -n "$cpus" ]; then pre=(taskset -c "$cpus"); fi
+  # exec: the caller's PID (a subshell's, for the background node) becomes the JVM's, so the
+  # node is stopped by that PID.
   # shellcheck disable=SC2086
-  "${pre[@]}" java ${KAFKA_HEAP_OPTS:--Xmx1G -Xms256m} -XX:+UseG1GC -Djava.awt.headless=true \
+  exec "${pre[@]}" java ${KAFKA_HEAP_OPTS:--Xmx1G -Xms256m} -XX:+UseG1GC -Djava.awt.headless=true \
     -Dlog4j2.configurationFile="$REF/log4j2.properties" -cp "$(classpath)" "$@"
 }
 
@@ -95,10 +97,11 @@ PROPS
   for kv in "$@"; do
     case "$kv" in *=*) echo "$kv" >> "$dir/server.properties" ;; *) die "not key=value: $kv" ;; esac
   done
-  java_cmd -Dweir.log.level=WARN kafka.tools.StorageTool format \
-    -t "$(cluster_id)" -c "$dir/server.properties" > "$dir/format.log" 2>&1 \
+  ( java_cmd -Dweir.log.level=WARN kafka.tools.StorageTool format \
+    -t "$(cluster_id)" -c "$dir/server.properties" ) > "$dir/format.log" 2>&1 \
     || { cat "$dir/format.log" >&2; die "formatting $dir/data failed"; }
-  ( java_cmd kafka.Kafka "$dir/server.properties" > "$dir/kafka.log" 2>&1 < /dev/null & echo $! > "$dir/kafka.pid" )
+  ( java_cmd kafka.Kafka "$dir/server.properties" ) > "$dir/kafka.log" 2>&1 < /dev/null &
+  echo $! > "$dir/kafka.pid"
   local pid; pid="$(cat "$dir/kafka.pid")"
   local deadline=$(( $(date +%s) + ${KAFKA_READY_TIMEOUT_S:-120} ))
   # Ready: the node logged that it started (its broker is unfenced and its listener open).
