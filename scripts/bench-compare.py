@@ -190,6 +190,7 @@ def visit(broker: Broker, tag: str, a) -> dict:
         log(f"  {broker.name} produce acks={acks}: {fig.get(f'produce acks={acks} MB/s')}")
 
     out, cpu, wall = run_measured(broker, bench + ["consume", "--topic", topic, "--from", "earliest",
+                                                  "--partitions", str(a.partitions),
                                                   "--consumers", "1", "--bootstrap-server", broker.bootstrap,
                                                   "--message-size", "1024", "--duration", a.duration,
                                                   "--warmup", "0s", "--json"], tmo)
@@ -217,7 +218,8 @@ def visit(broker: Broker, tag: str, a) -> dict:
         log(f"  {broker.name} sweep done")
 
     if a.perf_test_records:
-        env = dict(os.environ, KAFKA_TOOL_CPUS=a.bench_cpus)
+        env = dict(os.environ, KAFKA_TOOL_CPUS=a.bench_cpus, KAFKA_TOOL_JVM_OPTS="-XX:+UseG1GC",
+                   KAFKA_HEAP_OPTS="-Xmx1G")
         argv = [str(REPO / "scripts/kafka-tool.sh"), "kafka-producer-perf-test", "--bootstrap-server",
                 broker.bootstrap, "--topic", f"cmp-{tag}-perf", "--num-records", str(a.perf_test_records),
                 "--record-size", "1024", "--throughput", "-1", "--command-property", "acks=1"]
@@ -249,7 +251,7 @@ def main():
     ap.add_argument("--warmup", default="2s")
     ap.add_argument("--partitions", type=int, default=8)
     ap.add_argument("--sweep", default="16,100,500,2000", help="partition counts; empty to skip")
-    ap.add_argument("--perf-test-records", type=int, default=500000, help="0 to skip")
+    ap.add_argument("--perf-test-records", type=int, default=300000, help="0 to skip")
     ap.add_argument("--broker-cpus", default="0")
     ap.add_argument("--bench-cpus", default="1")
     ap.add_argument("--out", type=Path, help="writes every visit's figures and the table here")

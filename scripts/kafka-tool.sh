@@ -7,7 +7,9 @@
 #   scripts/kafka-tool.sh kafka-producer-perf-test --topic t --num-records 100000 \
 #       --record-size 1024 --throughput -1 --command-property bootstrap.servers=127.0.0.1:9092
 #
-# Env: KAFKA_HEAP_OPTS (default -Xmx512m), KAFKA_TOOL_CPUS (taskset CPU list, for benchmarks).
+# Env: KAFKA_HEAP_OPTS (default -Xmx512m), KAFKA_TOOL_CPUS (taskset CPU list, for benchmarks),
+#      KAFKA_TOOL_JVM_OPTS (default: a quick start, the serial GC and the C1 compiler only, which
+#      suits short runs; give e.g. -XX:+UseG1GC for performance tests)
 set -euo pipefail
 REPO="$(cd "$(dirname "$0")/.." && pwd)"
 
@@ -45,6 +47,6 @@ pre=()
 if [ -n "${KAFKA_TOOL_CPUS:-}" ]; then pre=(taskset -c "$KAFKA_TOOL_CPUS"); fi
 # Tools log warnings and errors to stderr only: their stdout stays what Kafka's docs show.
 # shellcheck disable=SC2086
-exec "${pre[@]}" java ${KAFKA_HEAP_OPTS:--Xmx512m} -XX:+UseSerialGC -XX:TieredStopAtLevel=1 \
+exec "${pre[@]}" java ${KAFKA_HEAP_OPTS:--Xmx512m} ${KAFKA_TOOL_JVM_OPTS:--XX:+UseSerialGC -XX:TieredStopAtLevel=1} \
   -Djava.awt.headless=true -Dlog4j2.configurationFile="$REPO/tests/kafka-reference/log4j2.properties" \
   -Dweir.log.level=WARN -Dweir.log.target=SYSTEM_ERR -cp "$cp" "$main" "$@"
