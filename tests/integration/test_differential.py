@@ -320,8 +320,18 @@ def _group_states(bootstrap):
     seen = []
 
     def state():
-        d = h.future_result(a.describe_consumer_groups([group])[group])
-        return d.state.name, len(d.members), d.partition_assignor
+        # A fresh Kafka creates __consumer_offsets at first use: until its partitions are loaded
+        # it answers NOT_COORDINATOR, which clients retry (bounded here).
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                d = h.future_result(a.describe_consumer_groups([group])[group])
+                return d.state.name, len(d.members), d.partition_assignor
+            except Exception as e:  # noqa: BLE001 - only retriable Kafka errors are retried
+                err = h.kafka_error_of(e)
+                if not err.retriable() and err.name() != "NOT_COORDINATOR" or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.5)
 
     def wait_for(cond, consumers=()):
         deadline = time.monotonic() + 60
