@@ -27,11 +27,29 @@ cargo test -p weir-bench --locked --test against_broker -- --nocapture
 step "benchmarks compile"
 cargo bench --workspace --locked --no-run
 
-step "integration tests (real clients against the weir binary)"
-# kcat, confluent-kafka (librdkafka) and kafka-python drive target/debug/weir; see
-# tests/integration/conftest.py. Installs its own tools on a fresh Debian/Ubuntu machine.
+step "Java and Maven (the Java client tests, Kafka's tools and the reference Kafka need them)"
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+if ! command -v java >/dev/null 2>&1 || ! command -v mvn >/dev/null 2>&1; then
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq openjdk-17-jdk-headless maven >/dev/null
+fi
+# Apache Kafka 4.4 (broker and tools) from Maven Central, cached in ~/.m2.
+scripts/kafka-reference.sh fetch >/dev/null
+
+step "Java client tests: kafka-clients 4.4 against the weir binary, then against Kafka 4.4"
+MVN=(mvn -B -ntp -Dstyle.color=never -f tests/java/pom.xml)
+timeout 900 "${MVN[@]}" test
+# The same tests against the reference Kafka check that they expect what Kafka does.
+KREF="$(mktemp -d)"
+trap 'scripts/kafka-reference.sh stop "$KREF" 2>/dev/null || true; rm -rf "$KREF"' EXIT
+scripts/kafka-reference.sh start "$KREF" >/dev/null
+timeout 900 "${MVN[@]}" test -Dbootstrap="$(cat "$KREF/bootstrap")" -Dbroker.kind=kafka
+scripts/kafka-reference.sh stop "$KREF"
+
+step "integration tests (real clients and Kafka's tools against the weir binary; differential checks against Kafka 4.4)"
+# kcat, confluent-kafka (librdkafka) and kafka-python drive target/debug/weir; see
+# tests/integration/conftest.py. Installs its own tools on a fresh Debian/Ubuntu machine.
 if ! command -v kcat >/dev/null 2>&1; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq kcat >/dev/null

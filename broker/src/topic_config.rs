@@ -553,6 +553,19 @@ impl DescribedBroker {
     }
 }
 
+impl DescribedBroker {
+    /// The broker configs set in `server.properties` or `--override` (not left at their
+    /// defaults), from the broker's own described entries.
+    pub fn from_entries(entries: &[crate::config::ConfigEntry]) -> Self {
+        let set = entries
+            .iter()
+            .filter(|e| e.source == ConfigSource::StaticBroker)
+            .filter_map(|e| Some((e.name.clone(), e.value.clone()?)))
+            .collect();
+        Self { set }
+    }
+}
+
 impl BrokerValues for DescribedBroker {
     fn set_value(&self, key: &str) -> Option<String> {
         self.set.get(key).cloned()

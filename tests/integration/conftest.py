@@ -24,6 +24,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import kwire  # noqa: E402
+from kafka_ref import kafka_reference  # noqa: E402,F401  (the reference Kafka 4.4 fixture)
 
 REPO = Path(__file__).resolve().parents[2]
 READY_TIMEOUT_S = 60.0  # a bound on waiting, not a timing assertion: busy CI disks can make a recovering start slow

@@ -117,12 +117,44 @@ pub async fn ensure_topic(
     for _ in 0..300 {
         if let Ok(Some(layout)) = describe_topic(conn, topic).await {
             if layout.partitions() == partitions {
+                wait_leaders_serve(&layout).await?;
                 return Ok(layout);
             }
         }
         glommio::timer::sleep(Duration::from_millis(100)).await;
     }
     bail!("topic {topic} has no leaders 30 s after creation")
+}
+
+/// Waits (at most 30 s) until every partition's leader answers ListOffsets. Apache Kafka lists a
+/// new topic's leaders in Metadata a moment before those brokers serve the partitions: a bench
+/// started at once met NOT_LEADER_OR_FOLLOWER, which it counts and never retries.
+async fn wait_leaders_serve(layout: &TopicLayout) -> anyhow::Result<()> {
+    let mut by_leader: BTreeMap<&str, Vec<i32>> = BTreeMap::new();
+    for (p, l) in layout.leaders.iter().enumerate() {
+        by_leader.entry(l.as_str()).or_default().push(p as i32);
+    }
+    for (leader, parts) in by_leader {
+        let conn = Conn::connect(leader).await?;
+        let mut last = None;
+        for _ in 0..300 {
+            match list_offsets(&conn, &layout.topic, &parts, LATEST).await {
+                Ok(_) => {
+                    last = None;
+                    break;
+                }
+                Err(e) => last = Some(e),
+            }
+            glommio::timer::sleep(Duration::from_millis(100)).await;
+        }
+        if let Some(e) = last {
+            return Err(e.context(format!(
+                "{} not served by {leader} 30 s after creation",
+                layout.topic
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Kafka's special ListOffsets timestamps.

@@ -37,7 +37,6 @@ async fn controller(core: &Rc<Core>, call: ControllerCall) -> Option<ControllerR
 
 /// Kafka's DescribeConfigs / CreateTopics config sources.
 pub const SOURCE_DYNAMIC_TOPIC: i8 = 1;
-pub const SOURCE_STATIC_BROKER: i8 = 4;
 pub const SOURCE_DEFAULT: i8 = 5;
 
 pub async fn create_topics(
@@ -84,12 +83,7 @@ pub async fn create_topics(
     };
     // Sources as Kafka's controller resolves them: the broker's values are known here as its
     // own DescribeConfigs lists them.
-    let broker = DescribedBroker::from_described(
-        core.settings
-            .broker_configs
-            .iter()
-            .map(|(k, v, _)| (k.as_str(), v.as_str())),
-    );
+    let broker = DescribedBroker::from_entries(&core.settings.broker_configs);
     let topics = names
         .into_iter()
         .zip(results)

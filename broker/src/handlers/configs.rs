@@ -2,7 +2,6 @@
 //! controller and the metadata log) and, read-only, for the broker. A topic's configs are
 //! described as Kafka describes them: every config with its source, type and synonyms.
 
-use super::admin::SOURCE_STATIC_BROKER;
 use super::sb;
 use crate::config::ConfigSource;
 use crate::runtime::core::Core;
@@ -54,11 +53,7 @@ pub fn describe(core: &Rc<Core>, req: DescribeConfigsRequest) -> DescribeConfigs
                     };
                     // Synonyms name the broker configs each value falls back to; the broker's
                     // values are known here as its own DescribeConfigs lists them.
-                    let broker = DescribedBroker::from_described(
-                        s.broker_configs
-                            .iter()
-                            .map(|(k, v, _)| (k.as_str(), v.as_str())),
-                    );
+                    let broker = DescribedBroker::from_entries(&s.broker_configs);
                     let configs = (s.describe_topic)(&overrides)
                         .into_iter()
                         .filter(|(k, _, _)| wanted(k))
@@ -101,16 +96,20 @@ pub fn describe(core: &Rc<Core>, req: DescribeConfigsRequest) -> DescribeConfigs
                     if r.resource_name.is_empty()
                         || r.resource_name.as_str() == s.node_id.to_string() =>
                 {
+                    // As Kafka: an unset config is null (not ""), and one left at its default
+                    // is DEFAULT_CONFIG, not STATIC_BROKER_CONFIG (tools print both as such).
                     let configs = s
                         .broker_configs
                         .iter()
-                        .filter(|(k, _, _)| wanted(k))
-                        .map(|(k, v, ro)| {
+                        .filter(|e| wanted(&e.name))
+                        .map(|e| {
                             DescribeConfigsResourceResult::default()
-                                .with_name(sb(k.clone()))
-                                .with_value(Some(sb(v.clone())))
-                                .with_read_only(*ro)
-                                .with_config_source(SOURCE_STATIC_BROKER)
+                                .with_name(sb(e.name.clone()))
+                                .with_value(e.value.clone().map(sb))
+                                .with_read_only(e.read_only)
+                                .with_config_source(e.source as i8)
+                                .with_is_sensitive(e.sensitive)
+                                .with_config_type(e.config_type as i8)
                         })
                         .collect();
                     base.with_configs(configs)

@@ -47,6 +47,9 @@ pub async fn handle(core: &Rc<Core>, req: MetadataRequest, version: i16) -> Meta
         }
         Some(list) => {
             for (name, id) in list {
+                // A topic asked for by id (v10+) has a null or an empty name: the Java client
+                // sends "", its schema's default, and Kafka goes by the id whenever one is set.
+                let name = if id.is_nil() { name } else { None };
                 let found = {
                     let image = core.image.borrow();
                     match &name {

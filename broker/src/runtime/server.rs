@@ -100,11 +100,7 @@ impl Settings {
                     })
                     .collect()
             }),
-            broker_configs: c
-                .describe()
-                .into_iter()
-                .map(|e| (e.name, e.value.unwrap_or_default(), e.read_only))
-                .collect(),
+            broker_configs: c.describe(),
             groups: crate::group::GroupSettings {
                 offsets_partitions: c.offsets_topic_num_partitions.max(1),
                 initial_rebalance_delay_ms: c.group_initial_rebalance_delay_ms.max(0) as i64,

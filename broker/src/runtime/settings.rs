@@ -50,7 +50,7 @@ pub struct Settings {
     pub net: weir_net::NetConfig,
     pub resolve_topic: TopicResolver,
     pub describe_topic: TopicDescriber,
-    /// Broker configs for DescribeConfigs on the broker resource: (name, value, read_only).
-    pub broker_configs: Vec<(String, String, bool)>,
+    /// Broker configs for DescribeConfigs on the broker resource.
+    pub broker_configs: Vec<crate::config::ConfigEntry>,
     pub groups: crate::group::GroupSettings,
 }

@@ -353,9 +353,13 @@ impl PartitionLog {
                 let s = self.state.borrow();
                 let a = s.active();
                 let roll_after_ms = config.segment_ms - self.roll_jitter_ms(a.base_offset, &config);
+                // Kafka's LogSegment.shouldRoll: the age is the incoming batch's max timestamp
+                // less the segment's first one, not the wall clock's: a producer replaying
+                // old records (a backfill, a mirror) would otherwise roll at every batch.
+                let batch_ts = batches[from].header.max_timestamp;
                 let age_roll = a
                     .first_batch_timestamp
-                    .is_some_and(|t| now_ms.saturating_sub(t) >= roll_after_ms);
+                    .is_some_and(|t| batch_ts.saturating_sub(t) > roll_after_ms);
                 (
                     a.base_offset,
                     a.size,

@@ -257,11 +257,17 @@ fn segments_roll_by_size_and_age_with_kafka_file_names() {
         assert!(log.dir().join("00000000000000000012.log").exists());
         let all = read_all(&log, 0).await;
         assert_eq!(all.len(), 10);
-        // Age: segment.ms after the first batch's timestamp rolls before the next append.
+        // Age, as Kafka measures it: a batch whose timestamp is more than segment.ms past the
+        // segment's first one rolls before it is appended; the wall clock does not count, so
+        // old records appended late (a backfill) do not roll a segment per batch.
         let mut cfg = log.config();
         cfg.segment_ms = 500;
         log.set_config(cfg);
-        log.append_as_leader(&one, 0, 1_600).await.unwrap();
+        log.append_as_leader(&one, 0, 1_000_000).await.unwrap();
+        assert_eq!(log.segment_count(), 4, "old timestamps appended late");
+        log.append_as_leader(&batch(4, 200, 1_600), 0, 1_600)
+            .await
+            .unwrap();
         assert_eq!(log.segment_count(), 5);
         log.close().await.unwrap();
     });

@@ -1,0 +1,345 @@
+//! Metadata for brokers that are not voters (KRaft's observers): they pull committed entries
+//! from the active controller with the private `WeirMetadataFetch` api, long-polling, starting
+//! with its checkpoint when the entries they need were compacted away.
+//!
+//! Wire format, big-endian, version 0:
+//! - request: `from_index u64` (the first index wanted), `max_bytes u32`, `max_wait_ms u32`;
+//! - response: `error i16` (0, or 41 NOT_CONTROLLER), `leader i32`, `committed u64`, a snapshot
+//!   flag `u8` then (`index u64`, `term u64`, `len u32`, bytes), `count u32`, then per entry
+//!   `index u64`, `term u64`, `len u32`, data.
+
+use super::applier::{Applied, MetadataApplier};
+use super::client::ControllerClient;
+use super::controller::ControllerService;
+use super::metadata_log::MetadataLog;
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+use std::cell::Cell;
+use std::rc::Rc;
+use std::time::Duration;
+use weir_replication::quorum::{CommittedEntry, SnapshotData};
+use weir_replication::types::{NodeId, NO_NODE};
+
+/// How long a fetch waits at the controller for something new (Kafka's observers fetch with
+/// the same 500 ms wait as replicas).
+pub const FETCH_WAIT: Duration = Duration::from_millis(500);
+/// Entry bytes per fetch.
+const FETCH_BYTES: u32 = 8 << 20;
+/// Largest wait a request may ask for.
+const MAX_WAIT_LIMIT_MS: u32 = 30_000;
+
+const NOT_CONTROLLER: i16 = 41;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FetchRequest {
+    pub from_index: u64,
+    pub max_bytes: u32,
+    pub max_wait_ms: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FetchResponse {
+    pub error: i16,
+    pub leader: NodeId,
+    pub committed: u64,
+    pub snapshot: Option<SnapshotData>,
+    pub entries: Vec<CommittedEntry>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("malformed metadata fetch message: {0}")]
+pub struct CodecError(&'static str);
+
+impl FetchRequest {
+    pub fn encode(&self) -> Bytes {
+        let mut b = BytesMut::with_capacity(16);
+        b.put_u64(self.from_index);
+        b.put_u32(self.max_bytes);
+        b.put_u32(self.max_wait_ms);
+        b.freeze()
+    }
+
+    pub fn decode(mut b: &[u8]) -> Result<Self, CodecError> {
+        if b.len() != 16 {
+            return Err(CodecError("request size"));
+        }
+        Ok(Self {
+            from_index: b.get_u64(),
+            max_bytes: b.get_u32(),
+            max_wait_ms: b.get_u32(),
+        })
+    }
+}
+
+impl FetchResponse {
+    pub fn encode(&self) -> Bytes {
+        let mut b = BytesMut::new();
+        b.put_i16(self.error);
+        b.put_i32(self.leader);
+        b.put_u64(self.committed);
+        match &self.snapshot {
+            Some(s) => {
+                b.put_u8(1);
+                b.put_u64(s.index);
+                b.put_u64(s.term);
+                b.put_u32(s.data.len() as u32);
+                b.put_slice(&s.data);
+            }
+            None => b.put_u8(0),
+        }
+        b.put_u32(self.entries.len() as u32);
+        for e in &self.entries {
+            b.put_u64(e.index);
+            b.put_u64(e.term);
+            b.put_u32(e.data.len() as u32);
+            b.put_slice(&e.data);
+        }
+        b.freeze()
+    }
+
+    /// Decodes without copying entry data (slices of `b`).
+    pub fn decode(b: &Bytes) -> Result<Self, CodecError> {
+        let mut r = Reader(b.clone());
+        let error = r.i16()?;
+        let leader = r.i32()?;
+        let committed = r.u64()?;
+        let snapshot = match r.u8()? {
+            0 => None,
+            1 => Some(SnapshotData {
+                index: r.u64()?,
+                term: r.u64()?,
+                data: r.bytes()?,
+            }),
+            _ => return Err(CodecError("snapshot flag")),
+        };
+        let count = r.u32()? as usize;
+        // Each entry takes at least 20 bytes: a count beyond that is a lie.
+        if count > r.0.len() / 20 {
+            return Err(CodecError("entry count"));
+        }
+        let mut entries = Vec::with_capacity(count);
+        for _ in 0..count {
+            entries.push(CommittedEntry {
+                index: r.u64()?,
+                term: r.u64()?,
+                data: r.bytes()?,
+            });
+        }
+        if !r.0.is_empty() {
+            return Err(CodecError("trailing bytes"));
+        }
+        Ok(Self {
+            error,
+            leader,
+            committed,
+            snapshot,
+            entries,
+        })
+    }
+}
+
+struct Reader(Bytes);
+
+impl Reader {
+    fn need(&self, n: usize) -> Result<(), CodecError> {
+        if self.0.len() < n {
+            return Err(CodecError("truncated"));
+        }
+        Ok(())
+    }
+    fn u8(&mut self) -> Result<u8, CodecError> {
+        self.need(1)?;
+        Ok(self.0.get_u8())
+    }
+    fn i16(&mut self) -> Result<i16, CodecError> {
+        self.need(2)?;
+        Ok(self.0.get_i16())
+    }
+    fn i32(&mut self) -> Result<i32, CodecError> {
+        self.need(4)?;
+        Ok(self.0.get_i32())
+    }
+    fn u32(&mut self) -> Result<u32, CodecError> {
+        self.need(4)?;
+        Ok(self.0.get_u32())
+    }
+    fn u64(&mut self) -> Result<u64, CodecError> {
+        self.need(8)?;
+        Ok(self.0.get_u64())
+    }
+    fn bytes(&mut self) -> Result<Bytes, CodecError> {
+        let n = self.u32()? as usize;
+        self.need(n)?;
+        Ok(self.0.split_to(n))
+    }
+}
+
+/// The active controller's side: committed entries from `from_index`, or its checkpoint first
+/// when those were compacted, waiting up to `max_wait_ms` for something new.
+pub async fn serve(
+    request: FetchRequest,
+    controller: &ControllerService,
+    log: &MetadataLog,
+    applier: &MetadataApplier,
+) -> FetchResponse {
+    let not_controller = || FetchResponse {
+        error: NOT_CONTROLLER,
+        leader: applier.known_leader().unwrap_or(NO_NODE),
+        committed: 0,
+        snapshot: None,
+        entries: Vec::new(),
+    };
+    if !controller.is_active() {
+        return not_controller();
+    }
+    let from = request.from_index.max(1);
+    if applier.applied_index() < from {
+        let wait = Duration::from_millis(u64::from(request.max_wait_ms.min(MAX_WAIT_LIMIT_MS)));
+        futures_lite::future::or(applier.wait_applied(from), async {
+            glommio::timer::sleep(wait).await;
+        })
+        .await;
+    }
+    let committed = applier.applied_index();
+    let snapshot = log.snapshot().filter(|s| from <= s.index);
+    let start = snapshot.as_ref().map_or(from, |s| s.index + 1);
+    let entries = if start <= committed {
+        match log
+            .entries_between(start, committed, u64::from(request.max_bytes.max(1)))
+            .await
+        {
+            Ok(e) => e
+                .into_iter()
+                .map(|e| CommittedEntry {
+                    index: e.index,
+                    term: e.term,
+                    data: e.data,
+                })
+                .collect(),
+            Err(e) => {
+                tracing::error!(error = %e, "reading the metadata log for a broker failed");
+                Vec::new()
+            }
+        }
+    } else {
+        Vec::new()
+    };
+    FetchResponse {
+        error: 0,
+        leader: applier.known_leader().unwrap_or(NO_NODE),
+        committed,
+        snapshot,
+        entries,
+    }
+}
+
+/// A broker-only node's side: fetches forever, feeding the applier in order.
+pub struct MetadataFetcher {
+    client: Rc<ControllerClient>,
+    applier: Rc<MetadataApplier>,
+    /// The next index to ask for.
+    next: Cell<u64>,
+    stopped: Cell<bool>,
+}
+
+impl MetadataFetcher {
+    pub fn start(client: Rc<ControllerClient>, applier: Rc<MetadataApplier>) -> Rc<Self> {
+        let me = Rc::new(Self {
+            next: Cell::new(applier.applied_index() + 1),
+            client,
+            applier,
+            stopped: Cell::new(false),
+        });
+        glommio::spawn_local(me.clone().run()).detach();
+        me
+    }
+
+    pub fn stop(&self) {
+        self.stopped.set(true);
+    }
+
+    async fn run(self: Rc<Self>) {
+        while !self.stopped.get() {
+            let request = FetchRequest {
+                from_index: self.next.get(),
+                max_bytes: FETCH_BYTES,
+                max_wait_ms: FETCH_WAIT.as_millis() as u32,
+            };
+            let answer = self
+                .client
+                .call_raw_active(weir_net::WeirApi::MetadataFetch, request.encode())
+                .await;
+            let response = match answer.and_then(|b| FetchResponse::decode(&b).map_err(|e| e.to_string())) {
+                Ok(r) => r,
+                Err(e) => {
+                    tracing::debug!(error = %e, "metadata fetch failed");
+                    glommio::timer::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            };
+            if response.error != 0 {
+                self.client
+                    .hint((response.leader >= 0).then_some(response.leader));
+                glommio::timer::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+            if response.leader >= 0 {
+                self.applier.set_leader(Some(response.leader));
+            }
+            if let Some(snap) = response.snapshot {
+                self.next.set(snap.index + 1);
+                self.applier.push(Applied::Snapshot(snap));
+            }
+            if let Some(last) = response.entries.last() {
+                let last = last.index;
+                self.next.set(last + 1);
+                self.applier.push(Applied::Entries {
+                    entries: response.entries,
+                    applied_index: Some(last),
+                });
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_round_trip_and_garbage_is_refused() {
+        let req = FetchRequest {
+            from_index: 7,
+            max_bytes: 100,
+            max_wait_ms: 500,
+        };
+        assert_eq!(FetchRequest::decode(&req.encode()).unwrap(), req);
+        assert!(FetchRequest::decode(&req.encode()[..15]).is_err());
+        let resp = FetchResponse {
+            error: 0,
+            leader: 2,
+            committed: 9,
+            snapshot: Some(SnapshotData {
+                index: 5,
+                term: 1,
+                data: Bytes::from_static(b"image"),
+            }),
+            entries: vec![CommittedEntry {
+                index: 6,
+                term: 2,
+                data: Bytes::from_static(b"abc"),
+            }],
+        };
+        let bytes = resp.encode();
+        assert_eq!(FetchResponse::decode(&bytes).unwrap(), resp);
+        for cut in 0..bytes.len() {
+            assert!(FetchResponse::decode(&bytes.slice(..cut)).is_err(), "cut at {cut}");
+        }
+        let mut lying = BytesMut::new();
+        lying.put_i16(0);
+        lying.put_i32(1);
+        lying.put_u64(1);
+        lying.put_u8(0);
+        lying.put_u32(u32::MAX);
+        assert!(FetchResponse::decode(&lying.freeze()).is_err());
+    }
+}
