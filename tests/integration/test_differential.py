@@ -225,7 +225,6 @@ def test_broker_config_defaults_match_kafka(broker, kafka_reference):
     assert not nulls, f"config: (Weir, Kafka): {nulls}"
 
 
-@pytest.mark.xfail(strict=True, reason="Weir's DescribeConfigs ignores include_synonyms")
 def test_config_synonyms_match_kafka(broker, kafka_reference):
     t = h.topic_name("syn")
     out = []

@@ -342,7 +342,6 @@ def test_broker_api_versions(broker):
     assert "DeleteRecords(21): UNSUPPORTED" in out or "DeleteRecords(21): 0 to" in out
 
 
-@pytest.mark.xfail(strict=True, reason="needs DeleteRecords (the lead adds it)")
 def test_delete_records(broker, tmp_path):
     t = h.topic_name("kdr")
     h.create_topic(broker.bootstrap, t, 1)

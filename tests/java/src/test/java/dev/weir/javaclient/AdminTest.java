@@ -139,7 +139,6 @@ class AdminTest {
 
     /** Kafka's synonyms: a topic config names the broker key it falls back to. */
     @Test
-    @DisabledOnWeir("Weir's DescribeConfigs ignores include_synonyms: no synonyms are returned")
     void describeConfigsSynonyms() throws Exception {
         String topic = broker.createTopic("syn", 1, Map.of("cleanup.policy", "compact"));
         ConfigResource res = new ConfigResource(ConfigResource.Type.TOPIC, topic);
@@ -181,7 +180,6 @@ class AdminTest {
     }
 
     @Test
-    @DisabledOnWeir("needs DeleteRecords (the lead adds it): Weir does not advertise the API")
     void deleteRecords() throws Exception {
         String topic = broker.createTopic("dr", 1, Map.of());
         produce(topic, 0, 10, System.currentTimeMillis());
