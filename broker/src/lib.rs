@@ -11,6 +11,8 @@
 //! offsets).
 
 pub mod alloc;
+pub mod clock;
+pub mod cluster;
 pub mod config;
 pub mod errors;
 pub mod group;

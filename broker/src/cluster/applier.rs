@@ -152,14 +152,22 @@ impl MetadataApplier {
                         // The leader's checkpoint passed its own checks; a bad one here means
                         // the bytes broke on the way, and applying past it would fork the image.
                         tracing::error!(index = snap.index, error = %e, "metadata snapshot refused");
-                        self.failed(format!("metadata snapshot at {} is corrupt: {e}", snap.index));
+                        self.failed(format!(
+                            "metadata snapshot at {} is corrupt: {e}",
+                            snap.index
+                        ));
                         return;
                     }
                 };
                 if let Some(c) = self.controller() {
                     c.restore(image.clone(), snap.index);
                 }
-                tracing::info!(index = snap.index, term = snap.term, topics = image.topics().count(), "metadata snapshot installed");
+                tracing::info!(
+                    index = snap.index,
+                    term = snap.term,
+                    topics = image.topics().count(),
+                    "metadata snapshot installed"
+                );
                 (self.publish)(Publish::Image(image)).await;
                 self.advance(snap.index);
             }
@@ -217,7 +225,12 @@ impl MetadataApplier {
             return;
         }
         self.applied.set(index);
-        let ready: Vec<u64> = self.waiters.borrow().range(..=index).map(|(k, _)| *k).collect();
+        let ready: Vec<u64> = self
+            .waiters
+            .borrow()
+            .range(..=index)
+            .map(|(k, _)| *k)
+            .collect();
         for k in ready {
             for tx in self.waiters.borrow_mut().remove(&k).unwrap_or_default() {
                 let _ = tx.try_send(());

@@ -64,10 +64,14 @@ impl ControllerClient {
     /// Sends `request` to the active controller, trying until `timeout` passes. The reply and
     /// the metadata offset its records committed at; past the deadline every item is refused
     /// with NOT_CONTROLLER, which clients retry as they retry Kafka's.
-    pub async fn call(&self, request: ControllerRequest, timeout: Duration) -> (i64, ControllerReply) {
+    pub async fn call(
+        &self,
+        request: ControllerRequest,
+        timeout: Duration,
+    ) -> (i64, ControllerReply) {
         let deadline = Instant::now() + timeout;
         let body = Bytes::from(wire::encode_request(&request));
-        let mut last_error = String::from("no controller answered");
+        let mut last_error;
         loop {
             let target = self.candidate();
             match self.call_one(target, &request, &body).await {
@@ -79,7 +83,8 @@ impl ControllerClient {
                     return (metadata_offset, reply);
                 }
                 Ok(ControllerResponse::NotController { leader }) => {
-                    self.active.set((leader >= 0 && leader != target).then_some(leader));
+                    self.active
+                        .set((leader >= 0 && leader != target).then_some(leader));
                     if self.active.get().is_none() {
                         self.advance_candidate(target);
                     }

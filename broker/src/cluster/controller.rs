@@ -16,7 +16,9 @@ use std::cell::{Cell, RefCell};
 use std::rc::{Rc, Weak};
 use std::time::Duration;
 use weir_replication::controller::wire::ControllerResponse;
-use weir_replication::controller::{ControllerError, ControllerReply, ControllerRequest, ControllerState};
+use weir_replication::controller::{
+    ControllerError, ControllerReply, ControllerRequest, ControllerState,
+};
 use weir_replication::metadata::{encode_batch, MetadataImage, MetadataRecord};
 use weir_replication::types::NO_NODE;
 

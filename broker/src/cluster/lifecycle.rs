@@ -106,7 +106,11 @@ impl BrokerLifecycle {
         )
         .await;
         if !released {
-            tracing::warn!(broker = self.settings.node_id, ?timeout, "controlled shutdown did not finish in time; stopping anyway");
+            tracing::warn!(
+                broker = self.settings.node_id,
+                ?timeout,
+                "controlled shutdown did not finish in time; stopping anyway"
+            );
         }
         released
     }
@@ -122,7 +126,11 @@ impl BrokerLifecycle {
             let interval = match self.epoch.get() {
                 None => match self.register(timeout).await {
                     Ok(epoch) => {
-                        tracing::info!(broker = self.settings.node_id, epoch, "registered with the controller");
+                        tracing::info!(
+                            broker = self.settings.node_id,
+                            epoch,
+                            "registered with the controller"
+                        );
                         self.epoch.set(Some(epoch));
                         Duration::ZERO
                     }
@@ -173,7 +181,12 @@ impl BrokerLifecycle {
         match reply {
             Ok(r) => {
                 if self.fenced.get() != r.is_fenced {
-                    tracing::info!(broker = s.node_id, epoch, fenced = r.is_fenced, "broker fencing changed");
+                    tracing::info!(
+                        broker = s.node_id,
+                        epoch,
+                        fenced = r.is_fenced,
+                        "broker fencing changed"
+                    );
                 }
                 self.fenced.set(r.is_fenced);
                 if !r.is_fenced {
@@ -194,7 +207,8 @@ impl BrokerLifecycle {
                 }
             }
             Err(
-                e @ (ControllerError::StaleBrokerEpoch(_) | ControllerError::BrokerIdNotRegistered(_)),
+                e @ (ControllerError::StaleBrokerEpoch(_)
+                | ControllerError::BrokerIdNotRegistered(_)),
             ) => {
                 tracing::warn!(broker = s.node_id, epoch, error = %e, "the controller no longer knows this registration; registering again");
                 self.epoch.set(None);

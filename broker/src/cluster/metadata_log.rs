@@ -16,7 +16,9 @@ use weir_replication::quorum::{
     entry_batch, state_file, Entry, QuorumHardState, QuorumReady, RecoveredState, SnapshotData,
 };
 use weir_replication::types::NodeId;
-use weir_storage::{LogConfig, Offset, PartitionLog, SegmentFileCache, StorageError, TopicPartition};
+use weir_storage::{
+    LogConfig, Offset, PartitionLog, SegmentFileCache, StorageError, TopicPartition,
+};
 
 /// A checkpoint file's suffix (Kafka's snapshot files are `<offset>-<epoch>.checkpoint`).
 const CHECKPOINT_SUFFIX: &str = ".checkpoint";
@@ -126,15 +128,24 @@ impl MetadataLog {
     ) -> Result<Vec<Entry>, MetadataLogError> {
         let mut out = Vec::new();
         let mut next = (from.max(1) - 1) as Offset;
-        let end = self.log.log_end_offset().min(up_to.min(i64::MAX as u64) as Offset);
+        let end = self
+            .log
+            .log_end_offset()
+            .min(up_to.min(i64::MAX as u64) as Offset);
         let mut budget = max_bytes;
         while next < end && budget > 0 {
-            let read = self.log.read(next, READ_BYTES.min(budget), end, true).await?;
+            let read = self
+                .log
+                .read(next, READ_BYTES.min(budget), end, true)
+                .await?;
             let Some(region) = read.region else { break };
             budget = budget.saturating_sub(region.len);
             let bytes = region.read_to_vec().await?;
-            let entries = entry_batch::decode_all(&bytes)
-                .map_err(|error| MetadataLogError::Entry { offset: next, error })?;
+            let entries =
+                entry_batch::decode_all(&bytes).map_err(|error| MetadataLogError::Entry {
+                    offset: next,
+                    error,
+                })?;
             let Some(last) = entries.last() else { break };
             next = last.index as Offset;
             out.extend(entries.into_iter().filter(|e| e.index <= up_to));
@@ -158,7 +169,9 @@ impl MetadataLog {
             self.write_checkpoint(snap).await?;
         }
         if let Some(index) = rd.log_reset_after {
-            self.log.truncate_fully_and_start_at(index as Offset).await?;
+            self.log
+                .truncate_fully_and_start_at(index as Offset)
+                .await?;
         }
         if let Some(index) = rd.truncate_from {
             self.log.truncate_to(index as Offset - 1).await?;
@@ -166,10 +179,11 @@ impl MetadataLog {
         if !rd.entries.is_empty() {
             let mut bytes = Vec::new();
             for e in &rd.entries {
-                let b = entry_batch::encode(e, now_ms).map_err(|error| MetadataLogError::Entry {
-                    offset: e.index as Offset - 1,
-                    error,
-                })?;
+                let b =
+                    entry_batch::encode(e, now_ms).map_err(|error| MetadataLogError::Entry {
+                        offset: e.index as Offset - 1,
+                        error,
+                    })?;
                 bytes.extend_from_slice(&b);
             }
             self.log.append_as_follower(&bytes, now_ms).await?;
@@ -277,7 +291,9 @@ impl MetadataLog {
             "converting the single-node metadata log to the quorum's layout (a checkpoint at index {index})"
         );
         self.write_checkpoint(&snap).await?;
-        self.log.truncate_fully_and_start_at(index as Offset).await?;
+        self.log
+            .truncate_fully_and_start_at(index as Offset)
+            .await?;
         self.log.flush().await?;
         self.write_hard_state(QuorumHardState {
             term: 1,
@@ -317,7 +333,9 @@ async fn read_plain_records(
         let read = log.read(next, READ_BYTES, Offset::MAX, true).await?;
         let Some(region) = read.region else { break };
         let bytes = region.read_to_vec().await?;
-        for (range, header) in weir_storage::batch::split_and_validate(&bytes)? {
+        for (range, header) in
+            weir_storage::batch::split_and_validate(&bytes).map_err(StorageError::from)?
+        {
             batches += 1;
             next = header.last_offset() + 1;
             let batch = match weir_storage::records::BatchRecords::parse(&bytes[range]) {

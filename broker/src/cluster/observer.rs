@@ -268,14 +268,15 @@ impl MetadataFetcher {
                 .client
                 .call_raw_active(weir_net::WeirApi::MetadataFetch, request.encode())
                 .await;
-            let response = match answer.and_then(|b| FetchResponse::decode(&b).map_err(|e| e.to_string())) {
-                Ok(r) => r,
-                Err(e) => {
-                    tracing::debug!(error = %e, "metadata fetch failed");
-                    glommio::timer::sleep(Duration::from_millis(100)).await;
-                    continue;
-                }
-            };
+            let response =
+                match answer.and_then(|b| FetchResponse::decode(&b).map_err(|e| e.to_string())) {
+                    Ok(r) => r,
+                    Err(e) => {
+                        tracing::debug!(error = %e, "metadata fetch failed");
+                        glommio::timer::sleep(Duration::from_millis(100)).await;
+                        continue;
+                    }
+                };
             if response.error != 0 {
                 self.client
                     .hint((response.leader >= 0).then_some(response.leader));
@@ -332,7 +333,10 @@ mod tests {
         let bytes = resp.encode();
         assert_eq!(FetchResponse::decode(&bytes).unwrap(), resp);
         for cut in 0..bytes.len() {
-            assert!(FetchResponse::decode(&bytes.slice(..cut)).is_err(), "cut at {cut}");
+            assert!(
+                FetchResponse::decode(&bytes.slice(..cut)).is_err(),
+                "cut at {cut}"
+            );
         }
         let mut lying = BytesMut::new();
         lying.put_i16(0);

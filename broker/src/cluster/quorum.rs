@@ -24,10 +24,13 @@ use weir_replication::quorum::{
 };
 use weir_replication::types::NodeId;
 
+/// Answers a proposal: `Some(index)` once committed and applied, `None` when its fate is unknown.
+type ProposalReply = LocalSender<Result<Option<u64>, ProposeError>>;
+
 /// What the driver takes between rounds.
 enum Input {
     Message(Message),
-    Propose(Bytes, LocalSender<Result<Option<u64>, ProposeError>>),
+    Propose(Bytes, ProposalReply),
     Unreachable(NodeId),
     Compact(u64, Bytes),
 }
@@ -44,11 +47,11 @@ pub enum RaftReceiveError {
 pub struct QuorumDriver {
     node: RefCell<QuorumNode>,
     log: Rc<MetadataLog>,
-    transport: RefCell<Option<Transport>>,
+    transport: RefCell<Option<Rc<Transport>>>,
     applier: Rc<MetadataApplier>,
     inputs: RefCell<VecDeque<Input>>,
     wake: LocalSender<()>,
-    waiting: RefCell<HashMap<Proposal, LocalSender<Result<Option<u64>, ProposeError>>>>,
+    waiting: RefCell<HashMap<Proposal, ProposalReply>>,
     tick: Duration,
     stopping: Cell<bool>,
     /// The latest status, refreshed every round (DescribeQuorum reads it).
@@ -85,7 +88,8 @@ impl QuorumDriver {
                 d.push(Input::Unreachable(peer));
             }
         });
-        *driver.transport.borrow_mut() = Some(Transport::start(peers, client, unreachable));
+        *driver.transport.borrow_mut() =
+            Some(Rc::new(Transport::start(peers, client, unreachable)));
         glommio::spawn_local(driver.clone().run(woken)).detach();
         driver
     }
@@ -204,7 +208,12 @@ impl QuorumDriver {
                                 Err(e) => Err(e),
                             };
                             match written {
-                                Ok(()) => tracing::info!(index = snap.index, term = snap.term, bytes = snap.data.len(), "metadata checkpoint written"),
+                                Ok(()) => tracing::info!(
+                                    index = snap.index,
+                                    term = snap.term,
+                                    bytes = snap.data.len(),
+                                    "metadata checkpoint written"
+                                ),
                                 Err(e) => tracing::error!(error = %e, "metadata checkpoint failed"),
                             }
                         })
@@ -222,8 +231,7 @@ impl QuorumDriver {
             let Some(rd) = self.node.borrow_mut().ready() else {
                 return Ok(());
             };
-            let transport = self.transport.borrow();
-            let transport = transport.as_ref().expect("started");
+            let transport = self.transport.borrow().clone().expect("started");
             for m in rd.messages.iter().cloned() {
                 transport.send(m);
             }
@@ -267,7 +275,6 @@ impl QuorumDriver {
                     }
                 }
             }
-            drop(transport);
             if let Err(e) = self.node.borrow_mut().advance() {
                 tracing::error!(error = %e, "quorum advance without a round");
             }

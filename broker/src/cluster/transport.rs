@@ -28,7 +28,11 @@ pub struct Transport {
 impl Transport {
     /// Starts a sender task per peer voter (`peers`: id → `host:port` of its CONTROLLER
     /// listener).
-    pub fn start(peers: &[(NodeId, String)], client: ClientConfig, unreachable: Unreachable) -> Self {
+    pub fn start(
+        peers: &[(NodeId, String)],
+        client: ClientConfig,
+        unreachable: Unreachable,
+    ) -> Self {
         let mut senders = HashMap::new();
         for (id, addr) in peers {
             let (tx, rx) = local_channel::new_bounded::<Bytes>(PEER_QUEUE);
@@ -37,7 +41,10 @@ impl Transport {
             glommio::spawn_local(async move {
                 while let Some(frame) = rx.recv().await {
                     let sent = match conn.connection().await {
-                        Ok(c) => c.send_raw(WeirApi::Raft, 0, frame).await.map_err(|e| e.to_string()),
+                        Ok(c) => c
+                            .send_raw(WeirApi::Raft, 0, frame)
+                            .await
+                            .map_err(|e| e.to_string()),
                         Err(e) => Err(e.to_string()),
                     };
                     if let Err(e) = sent {
@@ -57,7 +64,10 @@ impl Transport {
 
     pub fn send(&self, out: Outgoing) {
         let Some(queue) = self.peers.get(&out.to) else {
-            tracing::error!(to = out.to, "raft message for a node that is not a peer voter");
+            tracing::error!(
+                to = out.to,
+                "raft message for a node that is not a peer voter"
+            );
             return;
         };
         let frame = match wire::encode(&out.message) {

@@ -647,11 +647,7 @@ async fn replay(log: &Rc<PartitionLog>) -> Result<Vec<MetadataRecord>, StorageEr
     Ok(out)
 }
 
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
-}
+pub use crate::clock::now_ms;
 
 #[cfg(test)]
 mod tests {

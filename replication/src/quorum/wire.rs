@@ -28,6 +28,12 @@ pub fn decode(frame: &Bytes) -> Result<Message, WireError> {
     Message::parse_from_carllerche_bytes(frame).map_err(|e| WireError::Decode(e.to_string()))
 }
 
+/// The node that sent `msg`, by its Kafka node id (`None` for raft's "no peer"). The broker
+/// refuses a connection whose sender is not a voter before queueing anything from it.
+pub fn sender(msg: &Message) -> Option<crate::types::NodeId> {
+    super::ids::node_of(msg.from)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
