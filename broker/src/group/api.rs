@@ -5,7 +5,7 @@
 use super::coordinator::{offsets_partitions, GroupCall, GroupReply, Leaving};
 use super::state::{JoinResponse, SyncResponse};
 use super::{partition_for, OFFSETS_TOPIC};
-use crate::handlers::sb;
+use crate::kstr::sb;
 use crate::runtime::core::Core;
 use crate::runtime::messages::{
     ControllerCall, ControllerReply, NewTopic, ShardRequest, ShardResponse,

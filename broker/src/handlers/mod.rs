@@ -10,7 +10,7 @@ mod produce;
 
 use crate::runtime::core::Core;
 use kafka_protocol::messages::{ApiKey, ApiVersionsResponse, RequestKind, ResponseKind};
-use kafka_protocol::protocol::{StrBytes, VersionRange};
+use kafka_protocol::protocol::VersionRange;
 use std::rc::Rc;
 use weir_net::{ConnectionInfo, Reply, Request, SupportedApis};
 
@@ -197,6 +197,5 @@ mod acl {
 }
 pub(crate) use acl::{CLUSTER_OPERATIONS, TOPIC_OPERATIONS};
 
-pub(crate) fn sb(s: impl Into<String>) -> StrBytes {
-    StrBytes::from_string(s.into())
-}
+/// The handlers' one string helper, from the leaf module every layer may use.
+pub(crate) use crate::kstr::sb;
