@@ -5,9 +5,9 @@
 //! (Kafka's mapping, [`partition_for`]); every group request is forwarded there as a message,
 //! so coordination takes no lock. [`state`] is the pure state machine (driven with explicit
 //! time), [`records`] the on-disk key/value schemas, [`coordinator`] one core's groups and
-//! their waiting requests, [`api`] the Kafka request handlers.
+//! their waiting requests. The Kafka requests are mapped to group calls at the protocol edge,
+//! in `handlers::groups`.
 
-pub mod api;
 pub mod coordinator;
 pub mod records;
 pub mod state;

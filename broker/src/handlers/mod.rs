@@ -4,6 +4,7 @@
 mod admin;
 mod configs;
 mod fetch;
+mod groups;
 mod metadata;
 mod offsets;
 mod produce;
@@ -48,7 +49,6 @@ pub fn supported_apis() -> SupportedApis {
 }
 
 pub async fn handle(core: &Rc<Core>, conn: Rc<ConnectionInfo>, request: Request) -> Reply {
-    use crate::group::api as groups;
     let version = request.api_version();
     let client_id = request
         .header

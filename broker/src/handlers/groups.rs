@@ -1,10 +1,12 @@
-//! The group APIs as requests arrive on any core: validate, make sure `__consumer_offsets`
-//! exists, forward to the core that owns the group's partition, shape the answer for the
-//! request's version.
+//! The group APIs (FindCoordinator, JoinGroup, SyncGroup, Heartbeat, LeaveGroup, OffsetCommit,
+//! OffsetFetch, ListGroups, DescribeGroups, DeleteGroups, OffsetDelete) as requests arrive on
+//! any core: validate, make sure `__consumer_offsets` exists, forward to the core that owns the
+//! group's partition as a [`GroupCall`], shape the [`GroupReply`] for the request's version.
 
-use super::coordinator::{offsets_partitions, GroupCall, GroupReply, Leaving};
-use super::state::{JoinResponse, SyncResponse};
-use super::{partition_for, OFFSETS_TOPIC};
+use crate::group::coordinator::{offsets_partitions, Checked, GroupCall, GroupReply, Leaving};
+use crate::group::records::Committed;
+use crate::group::state::{JoinResponse, SyncResponse};
+use crate::group::{partition_for, OFFSETS_TOPIC};
 use crate::kstr::sb;
 use crate::runtime::core::Core;
 use crate::runtime::messages::{
@@ -314,7 +316,7 @@ pub async fn leave_group(
 
 pub async fn offset_commit(core: &Rc<Core>, req: OffsetCommitRequest) -> OffsetCommitResponse {
     let group = req.group_id.0.to_string();
-    let checked: super::coordinator::Checked = {
+    let checked: Checked = {
         let image = core.image.borrow();
         req.topics
             .iter()
@@ -380,7 +382,7 @@ pub async fn offset_commit(core: &Rc<Core>, req: OffsetCommitRequest) -> OffsetC
     }
 }
 
-type Fetched = Result<Vec<(String, Vec<(i32, Option<super::records::Committed>)>)>, i16>;
+type Fetched = Result<Vec<(String, Vec<(i32, Option<Committed>)>)>, i16>;
 
 async fn fetch_group(
     core: &Rc<Core>,
