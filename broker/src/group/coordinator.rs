@@ -4,7 +4,7 @@
 
 use super::records::{self, Committed, Key};
 use super::state::{Delivery, Group, JoinRequest, JoinResponse, Outcome, State, SyncResponse};
-use super::{partition_for, GroupSettings, OFFSETS_TOPIC};
+use super::{partition_for, GroupError, GroupSettings, OFFSETS_TOPIC};
 use crate::metadata::controller::now_ms;
 use crate::runtime::core::Core;
 use ahash::AHashMap;
@@ -44,7 +44,7 @@ pub enum GroupCall {
         group: String,
         members: Vec<Leaving>,
     },
-    /// Partitions already checked by the caller: `Err` carries their error code.
+    /// Partitions already checked by the caller: `Err` carries their failure.
     Commit {
         req: OffsetCommitRequest,
         checked: Checked,
@@ -80,22 +80,22 @@ pub struct Described {
 
 pub type TopicResults<T> = Vec<(String, Vec<(i32, T)>)>;
 
-/// Commit partitions as the receiving core checked them: `Err` carries their error code.
-pub type Checked = TopicResults<Result<(), i16>>;
+/// Commit partitions as the receiving core checked them: `Err` carries their failure.
+pub type Checked = TopicResults<Result<(), GroupError>>;
 
 pub enum GroupReply {
     Join(JoinResponse),
     Sync(SyncResponse),
-    Heartbeat(i16),
-    /// Top-level error, then one per member.
-    Leave(i16, Vec<i16>),
-    Commit(TopicResults<i16>),
-    Fetch(Result<TopicResults<Option<Committed>>, i16>),
+    Heartbeat(Result<(), GroupError>),
+    /// The request's failure, or one result per member.
+    Leave(Result<Vec<Result<(), GroupError>>, GroupError>),
+    Commit(TopicResults<Result<(), GroupError>>),
+    Fetch(Result<TopicResults<Option<Committed>>, GroupError>),
     Describe(Described),
     /// (group id, protocol type, state)
     List(Vec<(String, String, String)>),
-    Delete(i16),
-    OffsetDelete(Result<TopicResults<i16>, i16>),
+    Delete(Result<(), GroupError>),
+    OffsetDelete(Result<TopicResults<Result<(), GroupError>>, GroupError>),
 }
 
 struct Slot {
@@ -335,8 +335,8 @@ pub async fn run_timers(core: Rc<Core>) {
         if until_expiry == 0 {
             until_expiry = EXPIRY_EVERY_TICKS;
             for (group, tombstones) in core.groups.expire(now_ms()) {
-                if let Err(code) = write(&core, &group, tombstones).await {
-                    tracing::warn!(group, code, "writing expired offsets failed");
+                if let Err(e) = write(&core, &group, tombstones).await {
+                    tracing::warn!(group, error = %e, "writing expired offsets failed");
                 }
             }
         }
@@ -344,7 +344,7 @@ pub async fn run_timers(core: Rc<Core>) {
 }
 
 /// Writes one group's membership if it changed. A failed write leaves it marked unwritten.
-async fn store_group(core: &Rc<Core>, group: &str) -> Result<(), i16> {
+async fn store_group(core: &Rc<Core>, group: &str) -> Result<(), GroupError> {
     let record = {
         let mut groups = core.groups.groups.borrow_mut();
         let Some(slot) = groups.get_mut(group) else {
@@ -367,8 +367,8 @@ async fn store_group(core: &Rc<Core>, group: &str) -> Result<(), i16> {
 /// Writes the memberships that changed (Kafka stores a group when it becomes Stable or Empty).
 async fn persist_memberships(core: &Rc<Core>) {
     for (group, record) in core.groups.take_dirty(now_ms()) {
-        if let Err(code) = write(core, &group, vec![record]).await {
-            tracing::warn!(group, code, "writing group metadata failed");
+        if let Err(e) = write(core, &group, vec![record]).await {
+            tracing::warn!(group, error = %e, "writing group metadata failed");
         }
     }
 }
@@ -465,17 +465,17 @@ async fn handle_call(core: &Rc<Core>, call: GroupCall) -> GroupReply {
                 }
             };
             let Some((response, swap)) = stored else {
-                let late = JoinResponse::error(K::RebalanceInProgress.code(), &req.member_id);
+                let late = JoinResponse::error(GroupError::RebalanceInProgress, &req.member_id);
                 return GroupReply::Join(wait_for(rx, rebalance as i64, late).await);
             };
             // A static member took over its old member id without a rebalance: answered once
             // the membership with its new id is in the log, or, if that fails, taken back.
             match store_group(core, &group_id).await {
                 Ok(()) => GroupReply::Join(response),
-                Err(code) => {
+                Err(e) => {
                     tracing::warn!(
                         "Failed to persist metadata for group {group_id} static member {} with \
-                         group instance id {} due to error {code}. Reverting to old member id {}.",
+                         group instance id {} due to error {e:?}. Reverting to old member id {}.",
                         swap.new_member_id,
                         swap.instance_id,
                         swap.old_member_id
@@ -483,7 +483,7 @@ async fn handle_call(core: &Rc<Core>, call: GroupCall) -> GroupReply {
                     if let Some(slot) = c.groups.borrow_mut().get_mut(&group_id) {
                         slot.group.undo_static_swap(swap, now_ms());
                     }
-                    GroupReply::Join(JoinResponse::error(code, ""))
+                    GroupReply::Join(JoinResponse::error(e, ""))
                 }
             }
         }
@@ -493,7 +493,7 @@ async fn handle_call(core: &Rc<Core>, call: GroupCall) -> GroupReply {
             let limit = {
                 let mut groups = c.groups.borrow_mut();
                 let Some(slot) = groups.get_mut(&group_id) else {
-                    return GroupReply::Sync(SyncResponse::error(K::UnknownMemberId.code()));
+                    return GroupReply::Sync(SyncResponse::error(GroupError::UnknownMemberId));
                 };
                 let (outcome, deliveries) = slot.group.sync(
                     &req.member_id,
@@ -529,7 +529,7 @@ async fn handle_call(core: &Rc<Core>, call: GroupCall) -> GroupReply {
             // their assignments only once the group (with them) is in the log.
             let assigned = deliveries
                 .iter()
-                .any(|d| matches!(d, Delivery::Sync { response, .. } if response.error == 0));
+                .any(|d| matches!(d, Delivery::Sync { response, .. } if response.error.is_none()));
             let stored = if assigned {
                 store_group(core, &group_id).await
             } else {
@@ -540,18 +540,18 @@ async fn handle_call(core: &Rc<Core>, call: GroupCall) -> GroupReply {
                 if let Some(slot) = groups.get_mut(&group_id) {
                     match stored {
                         Ok(()) => slot.dispatch(deliveries),
-                        Err(code) => {
-                            tracing::warn!(group = %group_id, code, "group assignment not stored; rebalancing");
+                        Err(e) => {
+                            tracing::warn!(group = %group_id, error = %e, "group assignment not stored; rebalancing");
                             let failed = deliveries.into_iter().map(|d| match d {
                                 Delivery::Sync { member, .. } => Delivery::Sync {
                                     member,
-                                    response: SyncResponse::error(code),
+                                    response: SyncResponse::error(e),
                                 },
                                 other => other,
                             });
                             slot.dispatch(failed.collect());
                             let more = slot.group.assignment_not_stored(
-                                code,
+                                e,
                                 &req.member_id,
                                 now_ms(),
                                 &c.settings,
@@ -561,33 +561,31 @@ async fn handle_call(core: &Rc<Core>, call: GroupCall) -> GroupReply {
                     }
                 }
             }
-            let late = SyncResponse::error(K::RebalanceInProgress.code());
+            let late = SyncResponse::error(GroupError::RebalanceInProgress);
             GroupReply::Sync(wait_for(rx, limit, late).await)
         }
         GroupCall::Heartbeat(req) => {
             let mut groups = c.groups.borrow_mut();
-            let code = match groups.get_mut(req.group_id.0.as_str()) {
+            let result = match groups.get_mut(req.group_id.0.as_str()) {
                 Some(slot) => slot.group.heartbeat(
                     &req.member_id,
                     req.group_instance_id.as_deref(),
                     req.generation_id,
                     now,
                 ),
-                None => K::UnknownMemberId.code(),
+                None => Err(GroupError::UnknownMemberId),
             };
-            GroupReply::Heartbeat(code)
+            GroupReply::Heartbeat(result)
         }
         GroupCall::Leave { group, members } => {
             let mut groups = c.groups.borrow_mut();
             let Some(slot) = groups.get_mut(&group) else {
-                return GroupReply::Leave(
-                    K::UnknownMemberId.code(),
-                    members.iter().map(|_| K::UnknownMemberId.code()).collect(),
-                );
+                // No such group here: the request as a whole fails (no per-member answers).
+                return GroupReply::Leave(Err(GroupError::UnknownMemberId));
             };
-            let mut codes = Vec::with_capacity(members.len());
+            let mut results = Vec::with_capacity(members.len());
             for m in &members {
-                let (code, deliveries) = slot.group.leave(
+                let (result, deliveries) = slot.group.leave(
                     &m.member_id,
                     m.instance_id.as_deref(),
                     m.reason.as_deref(),
@@ -595,9 +593,9 @@ async fn handle_call(core: &Rc<Core>, call: GroupCall) -> GroupReply {
                     &c.settings,
                 );
                 slot.dispatch(deliveries);
-                codes.push(code);
+                results.push(result);
             }
-            GroupReply::Leave(0, codes)
+            GroupReply::Leave(Ok(results))
         }
         GroupCall::Commit { req, checked } => GroupReply::Commit(commit(core, req, checked).await),
         GroupCall::Fetch { group, topics } => {
@@ -689,13 +687,13 @@ async fn handle_call(core: &Rc<Core>, call: GroupCall) -> GroupReply {
 
 /// Appends records to the group's `__consumer_offsets` partition (acks=all: answered after
 /// the write).
-async fn write(core: &Rc<Core>, group: &str, records: Vec<Record>) -> Result<(), i16> {
+async fn write(core: &Rc<Core>, group: &str, records: Vec<Record>) -> Result<(), GroupError> {
     if records.is_empty() {
         return Ok(());
     }
     let partition = partition_for(group, offsets_partitions(core));
     let Some(replica) = core.replica(OFFSETS_TOPIC, partition) else {
-        return Err(K::NotCoordinator.code());
+        return Err(GroupError::NotCoordinator);
     };
     let now = now_ms();
     let batch = build_batch(&records, now, ProducerFields::NONE);
@@ -704,9 +702,9 @@ async fn write(core: &Rc<Core>, group: &str, records: Vec<Record>) -> Result<(),
         Err(f) => {
             tracing::warn!(group, code = f.code, message = ?f.message, "__consumer_offsets write failed");
             Err(if f.code == K::MessageTooLarge.code() {
-                K::InvalidCommitOffsetSize.code()
+                GroupError::InvalidCommitOffsetSize
             } else {
-                K::CoordinatorNotAvailable.code()
+                GroupError::CoordinatorNotAvailable
             })
         }
     }
@@ -719,12 +717,12 @@ pub fn offsets_partitions(core: &Core) -> i32 {
     core.groups.settings.offsets_partitions
 }
 
-async fn commit(core: &Rc<Core>, req: OffsetCommitRequest, checked: Checked) -> TopicResults<i16> {
+async fn commit(core: &Rc<Core>, req: OffsetCommitRequest, checked: Checked) -> Checked {
     let group_id = req.group_id.0.to_string();
-    let all = |code: i16| -> TopicResults<i16> {
+    let all = |e: GroupError| -> Checked {
         checked
             .iter()
-            .map(|(t, ps)| (t.clone(), ps.iter().map(|(p, _)| (*p, code)).collect()))
+            .map(|(t, ps)| (t.clone(), ps.iter().map(|(p, _)| (*p, Err(e))).collect()))
             .collect()
     };
     let valid = {
@@ -739,18 +737,18 @@ async fn commit(core: &Rc<Core>, req: OffsetCommitRequest, checked: Checked) -> 
             now_ms(),
         )
     };
-    if let Err(code) = valid {
-        return all(code);
+    if let Err(e) = valid {
+        return all(e);
     }
     let now = now_ms();
     let mut records = Vec::new();
     let mut commits = Vec::new();
-    let mut results: TopicResults<i16> = Vec::new();
+    let mut results: Checked = Vec::new();
     for (topic, parts) in &checked {
         let Some(t) = req.topics.iter().find(|t| t.name.0.as_str() == topic) else {
             continue;
         };
-        let mut codes = Vec::new();
+        let mut outcomes = Vec::new();
         for (p, check) in parts {
             let Some(rp) = t.partitions.iter().find(|x| x.partition_index == *p) else {
                 continue;
@@ -760,10 +758,10 @@ async fn commit(core: &Rc<Core>, req: OffsetCommitRequest, checked: Checked) -> 
                 .as_ref()
                 .map(|m| m.to_string())
                 .unwrap_or_default();
-            let code = match check {
-                Err(code) => *code,
+            let outcome = match check {
+                Err(e) => Err(*e),
                 Ok(()) if metadata.len() > OFFSET_METADATA_MAX_BYTES => {
-                    K::OffsetMetadataTooLarge.code()
+                    Err(GroupError::OffsetMetadataTooLarge)
                 }
                 Ok(()) => {
                     let c = Committed {
@@ -778,17 +776,17 @@ async fn commit(core: &Rc<Core>, req: OffsetCommitRequest, checked: Checked) -> 
                         ..Record::default()
                     });
                     commits.push(((topic.clone(), *p), c));
-                    0
+                    Ok(())
                 }
             };
-            codes.push((*p, code));
+            outcomes.push((*p, outcome));
         }
-        results.push((topic.clone(), codes));
+        results.push((topic.clone(), outcomes));
     }
-    if let Err(code) = write(core, &group_id, records).await {
+    if let Err(e) = write(core, &group_id, records).await {
         for (_, parts) in results.iter_mut() {
-            for (_, c) in parts.iter_mut().filter(|(_, c)| *c == 0) {
-                *c = code;
+            for (_, c) in parts.iter_mut().filter(|(_, c)| c.is_ok()) {
+                *c = Err(e);
             }
         }
         return results;
@@ -801,18 +799,16 @@ async fn commit(core: &Rc<Core>, req: OffsetCommitRequest, checked: Checked) -> 
     results
 }
 
-async fn delete(core: &Rc<Core>, group: &str) -> i16 {
+async fn delete(core: &Rc<Core>, group: &str) -> Result<(), GroupError> {
     let offsets: Vec<(String, i32)> = {
         let mut groups = core.groups.groups.borrow_mut();
         let Some(slot) = groups.get_mut(group) else {
-            return K::GroupIdNotFound.code();
+            return Err(GroupError::GroupIdNotFound);
         };
         if slot.group.is_gone() {
-            return K::GroupIdNotFound.code();
+            return Err(GroupError::GroupIdNotFound);
         }
-        if let Err(code) = slot.group.delete() {
-            return code;
-        }
+        slot.group.delete()?;
         let keys: Vec<(String, i32)> = slot.group.offsets.keys().cloned().collect();
         groups.remove(group);
         tracing::info!(
@@ -834,10 +830,7 @@ async fn delete(core: &Rc<Core>, group: &str) -> i16 {
         value: None,
         ..Record::default()
     });
-    match write(core, group, tombstones).await {
-        Ok(()) => 0,
-        Err(code) => code,
-    }
+    write(core, group, tombstones).await
 }
 
 /// Topics a consumer-protocol member subscribes to (ConsumerProtocolSubscription: version,
@@ -857,19 +850,16 @@ fn subscribed_topics(metadata: &[u8]) -> Option<Vec<String>> {
     Some(out)
 }
 
-async fn offset_delete(
-    core: &Rc<Core>,
-    req: OffsetDeleteRequest,
-) -> Result<TopicResults<i16>, i16> {
+async fn offset_delete(core: &Rc<Core>, req: OffsetDeleteRequest) -> Result<Checked, GroupError> {
     let group = req.group_id.0.to_string();
     let (results, removed) = {
         let mut groups = core.groups.groups.borrow_mut();
         let Some(slot) = groups.get_mut(&group).filter(|s| !s.group.is_gone()) else {
-            return Err(K::GroupIdNotFound.code());
+            return Err(GroupError::GroupIdNotFound);
         };
         let g = &mut slot.group;
         if g.state != State::Empty && g.protocol_type.as_deref() != Some("consumer") {
-            return Err(K::NonEmptyGroup.code());
+            return Err(GroupError::NonEmptyGroup);
         }
         let subscribed: Vec<String> = if g.state == State::Empty {
             vec![]
@@ -891,10 +881,10 @@ async fn offset_delete(
         for t in &req.topics {
             let name = t.name.0.to_string();
             let busy = subscribed.contains(&name);
-            let mut codes = Vec::new();
+            let mut outcomes = Vec::new();
             for p in &t.partitions {
                 if busy {
-                    codes.push((p.partition_index, K::GroupSubscribedToTopic.code()));
+                    outcomes.push((p.partition_index, Err(GroupError::GroupSubscribedToTopic)));
                 } else {
                     if g.offsets
                         .remove(&(name.clone(), p.partition_index))
@@ -902,10 +892,10 @@ async fn offset_delete(
                     {
                         removed.push((name.clone(), p.partition_index));
                     }
-                    codes.push((p.partition_index, 0));
+                    outcomes.push((p.partition_index, Ok(())));
                 }
             }
-            results.push((name, codes));
+            results.push((name, outcomes));
         }
         (results, removed)
     };

@@ -9,8 +9,11 @@
 //! in `handlers::groups`.
 
 pub mod coordinator;
+mod error;
 pub mod records;
 pub mod state;
+
+pub use error::GroupError;
 
 /// The internal topic holding committed offsets.
 pub const OFFSETS_TOPIC: &str = "__consumer_offsets";

@@ -3,10 +3,11 @@
 //! any core: validate, make sure `__consumer_offsets` exists, forward to the core that owns the
 //! group's partition as a [`GroupCall`], shape the [`GroupReply`] for the request's version.
 
+use crate::errors::{group_code, group_result_code, ApiError};
 use crate::group::coordinator::{offsets_partitions, Checked, GroupCall, GroupReply, Leaving};
 use crate::group::records::Committed;
 use crate::group::state::{JoinResponse, SyncResponse};
-use crate::group::{partition_for, OFFSETS_TOPIC};
+use crate::group::{partition_for, GroupError, OFFSETS_TOPIC};
 use crate::kstr::sb;
 use crate::runtime::core::Core;
 use crate::runtime::messages::{
@@ -34,7 +35,7 @@ use kafka_protocol::ResponseError as K;
 use std::rc::Rc;
 
 /// Creates `__consumer_offsets` through the controller if it does not exist yet.
-pub async fn ensure_offsets_topic(core: &Rc<Core>) -> Result<(), i16> {
+pub async fn ensure_offsets_topic(core: &Rc<Core>) -> Result<(), GroupError> {
     if core.image.borrow().topic(OFFSETS_TOPIC).is_some() {
         return Ok(());
     }
@@ -51,11 +52,11 @@ pub async fn ensure_offsets_topic(core: &Rc<Core>) -> Result<(), i16> {
             Some(Err((code, _))) if code == K::TopicAlreadyExists.code() => Ok(()),
             Some(Err((code, msg))) => {
                 tracing::error!(code, msg, "creating __consumer_offsets failed");
-                Err(K::CoordinatorNotAvailable.code())
+                Err(GroupError::OffsetsTopicNotCreated)
             }
-            None => Err(K::CoordinatorNotAvailable.code()),
+            None => Err(GroupError::OffsetsTopicNotCreated),
         },
-        _ => Err(K::CoordinatorNotAvailable.code()),
+        _ => Err(GroupError::OffsetsTopicNotCreated),
     }
 }
 
@@ -78,17 +79,17 @@ pub fn offsets_topic(core: &Core) -> NewTopic {
 }
 
 /// The core owning `group`, once `__consumer_offsets` exists.
-async fn route(core: &Rc<Core>, group: &str) -> Result<ShardId, i16> {
+async fn route(core: &Rc<Core>, group: &str) -> Result<ShardId, GroupError> {
     ensure_offsets_topic(core).await?;
     let p = partition_for(group, offsets_partitions(core));
     Ok(core.owner_of(OFFSETS_TOPIC, p))
 }
 
-async fn call(core: &Rc<Core>, group: &str, call: GroupCall) -> Result<GroupReply, i16> {
+async fn call(core: &Rc<Core>, group: &str, call: GroupCall) -> Result<GroupReply, GroupError> {
     let shard = route(core, group).await?;
     match core.call(shard, ShardRequest::Group(Box::new(call))).await {
         Some(ShardResponse::Group(r)) => Ok(r),
-        _ => Err(K::CoordinatorNotAvailable.code()),
+        _ => Err(GroupError::CoordinatorUnreachable),
     }
 }
 
@@ -106,19 +107,24 @@ pub async fn find_coordinator(
     let mut coordinators = Vec::with_capacity(keys.len());
     for key in keys {
         let error = match req.key_type {
-            0 => ensure_offsets_topic(core)
-                .await
-                .err()
-                .map(|code| (code, "The coordinator is not available.")),
+            0 => ensure_offsets_topic(core).await.err().map(|e| {
+                ApiError::new(
+                    crate::errors::group_error(e),
+                    "The coordinator is not available.",
+                )
+            }),
             // No transaction coordinator exists. Of the answers Kafka's protocol has, this is
             // the one clients treat as final at once (librdkafka and the Java producer fail
             // init_transactions/initTransactions with it instead of retrying until their
             // timeout), and the message says why.
-            1 => Some((
-                K::TransactionalIdAuthorizationFailed.code(),
+            1 => Some(ApiError::new(
+                K::TransactionalIdAuthorizationFailed,
                 TRANSACTIONS_UNSUPPORTED,
             )),
-            _ => Some((K::InvalidRequest.code(), "Unknown coordinator key type.")),
+            _ => Some(ApiError::new(
+                K::InvalidRequest,
+                "Unknown coordinator key type.",
+            )),
         };
         let c = Coordinator::default().with_key(key);
         coordinators.push(match error {
@@ -126,9 +132,9 @@ pub async fn find_coordinator(
                 .with_node_id(BrokerId(s.node_id))
                 .with_host(sb(s.advertised_host.clone()))
                 .with_port(s.advertised_port),
-            Some((code, message)) => c
-                .with_error_code(code)
-                .with_error_message(Some(sb(message)))
+            Some(e) => c
+                .with_error_code(e.code)
+                .with_error_message(e.message.map(sb))
                 .with_node_id(BrokerId(-1))
                 .with_host(sb(""))
                 .with_port(-1),
@@ -171,7 +177,7 @@ fn join_response(r: JoinResponse, version: i16) -> JoinGroupResponse {
         (None, Some(sb(r.protocol_name.unwrap_or_default())))
     };
     JoinGroupResponse::default()
-        .with_error_code(r.error)
+        .with_error_code(r.error.map_or(0, group_code))
         .with_generation_id(r.generation)
         .with_protocol_type(protocol_type)
         .with_protocol_name(protocol_name)
@@ -193,7 +199,7 @@ pub async fn join_group(
     let member = req.member_id.to_string();
     if group.is_empty() {
         return join_response(
-            JoinResponse::error(K::InvalidGroupId.code(), &member),
+            JoinResponse::error(GroupError::InvalidGroupId, &member),
             version,
         );
     }
@@ -206,16 +212,16 @@ pub async fn join_group(
     match call(core, &group, c).await {
         Ok(GroupReply::Join(r)) => join_response(r, version),
         Ok(_) => join_response(
-            JoinResponse::error(K::UnknownServerError.code(), &member),
+            JoinResponse::error(GroupError::UnexpectedReply, &member),
             version,
         ),
-        Err(code) => join_response(JoinResponse::error(code, &member), version),
+        Err(e) => join_response(JoinResponse::error(e, &member), version),
     }
 }
 
 fn sync_response(r: SyncResponse, version: i16) -> SyncGroupResponse {
     let out = SyncGroupResponse::default()
-        .with_error_code(r.error)
+        .with_error_code(r.error.map_or(0, group_code))
         .with_assignment(r.assignment);
     if version >= 5 {
         out.with_protocol_type(r.protocol_type.map(sb))
@@ -228,27 +234,27 @@ fn sync_response(r: SyncResponse, version: i16) -> SyncGroupResponse {
 pub async fn sync_group(core: &Rc<Core>, req: SyncGroupRequest, version: i16) -> SyncGroupResponse {
     let group = req.group_id.0.to_string();
     if group.is_empty() {
-        return sync_response(SyncResponse::error(K::InvalidGroupId.code()), version);
+        return sync_response(SyncResponse::error(GroupError::InvalidGroupId), version);
     }
     match call(core, &group, GroupCall::Sync(req)).await {
         Ok(GroupReply::Sync(r)) => sync_response(r, version),
-        Ok(_) => sync_response(SyncResponse::error(K::UnknownServerError.code()), version),
-        Err(code) => sync_response(SyncResponse::error(code), version),
+        Ok(_) => sync_response(SyncResponse::error(GroupError::UnexpectedReply), version),
+        Err(e) => sync_response(SyncResponse::error(e), version),
     }
 }
 
 pub async fn heartbeat(core: &Rc<Core>, req: HeartbeatRequest) -> HeartbeatResponse {
     let group = req.group_id.0.to_string();
-    let code = if group.is_empty() {
-        K::InvalidGroupId.code()
+    let result = if group.is_empty() {
+        Err(GroupError::InvalidGroupId)
     } else {
         match call(core, &group, GroupCall::Heartbeat(req)).await {
-            Ok(GroupReply::Heartbeat(code)) => code,
-            Ok(_) => K::UnknownServerError.code(),
-            Err(code) => code,
+            Ok(GroupReply::Heartbeat(result)) => result,
+            Ok(_) => Err(GroupError::UnexpectedReply),
+            Err(e) => Err(e),
         }
     };
-    HeartbeatResponse::default().with_error_code(code)
+    HeartbeatResponse::default().with_error_code(group_result_code(result))
 }
 
 pub async fn leave_group(
@@ -273,41 +279,39 @@ pub async fn leave_group(
             reason: None,
         }]
     };
-    let (code, codes) = if group.is_empty() {
-        (K::InvalidGroupId.code(), vec![])
+    let results = if group.is_empty() {
+        Err(GroupError::InvalidGroupId)
     } else {
         let c = GroupCall::Leave {
             group: group.clone(),
             members: members.clone(),
         };
         match call(core, &group, c).await {
-            Ok(GroupReply::Leave(code, codes)) => (code, codes),
-            Ok(_) => (K::UnknownServerError.code(), vec![]),
-            Err(code) => (code, vec![]),
+            Ok(GroupReply::Leave(results)) => results,
+            Ok(_) => Err(GroupError::UnexpectedReply),
+            Err(e) => Err(e),
         }
     };
     if version < 3 {
         // One member: its error is the request's.
-        let code = if code != 0 {
-            code
-        } else {
-            codes.first().copied().unwrap_or(0)
-        };
-        return LeaveGroupResponse::default().with_error_code(code);
+        let result = results.and_then(|r| r.first().copied().unwrap_or(Ok(())));
+        return LeaveGroupResponse::default().with_error_code(group_result_code(result));
     }
-    let responses = if code != 0 {
-        vec![]
-    } else {
-        members
-            .into_iter()
-            .zip(codes)
-            .map(|(m, c)| {
-                MemberResponse::default()
-                    .with_member_id(sb(m.member_id))
-                    .with_group_instance_id(m.instance_id.map(sb))
-                    .with_error_code(c)
-            })
-            .collect()
+    let (code, responses) = match results {
+        Err(e) => (group_code(e), vec![]),
+        Ok(results) => (
+            0,
+            members
+                .into_iter()
+                .zip(results)
+                .map(|(m, r)| {
+                    MemberResponse::default()
+                        .with_member_id(sb(m.member_id))
+                        .with_group_instance_id(m.instance_id.map(sb))
+                        .with_error_code(group_result_code(r))
+                })
+                .collect(),
+        ),
     };
     LeaveGroupResponse::default()
         .with_error_code(code)
@@ -333,7 +337,7 @@ pub async fn offset_commit(core: &Rc<Core>, req: OffsetCommitRequest) -> OffsetC
                             if ok {
                                 Ok(())
                             } else {
-                                Err(K::UnknownTopicOrPartition.code())
+                                Err(GroupError::UnknownTopicOrPartition)
                             },
                         )
                     })
@@ -342,19 +346,19 @@ pub async fn offset_commit(core: &Rc<Core>, req: OffsetCommitRequest) -> OffsetC
             })
             .collect()
     };
-    let shape = |codes: Vec<(String, Vec<(i32, i16)>)>| {
+    let shape = |results: Checked| {
         OffsetCommitResponse::default().with_topics(
-            codes
+            results
                 .into_iter()
                 .map(|(t, ps)| {
                     OffsetCommitResponseTopic::default()
                         .with_name(TopicName(sb(t)))
                         .with_partitions(
                             ps.into_iter()
-                                .map(|(p, c)| {
+                                .map(|(p, r)| {
                                     OffsetCommitResponsePartition::default()
                                         .with_partition_index(p)
-                                        .with_error_code(c)
+                                        .with_error_code(group_result_code(r))
                                 })
                                 .collect(),
                         )
@@ -362,27 +366,27 @@ pub async fn offset_commit(core: &Rc<Core>, req: OffsetCommitRequest) -> OffsetC
                 .collect(),
         )
     };
-    let all = |code: i16| -> Vec<(String, Vec<(i32, i16)>)> {
+    let all = |e: GroupError| -> Checked {
         checked
             .iter()
-            .map(|(t, ps)| (t.clone(), ps.iter().map(|(p, _)| (*p, code)).collect()))
+            .map(|(t, ps)| (t.clone(), ps.iter().map(|(p, _)| (*p, Err(e))).collect()))
             .collect()
     };
     if group.is_empty() {
-        return shape(all(K::InvalidGroupId.code()));
+        return shape(all(GroupError::InvalidGroupId));
     }
     let c = GroupCall::Commit {
         req,
         checked: checked.clone(),
     };
     match call(core, &group, c).await {
-        Ok(GroupReply::Commit(codes)) => shape(codes),
-        Ok(_) => shape(all(K::UnknownServerError.code())),
-        Err(code) => shape(all(code)),
+        Ok(GroupReply::Commit(results)) => shape(results),
+        Ok(_) => shape(all(GroupError::UnexpectedReply)),
+        Err(e) => shape(all(e)),
     }
 }
 
-type Fetched = Result<Vec<(String, Vec<(i32, Option<Committed>)>)>, i16>;
+type Fetched = Result<Vec<(String, Vec<(i32, Option<Committed>)>)>, GroupError>;
 
 async fn fetch_group(
     core: &Rc<Core>,
@@ -395,8 +399,8 @@ async fn fetch_group(
     };
     match call(core, &group, c).await {
         Ok(GroupReply::Fetch(r)) => r,
-        Ok(_) => Err(K::UnknownServerError.code()),
-        Err(code) => Err(code),
+        Ok(_) => Err(GroupError::UnexpectedReply),
+        Err(e) => Err(e),
     }
 }
 
@@ -444,7 +448,7 @@ pub async fn offset_fetch(
                             })
                             .collect(),
                     ),
-                    Err(code) => out.with_error_code(code),
+                    Err(e) => out.with_error_code(group_code(e)),
                 },
             );
         }
@@ -488,7 +492,7 @@ pub async fn offset_fetch(
                 })
                 .collect(),
         ),
-        Err(code) if version >= 2 => OffsetFetchResponse::default().with_error_code(code),
+        Err(e) if version >= 2 => OffsetFetchResponse::default().with_error_code(group_code(e)),
         Err(_) => OffsetFetchResponse::default(),
     }
 }
@@ -554,7 +558,7 @@ pub async fn describe_groups(
             d
         };
         let r = if id.is_empty() {
-            Err(K::InvalidGroupId.code())
+            Err(GroupError::InvalidGroupId)
         } else {
             call(core, &id, GroupCall::Describe(id.clone())).await
         };
@@ -581,8 +585,8 @@ pub async fn describe_groups(
                         })
                         .collect(),
                 ),
-            Ok(_) => d.with_error_code(K::UnknownServerError.code()),
-            Err(code) => d.with_error_code(code),
+            Ok(_) => d.with_error_code(group_code(GroupError::UnexpectedReply)),
+            Err(e) => d.with_error_code(group_code(e)),
         });
     }
     DescribeGroupsResponse::default().with_groups(out)
@@ -592,19 +596,19 @@ pub async fn delete_groups(core: &Rc<Core>, req: DeleteGroupsRequest) -> DeleteG
     let mut results = Vec::with_capacity(req.groups_names.len());
     for g in req.groups_names {
         let id = g.0.to_string();
-        let code = if id.is_empty() {
-            K::InvalidGroupId.code()
+        let result = if id.is_empty() {
+            Err(GroupError::InvalidGroupId)
         } else {
             match call(core, &id, GroupCall::Delete(id.clone())).await {
-                Ok(GroupReply::Delete(code)) => code,
-                Ok(_) => K::UnknownServerError.code(),
-                Err(code) => code,
+                Ok(GroupReply::Delete(result)) => result,
+                Ok(_) => Err(GroupError::UnexpectedReply),
+                Err(e) => Err(e),
             }
         };
         results.push(
             DeletableGroupResult::default()
                 .with_group_id(g)
-                .with_error_code(code),
+                .with_error_code(group_result_code(result)),
         );
     }
     DeleteGroupsResponse::default().with_results(results)
@@ -613,7 +617,8 @@ pub async fn delete_groups(core: &Rc<Core>, req: DeleteGroupsRequest) -> DeleteG
 pub async fn offset_delete(core: &Rc<Core>, req: OffsetDeleteRequest) -> OffsetDeleteResponse {
     let group = req.group_id.0.to_string();
     if group.is_empty() {
-        return OffsetDeleteResponse::default().with_error_code(K::InvalidGroupId.code());
+        return OffsetDeleteResponse::default()
+            .with_error_code(group_code(GroupError::InvalidGroupId));
     }
     match call(core, &group, GroupCall::OffsetDelete(req)).await {
         Ok(GroupReply::OffsetDelete(Ok(topics))) => OffsetDeleteResponse::default().with_topics(
@@ -624,20 +629,22 @@ pub async fn offset_delete(core: &Rc<Core>, req: OffsetDeleteRequest) -> OffsetD
                         .with_name(TopicName(sb(t)))
                         .with_partitions(
                             ps.into_iter()
-                                .map(|(p, c)| {
+                                .map(|(p, r)| {
                                     OffsetDeleteResponsePartition::default()
                                         .with_partition_index(p)
-                                        .with_error_code(c)
+                                        .with_error_code(group_result_code(r))
                                 })
                                 .collect(),
                         )
                 })
                 .collect(),
         ),
-        Ok(GroupReply::OffsetDelete(Err(code))) | Err(code) => {
-            OffsetDeleteResponse::default().with_error_code(code)
+        Ok(GroupReply::OffsetDelete(Err(e))) | Err(e) => {
+            OffsetDeleteResponse::default().with_error_code(group_code(e))
         }
-        Ok(_) => OffsetDeleteResponse::default().with_error_code(K::UnknownServerError.code()),
+        Ok(_) => {
+            OffsetDeleteResponse::default().with_error_code(group_code(GroupError::UnexpectedReply))
+        }
     }
 }
 

@@ -1,8 +1,7 @@
 //! Heartbeat and LeaveGroup: a member says it is alive, or that it goes.
 
-use super::{code, Delivery, Group, State};
-use crate::group::GroupSettings;
-use kafka_protocol::ResponseError as K;
+use super::{Delivery, Group, Result, State};
+use crate::group::{GroupError, GroupSettings};
 
 impl Group {
     pub fn heartbeat(
@@ -11,23 +10,21 @@ impl Group {
         instance: Option<&str>,
         generation: i32,
         now: i64,
-    ) -> i16 {
+    ) -> Result<()> {
         if self.state == State::Dead {
-            return code(K::CoordinatorNotAvailable);
+            return Err(GroupError::GroupDead);
         }
-        if let Err(c) = self.validate_member(member, instance, "heartbeat") {
-            return c;
-        }
+        self.validate_member(member, instance, "heartbeat")?;
         if generation != self.generation {
-            return code(K::IllegalGeneration);
+            return Err(GroupError::IllegalGeneration);
         }
         if let Some(m) = self.members.get_mut(member) {
             m.last_heartbeat = now;
         }
         match self.state {
-            State::PreparingRebalance => code(K::RebalanceInProgress),
-            State::Empty => code(K::UnknownMemberId),
-            _ => 0,
+            State::PreparingRebalance => Err(GroupError::RebalanceInProgress),
+            State::Empty => Err(GroupError::UnknownMemberId),
+            _ => Ok(()),
         }
     }
 
@@ -40,13 +37,13 @@ impl Group {
         reason: Option<&str>,
         now: i64,
         s: &GroupSettings,
-    ) -> (i16, Vec<Delivery>) {
+    ) -> (Result<()>, Vec<Delivery>) {
         let mut out = Vec::new();
         let reason = reason.filter(|r| !r.is_empty()).unwrap_or("not provided");
         let id = if member.is_empty() {
             match instance_id.and_then(|i| self.static_member(i)) {
                 Some(id) => id.to_string(),
-                None => return (code(K::UnknownMemberId), out),
+                None => return (Err(GroupError::UnknownMemberId), out),
             }
         } else if self.pending.remove(member).is_some() {
             // Never part of a generation: nobody needs to rebalance, but a join phase waiting
@@ -57,10 +54,10 @@ impl Group {
                 self.id
             );
             self.try_complete_join(now, &mut out);
-            return (0, out);
+            return (Ok(()), out);
         } else {
-            if let Err(c) = self.validate_member(member, instance_id, "leave-group") {
-                return (c, out);
+            if let Err(e) = self.validate_member(member, instance_id, "leave-group") {
+                return (Err(e), out);
             }
             member.to_string()
         };
@@ -72,6 +69,6 @@ impl Group {
         self.remove_member(&id, &mut out);
         let why = format!("Removing member {id} on LeaveGroup; client reason: {reason}");
         self.after_removal(now, s, &why, &mut out);
-        (0, out)
+        (Ok(()), out)
     }
 }

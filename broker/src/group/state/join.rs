@@ -1,9 +1,8 @@
 //! JoinGroup: checks against the group, new dynamic members (with KIP-394's member id round
 //! trip), pending member ids, and rejoins of current members.
 
-use super::{code, Delivery, Group, JoinOutcome, JoinRequest, JoinResponse, Outcome, State};
-use crate::group::GroupSettings;
-use kafka_protocol::ResponseError as K;
+use super::{Delivery, Group, JoinOutcome, JoinRequest, JoinResponse, Outcome, State};
+use crate::group::{GroupError, GroupSettings};
 
 impl Group {
     /// JoinGroup. `new_member_id` is the id to hand out if the member has none.
@@ -14,22 +13,22 @@ impl Group {
         now: i64,
         s: &GroupSettings,
     ) -> (JoinOutcome, Vec<Delivery>) {
-        let fail = |c: i16| {
+        let fail = |e: GroupError| {
             (
-                Outcome::Reply(JoinResponse::error(c, &req.member_id)),
+                Outcome::Reply(JoinResponse::error(e, &req.member_id)),
                 vec![],
             )
         };
         if req.session_timeout_ms < s.min_session_timeout_ms
             || req.session_timeout_ms > s.max_session_timeout_ms
         {
-            return fail(code(K::InvalidSessionTimeout));
+            return fail(GroupError::InvalidSessionTimeout);
         }
         if req.protocol_type.is_empty() || req.protocols.is_empty() {
-            return fail(code(K::InconsistentGroupProtocol));
+            return fail(GroupError::InconsistentGroupProtocol);
         }
         if self.state == State::Dead {
-            return fail(code(K::CoordinatorNotAvailable));
+            return fail(GroupError::GroupDead);
         }
         let joined = !self.members.is_empty();
         if joined
@@ -39,7 +38,7 @@ impl Group {
             // A member re-joining with new protocols is judged against the others only.
             let alone = self.members.len() == 1 && self.members.contains_key(&req.member_id);
             if !alone {
-                return fail(code(K::InconsistentGroupProtocol));
+                return fail(GroupError::InconsistentGroupProtocol);
             }
         }
         if req.member_id.is_empty() {
@@ -58,7 +57,7 @@ impl Group {
                      member with memberId={id} of group {}",
                     self.id
                 );
-                return fail(code(K::UnknownServerError));
+                return fail(GroupError::StaticJoinWithPendingMemberId);
             }
             self.pending.remove(&id);
             tracing::info!(
@@ -76,8 +75,8 @@ impl Group {
             self.rebalance(now, s, &reason, &mut out);
             return (Outcome::Wait { member: id }, out);
         }
-        if let Err(c) = self.validate_member(&id, req.instance_id.as_deref(), "join-group") {
-            return fail(c);
+        if let Err(e) = self.validate_member(&id, req.instance_id.as_deref(), "join-group") {
+            return fail(e);
         }
         self.join_known(req, now, s)
     }
@@ -102,7 +101,7 @@ impl Group {
             self.pending
                 .insert(id.clone(), now + req.session_timeout_ms as i64);
             return (
-                Outcome::Reply(JoinResponse::error(code(K::MemberIdRequired), &id)),
+                Outcome::Reply(JoinResponse::error(GroupError::MemberIdRequired, &id)),
                 vec![],
             );
         }
@@ -134,7 +133,7 @@ impl Group {
         let is_leader = self.leader.as_deref() == Some(id.as_str());
         let Some(m) = self.members.get_mut(&id) else {
             return (
-                Outcome::Reply(JoinResponse::error(code(K::UnknownMemberId), &id)),
+                Outcome::Reply(JoinResponse::error(GroupError::UnknownMemberId, &id)),
                 vec![],
             );
         };
@@ -175,7 +174,7 @@ impl Group {
                     state.name()
                 );
                 return (
-                    Outcome::Reply(JoinResponse::error(code(K::UnknownMemberId), &id)),
+                    Outcome::Reply(JoinResponse::error(GroupError::UnknownMemberId, &id)),
                     vec![],
                 );
             }

@@ -17,14 +17,20 @@ fn single_member_joins_syncs_and_heartbeats() {
     let j = joins(&d);
     assert_eq!(j.len(), 1);
     let r = &j[0].1;
-    assert_eq!((r.error, r.generation, r.leader.as_str()), (0, 1, "m1"));
+    assert_eq!((r.error, r.generation, r.leader.as_str()), (None, 1, "m1"));
     assert_eq!(r.protocol_name.as_deref(), Some("range"));
     assert_eq!(r.members.len(), 1, "the leader gets the members' metadata");
     assert_eq!(r.members[0].2, Bytes::from("m1:range"));
     assert_eq!(g.state, State::CompletingRebalance);
-    assert_eq!(g.heartbeat("m1", None, 1, 10), 0);
-    assert_eq!(g.heartbeat("m1", None, 0, 10), K::IllegalGeneration.code());
-    assert_eq!(g.heartbeat("zz", None, 1, 10), K::UnknownMemberId.code());
+    assert_eq!(g.heartbeat("m1", None, 1, 10), Ok(()));
+    assert_eq!(
+        g.heartbeat("m1", None, 0, 10),
+        Err(GroupError::IllegalGeneration)
+    );
+    assert_eq!(
+        g.heartbeat("zz", None, 1, 10),
+        Err(GroupError::UnknownMemberId)
+    );
     let (o, d) = g.sync(
         "m1",
         None,
@@ -45,7 +51,7 @@ fn single_member_joins_syncs_and_heartbeats() {
         vec![Delivery::Sync {
             member: "m1".into(),
             response: SyncResponse {
-                error: 0,
+                error: None,
                 protocol_type: Some("consumer".into()),
                 protocol_name: Some("range".into()),
                 assignment: Bytes::from("A1"),
@@ -56,7 +62,7 @@ fn single_member_joins_syncs_and_heartbeats() {
     let (o, _) = g.sync("m1", None, 0, None, None, vec![], 20);
     assert_eq!(
         o,
-        Outcome::Reply(SyncResponse::error(K::IllegalGeneration.code()))
+        Outcome::Reply(SyncResponse::error(GroupError::IllegalGeneration))
     );
 }
 
@@ -87,7 +93,7 @@ fn second_member_triggers_a_rebalance_and_gets_the_leaders_assignment() {
     assert_eq!(g.state, State::PreparingRebalance);
     assert_eq!(
         g.heartbeat("m1", None, 1, 200),
-        K::RebalanceInProgress.code()
+        Err(GroupError::RebalanceInProgress)
     );
     // Offsets from the old generation are still accepted while preparing.
     assert_eq!(g.validate_commit("m1", None, 1, 200), Ok(()));
@@ -109,7 +115,7 @@ fn second_member_triggers_a_rebalance_and_gets_the_leaders_assignment() {
     assert_eq!(leader.1.protocol_name.as_deref(), Some("range"));
     assert_eq!(
         g.validate_commit("m1", None, 2, 300),
-        Err(K::RebalanceInProgress.code())
+        Err(GroupError::RebalanceInProgress)
     );
     // The follower syncs first and waits; the leader's sync answers both.
     let (o, d) = g.sync("m2", None, 2, None, None, vec![], 310);
@@ -136,7 +142,7 @@ fn second_member_triggers_a_rebalance_and_gets_the_leaders_assignment() {
     for del in d {
         match del {
             Delivery::Sync { member, response } => {
-                assert_eq!(response.error, 0);
+                assert_eq!(response.error, None);
                 let want = if member == "m1" { "a" } else { "b" };
                 assert_eq!(response.assignment, Bytes::from(want));
             }
@@ -147,11 +153,11 @@ fn second_member_triggers_a_rebalance_and_gets_the_leaders_assignment() {
     assert_eq!(g.validate_commit("m2", None, 2, 400), Ok(()));
     assert_eq!(
         g.validate_commit("m2", None, 1, 400),
-        Err(K::IllegalGeneration.code())
+        Err(GroupError::IllegalGeneration)
     );
     assert_eq!(
         g.validate_commit("", None, -1, 400),
-        Err(K::UnknownMemberId.code())
+        Err(GroupError::UnknownMemberId)
     );
 }
 
@@ -163,12 +169,17 @@ fn protocol_is_chosen_by_votes_and_must_be_common() {
     let (o, _) = g.join(req("", &["roundrobin"]), "z".into(), 0, &s);
     assert_eq!(
         o,
-        Outcome::Reply(JoinResponse::error(K::InconsistentGroupProtocol.code(), ""))
+        Outcome::Reply(JoinResponse::error(
+            GroupError::InconsistentGroupProtocol,
+            ""
+        ))
     );
     let mut other = req("", &["range"]);
     other.protocol_type = "connect".into();
     let (o, _) = g.join(other, "z".into(), 0, &s);
-    assert!(matches!(o, Outcome::Reply(r) if r.error == K::InconsistentGroupProtocol.code()));
+    assert!(
+        matches!(o, Outcome::Reply(r) if r.error == Some(GroupError::InconsistentGroupProtocol))
+    );
     join_new(&mut g, "b", &["range", "sticky"], 0, &s);
     join_new(&mut g, "c", &["range", "sticky"], 0, &s);
     g.join(req("a", &["sticky", "range"]), "x".into(), 0, &s);
@@ -184,10 +195,12 @@ fn session_timeout_is_bounded() {
         let mut r = req("", &["range"]);
         r.session_timeout_ms = t;
         let (o, _) = g.join(r, "m".into(), 0, &s);
-        assert!(matches!(o, Outcome::Reply(r) if r.error == K::InvalidSessionTimeout.code()));
+        assert!(
+            matches!(o, Outcome::Reply(r) if r.error == Some(GroupError::InvalidSessionTimeout))
+        );
     }
     let (o, _) = g.join(req("nobody", &["range"]), "m".into(), 0, &s);
-    assert!(matches!(o, Outcome::Reply(r) if r.error == K::UnknownMemberId.code()));
+    assert!(matches!(o, Outcome::Reply(r) if r.error == Some(GroupError::UnknownMemberId)));
 }
 
 #[test]
@@ -246,13 +259,13 @@ fn a_rebalance_during_sync_tells_waiting_followers() {
             member: "m2".into()
         }
     );
-    assert_eq!(g.delete(), Err(K::NonEmptyGroup.code()));
+    assert_eq!(g.delete(), Err(GroupError::NonEmptyGroup));
     let (_, d) = join_new(&mut g, "m3", &["range"], 5, &s);
     assert_eq!(
         d,
         vec![Delivery::Sync {
             member: "m2".into(),
-            response: SyncResponse::error(K::RebalanceInProgress.code())
+            response: SyncResponse::error(GroupError::RebalanceInProgress)
         }]
     );
 }
@@ -265,7 +278,7 @@ fn pending_member_ids_outlive_a_generation_completed_without_them() {
     let mut g = Group::new("g");
     for id in ["m1", "m2"] {
         let (o, _) = g.join(req("", &["range"]), id.into(), 0, &s);
-        assert!(matches!(o, Outcome::Reply(r) if r.error == K::MemberIdRequired.code()));
+        assert!(matches!(o, Outcome::Reply(r) if r.error == Some(GroupError::MemberIdRequired)));
     }
     let (_, d) = g.join(req("m1", &["range"]), "unused".into(), 10, &s);
     assert_eq!(joins(&d).len(), 1);
@@ -284,6 +297,8 @@ fn pending_member_ids_outlive_a_generation_completed_without_them() {
     let (_, d) = g.join(req("m1", &["range"]), "unused".into(), 30, &s);
     let j = joins(&d);
     assert_eq!(j.len(), 2);
-    assert!(j.iter().all(|(_, r)| r.generation == 2 && r.error == 0));
+    assert!(j
+        .iter()
+        .all(|(_, r)| r.generation == 2 && r.error.is_none()));
     assert!(g.pending.is_empty());
 }

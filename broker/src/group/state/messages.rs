@@ -1,6 +1,7 @@
 //! What goes into the state machine and what comes out of it: JoinGroup as the group sees it,
 //! the answers to JoinGroup and SyncGroup, and the answers to requests that waited.
 
+use crate::group::GroupError;
 use bytes::Bytes;
 use std::convert::Infallible;
 
@@ -36,7 +37,7 @@ impl JoinRequest {
 
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct JoinResponse {
-    pub error: i16,
+    pub error: Option<GroupError>,
     pub generation: i32,
     pub protocol_type: Option<String>,
     pub protocol_name: Option<String>,
@@ -49,9 +50,9 @@ pub struct JoinResponse {
 }
 
 impl JoinResponse {
-    pub fn error(code: i16, member_id: &str) -> Self {
+    pub fn error(error: GroupError, member_id: &str) -> Self {
         Self {
-            error: code,
+            error: Some(error),
             generation: -1,
             member_id: member_id.to_string(),
             ..Self::default()
@@ -61,16 +62,16 @@ impl JoinResponse {
 
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct SyncResponse {
-    pub error: i16,
+    pub error: Option<GroupError>,
     pub protocol_type: Option<String>,
     pub protocol_name: Option<String>,
     pub assignment: Bytes,
 }
 
 impl SyncResponse {
-    pub fn error(code: i16) -> Self {
+    pub fn error(error: GroupError) -> Self {
         Self {
-            error: code,
+            error: Some(error),
             ..Self::default()
         }
     }

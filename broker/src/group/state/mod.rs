@@ -37,8 +37,8 @@ pub use messages::{
 };
 
 use super::records::Committed;
+use super::GroupError;
 use bytes::Bytes;
-use kafka_protocol::ResponseError as K;
 use std::collections::BTreeMap;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -125,19 +125,7 @@ pub struct Group {
     pub empty_since: Option<i64>,
 }
 
-pub type Result<T> = std::result::Result<T, i16>;
-
-fn code(k: K) -> i16 {
-    k.code()
-}
-
-/// An error code as Kafka names it in its log lines.
-fn error_name(c: i16) -> String {
-    match K::try_from_code(c) {
-        Some(k) => format!("{k:?}"),
-        None => format!("error {c}"),
-    }
-}
+pub type Result<T> = std::result::Result<T, GroupError>;
 
 impl Group {
     pub fn new(id: &str) -> Self {
@@ -214,14 +202,14 @@ impl Group {
     fn validate_member(&self, member: &str, instance: Option<&str>, operation: &str) -> Result<()> {
         if let Some(instance) = instance {
             match self.static_member(instance) {
-                None => return Err(code(K::UnknownMemberId)),
+                None => return Err(GroupError::UnknownMemberId),
                 Some(current) if current != member => {
                     tracing::info!(
                         "Request memberId={member} for static member with \
                          groupInstanceId={instance} is fenced by existing memberId={current} \
                          during operation {operation}"
                     );
-                    return Err(code(K::FencedInstanceId));
+                    return Err(GroupError::FencedInstanceId);
                 }
                 Some(_) => {}
             }
@@ -229,7 +217,7 @@ impl Group {
         if self.members.contains_key(member) {
             Ok(())
         } else {
-            Err(code(K::UnknownMemberId))
+            Err(GroupError::UnknownMemberId)
         }
     }
 
@@ -240,8 +228,8 @@ impl Group {
                 self.state = State::Dead;
                 Ok(())
             }
-            State::Dead => Err(code(K::GroupIdNotFound)),
-            _ => Err(code(K::NonEmptyGroup)),
+            State::Dead => Err(GroupError::GroupIdNotFound),
+            _ => Err(GroupError::NonEmptyGroup),
         }
     }
 

@@ -1,8 +1,8 @@
 //! Committed offsets as the group sees them: whether a member may commit now, and their expiry
 //! (`offsets.retention.minutes`).
 
-use super::{code, Group, Result, State};
-use kafka_protocol::ResponseError as K;
+use super::{Group, Result, State};
+use crate::group::GroupError;
 
 impl Group {
     /// OffsetCommit's checks against the group (Kafka's `validateOffsetCommit`, then the
@@ -15,7 +15,7 @@ impl Group {
         now: i64,
     ) -> Result<()> {
         if self.state == State::Dead {
-            return Err(code(K::CoordinatorNotAvailable));
+            return Err(GroupError::GroupDead);
         }
         if generation < 0 && self.state == State::Empty {
             // The admin client, or a consumer that manages its partitions itself.
@@ -24,15 +24,15 @@ impl Group {
         if generation >= 0 || !member.is_empty() || instance.is_some() {
             self.validate_member(member, instance, "offset-commit")?;
             if generation != self.generation {
-                return Err(code(K::IllegalGeneration));
+                return Err(GroupError::IllegalGeneration);
             }
         } else if self.state != State::Empty {
             // Without member id and generation, only an Empty group takes commits.
-            return Err(code(K::UnknownMemberId));
+            return Err(GroupError::UnknownMemberId);
         }
         if self.state == State::CompletingRebalance {
             // The member has this generation's JoinGroup answer but not its assignment yet.
-            return Err(code(K::RebalanceInProgress));
+            return Err(GroupError::RebalanceInProgress);
         }
         if let Some(m) = self.members.get_mut(member) {
             m.last_heartbeat = now;

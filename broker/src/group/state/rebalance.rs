@@ -1,10 +1,9 @@
 //! The rebalance: preparing it, adding and removing members while it runs, and completing its
 //! join phase (Kafka's `prepareRebalance`, `maybePrepareRebalance`, `maybeCompleteJoin`).
 
-use super::{code, Delivery, Group, JoinRequest, JoinResponse, Member, State, SyncResponse};
-use crate::group::GroupSettings;
+use super::{Delivery, Group, JoinRequest, JoinResponse, Member, State, SyncResponse};
+use crate::group::{GroupError, GroupSettings};
 use bytes::Bytes;
-use kafka_protocol::ResponseError as K;
 
 impl Group {
     pub(super) fn prepare_rebalance(
@@ -20,7 +19,7 @@ impl Group {
                 m.sync_waiting = false;
                 out.push(Delivery::Sync {
                     member: m.id.clone(),
-                    response: SyncResponse::error(code(K::RebalanceInProgress)),
+                    response: SyncResponse::error(GroupError::RebalanceInProgress),
                 });
             }
         }
@@ -100,13 +99,13 @@ impl Group {
         if m.join_waiting {
             out.push(Delivery::Join {
                 member: m.id.clone(),
-                response: JoinResponse::error(code(K::UnknownMemberId), &m.id),
+                response: JoinResponse::error(GroupError::UnknownMemberId, &m.id),
             });
         }
         if m.sync_waiting {
             out.push(Delivery::Sync {
                 member: m.id.clone(),
-                response: SyncResponse::error(code(K::UnknownMemberId)),
+                response: SyncResponse::error(GroupError::UnknownMemberId),
             });
         }
         if self.leader.as_deref() == Some(id) {
@@ -253,7 +252,7 @@ impl Group {
             out.push(Delivery::Join {
                 member: m.id.clone(),
                 response: JoinResponse {
-                    error: 0,
+                    error: None,
                     generation: self.generation,
                     protocol_type: self.protocol_type.clone(),
                     protocol_name: self.protocol.clone(),
@@ -270,7 +269,7 @@ impl Group {
         let leader = self.leader.clone().unwrap_or_default();
         let protocol = self.protocol.clone().unwrap_or_default();
         JoinResponse {
-            error: 0,
+            error: None,
             generation: self.generation,
             protocol_type: self.protocol_type.clone(),
             protocol_name: self.protocol.clone(),

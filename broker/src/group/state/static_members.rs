@@ -3,10 +3,9 @@
 //! rebalance where the group's protocol stays (KIP-814), and the takeover taken back when it
 //! could not be stored.
 
-use super::{code, Delivery, Group, JoinOutcome, JoinRequest, JoinResponse, Outcome, State};
+use super::{Delivery, Group, JoinOutcome, JoinRequest, JoinResponse, Outcome, State};
 use super::{StaticSwap, SyncResponse};
-use crate::group::GroupSettings;
-use kafka_protocol::ResponseError as K;
+use crate::group::{GroupError, GroupSettings};
 
 impl Group {
     /// A static member without a member id (KIP-345): a new instance id joins as a new
@@ -173,13 +172,13 @@ impl Group {
             if std::mem::take(&mut m.join_waiting) {
                 out.push(Delivery::Join {
                     member: old.to_string(),
-                    response: JoinResponse::error(code(K::FencedInstanceId), old),
+                    response: JoinResponse::error(GroupError::FencedInstanceId, old),
                 });
             }
             if std::mem::take(&mut m.sync_waiting) {
                 out.push(Delivery::Sync {
                     member: old.to_string(),
-                    response: SyncResponse::error(code(K::FencedInstanceId)),
+                    response: SyncResponse::error(GroupError::FencedInstanceId),
                 });
             }
         }

@@ -1,10 +1,9 @@
 //! SyncGroup: the leader's assignment completes the rebalance, followers wait for it; an
 //! assignment that could not be stored is dropped and the group rebalances.
 
-use super::{code, error_name, Delivery, Group, Outcome, State, SyncResponse};
-use crate::group::GroupSettings;
+use super::{Delivery, Group, Outcome, State, SyncResponse};
+use crate::group::{GroupError, GroupSettings};
 use bytes::Bytes;
-use kafka_protocol::ResponseError as K;
 use std::collections::BTreeMap;
 
 impl Group {
@@ -20,20 +19,20 @@ impl Group {
         assignments: Vec<(String, Bytes)>,
         now: i64,
     ) -> (Outcome<SyncResponse>, Vec<Delivery>) {
-        let fail = |c: i16| (Outcome::Reply(SyncResponse::error(c)), vec![]);
+        let fail = |e: GroupError| (Outcome::Reply(SyncResponse::error(e)), vec![]);
         if self.state == State::Dead {
-            return fail(code(K::CoordinatorNotAvailable));
+            return fail(GroupError::GroupDead);
         }
-        if let Err(c) = self.validate_member(member, instance, "sync-group") {
-            return fail(c);
+        if let Err(e) = self.validate_member(member, instance, "sync-group") {
+            return fail(e);
         }
         if generation != self.generation {
-            return fail(code(K::IllegalGeneration));
+            return fail(GroupError::IllegalGeneration);
         }
         if protocol_type.is_some_and(|p| Some(p) != self.protocol_type.as_deref())
             || protocol_name.is_some_and(|p| Some(p) != self.protocol.as_deref())
         {
-            return fail(code(K::InconsistentGroupProtocol));
+            return fail(GroupError::InconsistentGroupProtocol);
         }
         let statics = self
             .members
@@ -42,15 +41,15 @@ impl Group {
             .count();
         let size = self.members.len();
         let Some(m) = self.members.get_mut(member) else {
-            return fail(code(K::UnknownMemberId));
+            return fail(GroupError::UnknownMemberId);
         };
         m.last_heartbeat = now;
         m.synced = true;
         match self.state {
-            State::PreparingRebalance => fail(code(K::RebalanceInProgress)),
+            State::PreparingRebalance => fail(GroupError::RebalanceInProgress),
             State::Stable => (
                 Outcome::Reply(SyncResponse {
-                    error: 0,
+                    error: None,
                     protocol_type: self.protocol_type.clone(),
                     protocol_name: self.protocol.clone(),
                     assignment: m.assignment.clone(),
@@ -91,7 +90,7 @@ impl Group {
                         out.push(Delivery::Sync {
                             member: m.id.clone(),
                             response: SyncResponse {
-                                error: 0,
+                                error: None,
                                 protocol_type: self.protocol_type.clone(),
                                 protocol_name: self.protocol.clone(),
                                 assignment: m.assignment.clone(),
@@ -106,15 +105,15 @@ impl Group {
                     out,
                 )
             }
-            State::Empty | State::Dead => fail(code(K::UnknownMemberId)),
+            State::Empty | State::Dead => fail(GroupError::UnknownMemberId),
         }
     }
 
-    /// The leader's assignment could not be written to the log (error `c`): Kafka drops it
+    /// The leader's assignment could not be written to the log (`error`): Kafka drops it
     /// and rebalances.
     pub fn assignment_not_stored(
         &mut self,
-        c: i16,
+        error: GroupError,
         leader: &str,
         now: i64,
         s: &GroupSettings,
@@ -127,8 +126,7 @@ impl Group {
             m.assignment = Bytes::new();
         }
         let reason = format!(
-            "Error {} when storing group assignment during SyncGroup (member: {leader})",
-            error_name(c)
+            "Error {error:?} when storing group assignment during SyncGroup (member: {leader})"
         );
         self.prepare_rebalance(now, s, &reason, &mut out);
         out

@@ -54,7 +54,7 @@ pub(super) fn join_new(
     assert!(d.is_empty());
     match o {
         Outcome::Reply(r) => {
-            assert_eq!(r.error, K::MemberIdRequired.code());
+            assert_eq!(r.error, Some(GroupError::MemberIdRequired));
             assert_eq!(r.member_id, id);
         }
         other => panic!("expected MEMBER_ID_REQUIRED, got {other:?}"),
@@ -100,7 +100,7 @@ pub(super) fn stable_static_pair(s: &GroupSettings) -> Group {
 
 pub(super) fn assigned(a: &'static [u8]) -> Outcome<SyncResponse> {
     Outcome::Reply(SyncResponse {
-        error: 0,
+        error: None,
         protocol_type: Some("consumer".into()),
         protocol_name: Some("range".into()),
         assignment: Bytes::from_static(a),
