@@ -17,6 +17,9 @@ mod membership;
 mod offsets;
 mod timers;
 
+#[cfg(test)]
+mod tests;
+
 pub use calls::{
     CommitCall, CommitOffset, CommitPartition, Described, GroupCall, GroupReply, Leaving,
     MemberCall, SyncCall, TopicResults,
