@@ -82,6 +82,7 @@ async fn route(core: &Rc<Core>, group: &str) -> Result<ShardId, GroupError> {
     Ok(core.owner_of(OFFSETS_TOPIC, p))
 }
 
+/// Forwards a group call to the core that owns the group.
 async fn call(core: &Rc<Core>, group: &str, call: GroupCall) -> Result<GroupReply, GroupError> {
     let shard = route(core, group).await?;
     match core.call(shard, ShardRequest::Group(Box::new(call))).await {
