@@ -54,3 +54,96 @@ pub fn storage_code(e: &StorageError) -> i16 {
 pub fn code(kind: K) -> i16 {
     kind.code()
 }
+
+// Consumer groups: `group::GroupError` as the group APIs answer it.
+
+/// The Kafka error a group failure is answered with. Failures that Kafka answers with a shared
+/// code: a dead group, an `__consumer_offsets` that cannot be created and an unreachable core
+/// all ask the client to find the coordinator again (COORDINATOR_NOT_AVAILABLE); what no
+/// well-behaved client or correct broker causes is UNKNOWN_SERVER_ERROR.
+pub fn group_error(e: crate::group::GroupError) -> K {
+    use crate::group::GroupError as G;
+    match e {
+        G::InvalidGroupId => K::InvalidGroupId,
+        G::UnknownMemberId => K::UnknownMemberId,
+        G::IllegalGeneration => K::IllegalGeneration,
+        G::RebalanceInProgress => K::RebalanceInProgress,
+        G::FencedInstanceId => K::FencedInstanceId,
+        G::InvalidSessionTimeout => K::InvalidSessionTimeout,
+        G::InconsistentGroupProtocol => K::InconsistentGroupProtocol,
+        G::MemberIdRequired => K::MemberIdRequired,
+        G::StaticJoinWithPendingMemberId | G::UnexpectedReply => K::UnknownServerError,
+        G::GroupIdNotFound => K::GroupIdNotFound,
+        G::NonEmptyGroup => K::NonEmptyGroup,
+        G::UnknownTopicOrPartition => K::UnknownTopicOrPartition,
+        G::OffsetMetadataTooLarge => K::OffsetMetadataTooLarge,
+        G::GroupSubscribedToTopic => K::GroupSubscribedToTopic,
+        G::NotCoordinator => K::NotCoordinator,
+        G::InvalidCommitOffsetSize => K::InvalidCommitOffsetSize,
+        G::CoordinatorNotAvailable
+        | G::GroupDead
+        | G::OffsetsTopicNotCreated
+        | G::CoordinatorUnreachable => K::CoordinatorNotAvailable,
+    }
+}
+
+pub fn group_code(e: crate::group::GroupError) -> i16 {
+    group_error(e).code()
+}
+
+/// A group result as Kafka's error fields carry it: 0 for success.
+pub fn group_result_code(r: Result<(), crate::group::GroupError>) -> i16 {
+    r.err().map_or(0, group_code)
+}
+
+#[cfg(test)]
+mod group_error_tests {
+    use super::*;
+    use crate::group::GroupError as G;
+
+    #[test]
+    fn group_failures_get_kafkas_codes() {
+        // The codes Kafka's protocol defines, written out so a renamed variant cannot move one.
+        let expected = [
+            (G::InvalidGroupId, 24),
+            (G::UnknownMemberId, 25),
+            (G::IllegalGeneration, 22),
+            (G::RebalanceInProgress, 27),
+            (G::FencedInstanceId, 82),
+            (G::InvalidSessionTimeout, 26),
+            (G::InconsistentGroupProtocol, 23),
+            (G::MemberIdRequired, 79),
+            (G::StaticJoinWithPendingMemberId, -1),
+            (G::UnexpectedReply, -1),
+            (G::GroupIdNotFound, 69),
+            (G::NonEmptyGroup, 68),
+            (G::UnknownTopicOrPartition, 3),
+            (G::OffsetMetadataTooLarge, 12),
+            (G::GroupSubscribedToTopic, 86),
+            (G::NotCoordinator, 16),
+            (G::InvalidCommitOffsetSize, 28),
+            (G::CoordinatorNotAvailable, 15),
+            (G::GroupDead, 15),
+            (G::OffsetsTopicNotCreated, 15),
+            (G::CoordinatorUnreachable, 15),
+        ];
+        for (e, code) in expected {
+            assert_eq!(group_code(e), code, "{e:?}");
+        }
+        assert_eq!(group_result_code(Ok(())), 0);
+        assert_eq!(group_result_code(Err(G::FencedInstanceId)), 82);
+    }
+
+    #[test]
+    fn write_failures_keep_kafkas_names_in_the_rebalance_reason() {
+        // The state machine names a failed assignment write by its variant, as Kafka names the
+        // error in the same log line.
+        for e in [
+            G::NotCoordinator,
+            G::InvalidCommitOffsetSize,
+            G::CoordinatorNotAvailable,
+        ] {
+            assert_eq!(format!("{e:?}"), format!("{:?}", group_error(e)));
+        }
+    }
+}

@@ -8,7 +8,7 @@
 //! and shutdown), [`handlers`] (one module per API family), [`replica`] (a partition on its
 //! owning core), [`metadata`] (metadata log, images, controller), [`errors`] (typed errors to
 //! Kafka error codes, in one place), [`group`] (consumer groups and committed
-//! offsets).
+//! offsets), [`kstr`] (Kafka wire strings: a leaf any module may use).
 
 pub mod alloc;
 pub mod clock;
@@ -17,6 +17,7 @@ pub mod config;
 pub mod errors;
 pub mod group;
 pub mod handlers;
+pub mod kstr;
 pub mod metadata;
 pub mod producer_snapshot;
 pub mod producer_state;

@@ -5,12 +5,19 @@
 //! (Kafka's mapping, [`partition_for`]); every group request is forwarded there as a message,
 //! so coordination takes no lock. [`state`] is the pure state machine (driven with explicit
 //! time), [`records`] the on-disk key/value schemas, [`coordinator`] one core's groups and
-//! their waiting requests, [`api`] the Kafka request handlers.
+//! their waiting requests, [`GroupError`] what can fail.
+//!
+//! The layer depends on no other part of the broker: the Kafka requests are mapped to group
+//! calls at the protocol edge (`handlers::groups`), the coordinator reaches the core it runs
+//! on only through [`coordinator::GroupHost`], and a [`GroupError`] becomes a Kafka error code
+//! in `errors.rs`.
 
-pub mod api;
 pub mod coordinator;
+mod error;
 pub mod records;
 pub mod state;
+
+pub use error::GroupError;
 
 /// The internal topic holding committed offsets.
 pub const OFFSETS_TOPIC: &str = "__consumer_offsets";

@@ -128,7 +128,7 @@ fn topic_entry(t: &TopicMeta, _node_id: i32) -> MetadataResponseTopic {
 async fn auto_create_topic(core: &Rc<Core>, name: &str) -> MetadataResponseTopic {
     let topic = if name == crate::group::OFFSETS_TOPIC {
         // The internal topic gets its own partition count and settings, as in Kafka.
-        crate::group::api::offsets_topic(core)
+        super::groups::offsets_topic(core)
     } else {
         NewTopic {
             name: name.to_string(),

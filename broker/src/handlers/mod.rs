@@ -4,13 +4,14 @@
 mod admin;
 mod configs;
 mod fetch;
+mod groups;
 mod metadata;
 mod offsets;
 mod produce;
 
 use crate::runtime::core::Core;
 use kafka_protocol::messages::{ApiKey, ApiVersionsResponse, RequestKind, ResponseKind};
-use kafka_protocol::protocol::{StrBytes, VersionRange};
+use kafka_protocol::protocol::VersionRange;
 use std::rc::Rc;
 use weir_net::{ConnectionInfo, Reply, Request, SupportedApis};
 
@@ -48,7 +49,6 @@ pub fn supported_apis() -> SupportedApis {
 }
 
 pub async fn handle(core: &Rc<Core>, conn: Rc<ConnectionInfo>, request: Request) -> Reply {
-    use crate::group::api as groups;
     let request = match request {
         Request::Kafka(request) => request,
         // Private apis arrive only on a listener that accepts them, and none does yet.
@@ -205,6 +205,5 @@ mod acl {
 }
 pub(crate) use acl::{CLUSTER_OPERATIONS, TOPIC_OPERATIONS};
 
-pub(crate) fn sb(s: impl Into<String>) -> StrBytes {
-    StrBytes::from_string(s.into())
-}
+/// The handlers' one string helper, from the leaf module every layer may use.
+pub(crate) use crate::kstr::sb;

@@ -214,7 +214,7 @@ impl Core {
                 ShardResponse::Applied
             }
             ShardRequest::Group(call) => {
-                ShardResponse::Group(crate::group::coordinator::handle(self, *call).await)
+                ShardResponse::Group(self.groups.handle(&**self, *call).await)
             }
             ShardRequest::Controller(call) => {
                 let Some(controller) = &self.controller else {
@@ -381,7 +381,7 @@ impl Core {
         crate::producer_snapshot::load(&replica, now_ms()).await?;
         if topic == crate::group::OFFSETS_TOPIC {
             // The groups of this partition live on this core: rebuild their offsets first.
-            let n = self.groups.load(&replica.log).await?;
+            let n = self.groups.load(self, &replica.log).await?;
             if n > 0 {
                 tracing::info!(partition, records = n, "committed offsets loaded");
             }
@@ -490,12 +490,53 @@ impl Core {
         self.stopping.get()
     }
 
+    /// Runs this core's group timers (sessions, rebalance deadlines, offset expiry) until it
+    /// stops.
+    pub async fn run_group_timers(self: Rc<Self>) {
+        self.groups.run_timers(&*self).await
+    }
+
     pub fn is_controller(&self) -> bool {
         self.id() == CONTROLLER_SHARD
     }
 
     pub fn shard_of(&self, tp: &TopicPartition) -> ShardId {
         shard_for(tp, self.cores())
+    }
+}
+
+/// The core as its group coordinator's host: its clock, its `__consumer_offsets` partitions.
+impl crate::group::coordinator::GroupHost for Core {
+    fn now_ms(&self) -> i64 {
+        now_ms()
+    }
+
+    fn random_id(&self) -> [u8; 16] {
+        crate::metadata::new_topic_id()
+    }
+
+    fn is_stopping(&self) -> bool {
+        self.stopping.get()
+    }
+
+    async fn append_offsets(
+        &self,
+        partition: i32,
+        batch: bytes::Bytes,
+        now_ms: i64,
+    ) -> Result<(), crate::group::coordinator::AppendFailure> {
+        use crate::group::coordinator::AppendFailure;
+        let Some(replica) = self.replica(crate::group::OFFSETS_TOPIC, partition) else {
+            return Err(AppendFailure::NotHere);
+        };
+        match replica.produce(batch, -1, now_ms).await {
+            Ok(_) => Ok(()),
+            Err(f) => Err(AppendFailure::Refused {
+                too_large: f.code == K::MessageTooLarge.code(),
+                code: f.code,
+                message: f.message,
+            }),
+        }
     }
 }
 

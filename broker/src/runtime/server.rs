@@ -385,7 +385,7 @@ async fn core_main(
     glommio::spawn_local_into(core.clone().upkeep(), background)
         .map_err(|e| anyhow::anyhow!("spawning upkeep: {e}"))?
         .detach();
-    glommio::spawn_local(crate::group::coordinator::run_timers(core.clone())).detach();
+    glommio::spawn_local(core.clone().run_group_timers()).detach();
     ready();
     let handler_core = core.clone();
     let handler = Rc::new(move |conn, request| {
