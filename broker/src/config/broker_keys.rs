@@ -25,9 +25,42 @@ pub(crate) const BROKER_KEYS: &[KeyDef] = &[
     key("node.id", I, Some("1")),
     key("broker.id", I, None),
     key("process.roles", L, Some("broker,controller")),
-    key("controller.quorum.voters", L, None),
-    key("controller.listener.names", L, None),
     key("cluster.id", Str, None),
+    // The controller quorum and broker lifecycle (KRaftConfigs, QuorumConfig).
+    key("controller.quorum.voters", L, Some("")),
+    key("controller.quorum.bootstrap.servers", L, Some("")),
+    key("controller.listener.names", Str, None),
+    key("inter.broker.listener.name", Str, None),
+    key("security.inter.broker.protocol", Str, Some("PLAINTEXT")),
+    key("broker.heartbeat.interval.ms", I, Some("2000")),
+    key("broker.session.timeout.ms", I, Some("9000")),
+    key("controller.quorum.election.timeout.ms", I, Some("1000")),
+    key("controller.quorum.fetch.timeout.ms", I, Some("2000")),
+    key("controller.quorum.election.backoff.max.ms", I, Some("1000")),
+    key("controller.quorum.request.timeout.ms", I, Some("2000")),
+    key("controlled.shutdown.enable", B, Some("true")),
+    key("auto.leader.rebalance.enable", B, Some("true")),
+    key("leader.imbalance.check.interval.seconds", J, Some("300")),
+    key("leader.imbalance.per.broker.percentage", I, Some("10")),
+    key("metadata.log.dir", Str, None),
+    key("metadata.log.segment.bytes", I, Some("1073741824")),
+    key(
+        "metadata.log.max.record.bytes.between.snapshots",
+        J,
+        Some("20971520"),
+    ),
+    key("metadata.max.idle.interval.ms", I, Some("500")),
+    key("metadata.log.max.snapshot.interval.ms", J, Some("3600000")),
+    // Followers (ReplicationConfigs).
+    key("replica.lag.time.max.ms", J, Some("30000")),
+    key("replica.fetch.max.bytes", I, Some("1048576")),
+    key("replica.fetch.response.max.bytes", I, Some("10485760")),
+    key("replica.fetch.wait.max.ms", I, Some("500")),
+    key("replica.fetch.min.bytes", I, Some("1")),
+    key("replica.fetch.backoff.ms", I, Some("1000")),
+    key("replica.socket.timeout.ms", I, Some("30000")),
+    key("replica.socket.receive.buffer.bytes", I, Some("65536")),
+    key("num.replica.fetchers", I, Some("1")),
     key("listeners", L, Some("PLAINTEXT://127.0.0.1:9092")),
     key("advertised.listeners", L, None),
     key(
@@ -93,6 +126,7 @@ pub(crate) const BROKER_KEYS: &[KeyDef] = &[
     key("group.min.session.timeout.ms", I, Some("6000")),
     key("group.max.session.timeout.ms", I, Some("1800000")),
     key("transaction.state.log.num.partitions", I, Some("50")),
+    key("transaction.state.log.replication.factor", S, Some("3")),
     key("weir.cores", I, None),
     key("weir.cpus", L, None),
     key("weir.log.open.segments.max", I, Some("16384")),
@@ -122,21 +156,14 @@ pub(super) const NO_EFFECT_KEYS: &[&str] = &[
     "num.network.threads",
     "num.io.threads",
     "num.recovery.threads.per.data.dir",
-    "num.replica.fetchers",
     "socket.send.buffer.bytes",
     "socket.receive.buffer.bytes",
-    "inter.broker.listener.name",
-    "security.inter.broker.protocol",
-    "controller.quorum.bootstrap.servers",
-    "transaction.state.log.replication.factor",
     "transaction.state.log.min.isr",
-    "auto.leader.rebalance.enable",
     "authorizer.class.name",
     "log.cleaner.threads",
     // Tiered storage: Weir has none, so topics are refused `remote.storage.enable=true` as a
     // Kafka broker with the system disabled refuses them.
     "remote.log.storage.system.enable",
-    "metadata.log.dir",
     "metric.reporters",
 ];
 pub(super) const NO_EFFECT_PREFIXES: &[&str] =
@@ -194,5 +221,73 @@ mod tests {
         assert_eq!(find("weir.cores").value, Some(b.cores.to_string()));
         assert!(entries.iter().all(|e| e.read_only));
         assert_eq!(ConfigSource::StaticBroker as i8, 4);
+    }
+
+    #[test]
+    fn cluster_and_replication_keys_are_described_with_kafkas_defaults() {
+        let (b, _) = broker(
+            "controller.quorum.voters=1@h:9093\nlisteners=PLAINTEXT://:9092,CONTROLLER://:9093\n\
+             controller.listener.names=CONTROLLER\nreplica.lag.time.max.ms=10000",
+        );
+        let entries = b.describe();
+        let find = |name: &str| {
+            let e = entries.iter().find(|e| e.name == name).unwrap();
+            (
+                e.value.as_deref().map(str::to_owned),
+                e.source,
+                e.config_type,
+            )
+        };
+        let default = |v: &str, t| (Some(v.to_owned()), ConfigSource::DefaultConfig, t);
+        let set = |v: &str, t| (Some(v.to_owned()), ConfigSource::StaticBroker, t);
+        assert_eq!(find("controller.quorum.voters"), set("1@h:9093", L));
+        assert_eq!(find("controller.listener.names"), set("CONTROLLER", Str));
+        assert_eq!(find("replica.lag.time.max.ms"), set("10000", J));
+        assert_eq!(find("controller.quorum.bootstrap.servers"), default("", L));
+        assert_eq!(
+            find("inter.broker.listener.name"),
+            (None, ConfigSource::DefaultConfig, Str)
+        );
+        assert_eq!(find("metadata.log.dir").0, None);
+        for (key, value, ty) in [
+            ("security.inter.broker.protocol", "PLAINTEXT", Str),
+            ("broker.heartbeat.interval.ms", "2000", I),
+            ("broker.session.timeout.ms", "9000", I),
+            ("controller.quorum.election.timeout.ms", "1000", I),
+            ("controller.quorum.fetch.timeout.ms", "2000", I),
+            ("controller.quorum.election.backoff.max.ms", "1000", I),
+            ("controller.quorum.request.timeout.ms", "2000", I),
+            ("controlled.shutdown.enable", "true", B),
+            ("auto.leader.rebalance.enable", "true", B),
+            ("leader.imbalance.check.interval.seconds", "300", J),
+            ("leader.imbalance.per.broker.percentage", "10", I),
+            ("metadata.log.segment.bytes", "1073741824", I),
+            (
+                "metadata.log.max.record.bytes.between.snapshots",
+                "20971520",
+                J,
+            ),
+            ("metadata.max.idle.interval.ms", "500", I),
+            ("metadata.log.max.snapshot.interval.ms", "3600000", J),
+            ("replica.fetch.max.bytes", "1048576", I),
+            ("replica.fetch.response.max.bytes", "10485760", I),
+            ("replica.fetch.wait.max.ms", "500", I),
+            ("replica.fetch.min.bytes", "1", I),
+            ("replica.fetch.backoff.ms", "1000", I),
+            ("replica.socket.timeout.ms", "30000", I),
+            ("replica.socket.receive.buffer.bytes", "65536", I),
+            ("num.replica.fetchers", "1", I),
+            ("transaction.state.log.replication.factor", "3", S),
+        ] {
+            assert_eq!(find(key), default(value, ty), "{key}");
+        }
+        // None of them is "accepted but has no effect" any more.
+        for k in BROKER_KEYS {
+            assert!(
+                !NO_EFFECT_KEYS.contains(&k.name),
+                "{} is in both lists",
+                k.name
+            );
+        }
     }
 }

@@ -123,7 +123,7 @@ mod tests {
         let (c, w) = load(&cli).unwrap();
         assert_eq!(c.num_partitions, 5);
         assert_eq!(c.log_segment_bytes, 1000);
-        assert_eq!(c.client_listener().port, 3);
+        assert_eq!(c.client_listener().unwrap().port, 3);
         assert_eq!(c.cores, 1);
         assert_eq!(w.len(), 1, "{w:?}");
         assert!(w[0].contains("--listeners"));

@@ -73,6 +73,23 @@ impl fmt::Display for Listener {
     }
 }
 
+/// Splits `host:port` or `[host]:port` as Kafka's `Utils.getHost`/`getPort` do. The host may be
+/// empty (a listener on every interface); its characters are those Kafka's host pattern allows.
+pub(super) fn split_host_port(addr: &str) -> Result<(&str, u16), &'static str> {
+    let (host, port) = match addr.strip_prefix('[') {
+        Some(rest) => rest.split_once("]:").ok_or("expected [host]:port")?,
+        None => addr.rsplit_once(':').ok_or("expected host:port")?,
+    };
+    if !host
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || "-%._:".contains(c))
+    {
+        return Err("expected host:port");
+    }
+    let port = port.parse().map_err(|_| "port must be 0-65535")?;
+    Ok((host, port))
+}
+
 /// Parses `NAME://host:port[,...]` into (name, host, port), as Kafka's listener regex does.
 fn parse_endpoints(key: &str, raw: &str) -> Result<Vec<(String, String, u16)>, ConfigError> {
     let mut out: Vec<(String, String, u16)> = Vec::new();
@@ -81,22 +98,13 @@ fn parse_endpoints(key: &str, raw: &str) -> Result<Vec<(String, String, u16)>, C
         let (name, addr) = item
             .split_once("://")
             .ok_or_else(|| bad("expected NAME://host:port"))?;
-        let (host, port) = if let Some(rest) = addr.strip_prefix('[') {
-            let (host, port) = rest
-                .split_once("]:")
-                .ok_or_else(|| bad("expected [host]:port"))?;
-            (host, port)
-        } else {
-            addr.rsplit_once(':')
-                .ok_or_else(|| bad("expected host:port"))?
-        };
-        let valid_host = host
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-%._:".contains(c));
-        if name.is_empty() || !valid_host {
+        if name.is_empty() {
             return Err(bad("expected NAME://host:port"));
         }
-        let port: u16 = port.parse().map_err(|_| bad("port must be 0-65535"))?;
+        let (host, port) = split_host_port(addr).map_err(|why| match why {
+            "expected host:port" => bad("expected NAME://host:port"),
+            why => bad(why),
+        })?;
         let name = name.to_ascii_uppercase();
         if out.iter().any(|(n, _, _)| *n == name) {
             return Err(bad("each listener must have a different name"));
@@ -109,12 +117,21 @@ fn parse_endpoints(key: &str, raw: &str) -> Result<Vec<(String, String, u16)>, C
     Ok(out)
 }
 
-pub(super) fn resolve_listeners(
+/// `listeners` and `advertised.listeners` with their security protocols, and the map they come
+/// from (which the cluster rules also consult for listeners this node does not bind).
+pub(super) struct Resolved {
+    pub(super) listeners: Vec<Listener>,
+    pub(super) advertised: Vec<Listener>,
+    /// The effective `listener.security.protocol.map`, names upper-cased.
+    pub(super) protocols: Vec<(String, SecurityProtocol)>,
+}
+
+/// Kafka's `listener.security.protocol.map`, with its KRaft rule: when the map is left at its
+/// default and nothing uses SSL or SASL, each controller listener maps to PLAINTEXT.
+fn protocol_map(
     r: &Reader<'_>,
     controller_names: &[String],
-    warnings: &mut Vec<String>,
-) -> Result<(Vec<Listener>, Vec<Listener>), ConfigError> {
-    const MAP: &str = "listener.security.protocol.map";
+) -> Result<Vec<(String, SecurityProtocol)>, ConfigError> {
     let map_raw = r.required(MAP)?;
     let mut map: Vec<(String, SecurityProtocol)> = Vec::new();
     for item in csv(map_raw) {
@@ -124,15 +141,37 @@ pub(super) fn resolve_listeners(
             .ok_or_else(|| invalid(MAP, map_raw, format!("{item:?}: expected NAME:PROTOCOL")))?;
         map.push((name.to_ascii_uppercase(), proto));
     }
-    // Kafka (KRaft) maps controller listeners to PLAINTEXT when the map is left at its default.
-    if r.props.get(MAP).is_none() {
+    let secured = |name: &str| {
+        ["SSL", "SASL_PLAINTEXT", "SASL_SSL"].contains(&name.to_ascii_uppercase().as_str())
+    };
+    let listener_names = r
+        .raw("listeners")
+        .into_iter()
+        .flat_map(csv)
+        .filter_map(|l| l.split_once("://").map(|(name, _)| name));
+    let uses_security =
+        controller_names.iter().any(|n| secured(n)) || listener_names.into_iter().any(secured);
+    if r.props.get(MAP).is_none() && !uses_security {
         for name in controller_names {
             if !map.iter().any(|(n, _)| n == name) {
                 map.push((name.clone(), SecurityProtocol::Plaintext));
             }
         }
     }
+    Ok(map)
+}
 
+const MAP: &str = "listener.security.protocol.map";
+
+/// Parses the listeners and reports, as warnings, those Weir does not open. Which listeners a
+/// node must have for its roles is checked with the other cluster rules
+/// (`BrokerConfig::check_cluster`).
+pub(super) fn resolve_listeners(
+    r: &Reader<'_>,
+    controller_names: &[String],
+    warnings: &mut Vec<String>,
+) -> Result<Resolved, ConfigError> {
+    let map = protocol_map(r, controller_names)?;
     let listeners_raw = r.required("listeners")?;
     let mut listeners = Vec::new();
     for (name, host, port) in parse_endpoints("listeners", listeners_raw)? {
@@ -151,27 +190,22 @@ pub(super) fn resolve_listeners(
         });
     }
     let is_controller = |l: &Listener| controller_names.contains(&l.name);
-    let Some(client) = listeners
+    let client = listeners
         .iter()
-        .find(|l| l.security_protocol == SecurityProtocol::Plaintext && !is_controller(l))
-    else {
-        return Err(invalid(
-            "listeners",
-            listeners_raw,
-            "Weir needs a PLAINTEXT listener that is not a controller listener",
-        ));
-    };
-    for l in listeners.iter().filter(|l| *l != client) {
-        warnings.push(if is_controller(l) {
-            format!("controller listener {l} is not opened: Weir's controller is in-process")
-        } else if l.security_protocol != SecurityProtocol::Plaintext {
-            format!(
-                "listener {l} uses {}, which Weir does not support; it is not opened",
-                l.security_protocol
-            )
-        } else {
-            format!("listener {l} is not opened: Weir serves clients on {client} only")
-        });
+        .find(|l| l.security_protocol == SecurityProtocol::Plaintext && !is_controller(l));
+    if let Some(client) = client {
+        for l in listeners.iter().filter(|l| *l != client) {
+            warnings.push(if is_controller(l) {
+                format!("controller listener {l} is not opened: Weir's controller is in-process")
+            } else if l.security_protocol != SecurityProtocol::Plaintext {
+                format!(
+                    "listener {l} uses {}, which Weir does not support; it is not opened",
+                    l.security_protocol
+                )
+            } else {
+                format!("listener {l} is not opened: Weir serves clients on {client} only")
+            });
+        }
     }
 
     let advertised = match r.raw("advertised.listeners") {
@@ -207,7 +241,11 @@ pub(super) fn resolve_listeners(
             out
         }
     };
-    Ok((listeners, advertised))
+    Ok(Resolved {
+        listeners,
+        advertised,
+        protocols: map,
+    })
 }
 
 #[cfg(test)]
@@ -222,8 +260,11 @@ mod tests {
             listener.security.protocol.map=SSL:SSL,PLAINTEXT:PLAINTEXT,PLAINTEXT2:PLAINTEXT",
         );
         assert_eq!(c.listeners[0].security_protocol, SecurityProtocol::Ssl);
-        assert_eq!(c.client_listener().bind_addr(), "[::1]:2");
-        assert_eq!(c.client_listener().to_string(), "PLAINTEXT://[::1]:2");
+        assert_eq!(c.client_listener().unwrap().bind_addr(), "[::1]:2");
+        assert_eq!(
+            c.client_listener().unwrap().to_string(),
+            "PLAINTEXT://[::1]:2"
+        );
         assert_eq!(w.len(), 2, "{w:?}");
         assert!(broker_err("listeners=FOO://:1").contains("no security protocol"));
         assert!(broker_err("listeners=SSL://:1").contains("PLAINTEXT listener"));

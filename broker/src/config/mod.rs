@@ -10,8 +10,10 @@
 //! Where each part lives: [`cli`] (the command line and [`load`]), [`properties`] (Java
 //! properties files), [`parse`] (a [`BrokerConfig`] from properties), [`broker_keys`] (the
 //! broker key table and DescribeConfigs of the broker), [`listeners`] (listeners and their
-//! security protocols), [`values`] (shared value types and scalar parsers), [`topic`] (topic
-//! configs: definitions, validation, synonyms, a topic's values).
+//! security protocols), [`cluster`] (roles, the controller quorum and the other KRaft
+//! settings, with the helpers the runtime calls), [`replication`] (follower fetching),
+//! [`values`] (shared value types and scalar parsers), [`topic`] (topic configs: definitions,
+//! validation, synonyms, a topic's values).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -20,20 +22,22 @@ use weir_storage::LogConfig;
 
 pub mod broker_keys;
 pub mod cli;
+pub mod cluster;
 pub mod listeners;
 pub mod parse;
 pub mod properties;
+pub mod replication;
 pub mod topic;
 pub mod values;
 
 pub use cli::{load, Cli};
+pub use cluster::{ClusterConfig, HostPort, ProcessRole, Voter};
 pub use listeners::{Listener, SecurityProtocol};
 pub use properties::Properties;
+pub use replication::ReplicationConfig;
 pub use topic::{ConfigSynonym, TopicConfig};
 pub(crate) use values::{csv, parse_bool, parse_int, parse_long, parse_num, parse_ratio};
-pub use values::{
-    CleanupPolicy, ConfigEntry, ConfigSource, ConfigType, ProcessRole, TimestampType,
-};
+pub use values::{CleanupPolicy, ConfigEntry, ConfigSource, ConfigType, TimestampType};
 
 /// Why a configuration could not be loaded or applied.
 #[derive(Debug, thiserror::Error)]
@@ -88,14 +92,18 @@ pub struct BrokerConfig {
     pub node_id: i32,
     /// `process.roles`. Default `broker,controller`.
     pub process_roles: Vec<ProcessRole>,
-    /// `controller.quorum.voters`, kept verbatim.
-    pub controller_quorum_voters: Option<String>,
-    /// `controller.listener.names`, upper-cased.
+    /// `controller.listener.names`, upper-cased. Default none (required once the quorum is
+    /// configured; see [`cluster::rules`]).
     pub controller_listener_names: Vec<String>,
+    /// The controller quorum, broker sessions, leader balancing and the metadata log.
+    pub cluster: ClusterConfig,
+    /// Followers' fetching from their leaders.
+    pub replication: ReplicationConfig,
     /// `cluster.id`.
     pub cluster_id: Option<String>,
     /// `listeners`. Default `PLAINTEXT://127.0.0.1:9092` (Kafka binds all interfaces; Weir stays
-    /// local until told otherwise). See [`BrokerConfig::client_listener`].
+    /// local until told otherwise). See [`BrokerConfig::client_listener`] and the other listener
+    /// helpers in [`cluster`].
     pub listeners: Vec<Listener>,
     /// `advertised.listeners`; default: `listeners` without the controller listeners.
     pub advertised_listeners: Vec<Listener>,
@@ -207,6 +215,9 @@ pub struct BrokerConfig {
     pub group_max_session_timeout_ms: i32,
     /// `transaction.state.log.num.partitions` (≥ 1). Default 50.
     pub transaction_state_log_num_partitions: i32,
+    /// `transaction.state.log.replication.factor` (≥ 1). Default 3; like the offsets topic's,
+    /// the effective factor is min(this, live brokers).
+    pub transaction_state_log_replication_factor: i16,
     /// `weir.cores` (≥ 1): executors pinned one per core. Default: the length of `weir.cpus`
     /// if set, else available parallelism.
     pub cores: usize,
@@ -230,37 +241,16 @@ impl Default for BrokerConfig {
 }
 
 impl BrokerConfig {
-    /// The listener clients connect to: the first PLAINTEXT listener that is not a controller
-    /// listener (validation guarantees one exists).
-    pub fn client_listener(&self) -> &Listener {
-        self.listeners
-            .iter()
-            .find(|l| self.is_client_listener(l))
-            .expect("validated in from_properties")
-    }
-
-    /// What Metadata advertises for [`Self::client_listener`]: its `advertised.listeners` entry,
-    /// or the listener itself if not advertised. An empty host means the machine's hostname.
-    pub fn advertised_client_listener(&self) -> &Listener {
-        let client = self.client_listener();
-        self.advertised_listeners
-            .iter()
-            .find(|l| l.name == client.name)
-            .unwrap_or(client)
-    }
-
-    fn is_client_listener(&self, l: &Listener) -> bool {
-        l.security_protocol == SecurityProtocol::Plaintext
-            && !self.controller_listener_names.contains(&l.name)
-    }
-
-    /// The data directory Weir uses (the first of `log.dirs`).
     /// Makes every relative path in the configuration absolute against `cwd`, once, at load:
     /// Kafka resolves them against the working directory, and everything below the config
     /// (glommio's `Directory::open` and `OpenOptions` open relative to descriptor -1, which
     /// fails with EBADF) then only ever sees absolute paths.
     pub fn resolve_relative_paths(&mut self, cwd: &Path) {
-        for dir in &mut self.log_dirs {
+        let dirs = self
+            .log_dirs
+            .iter_mut()
+            .chain(self.cluster.metadata_log_dir.as_mut());
+        for dir in dirs {
             if dir.is_relative() {
                 // `components()` drops `.` segments: `./weir-data` becomes `<cwd>/weir-data`.
                 *dir = cwd.join(&*dir).components().collect();
@@ -268,6 +258,7 @@ impl BrokerConfig {
         }
     }
 
+    /// The data directory Weir uses (the first of `log.dirs`).
     pub fn log_dir(&self) -> &Path {
         &self.log_dirs[0]
     }
@@ -324,33 +315,6 @@ pub(crate) mod tests {
         BrokerConfig::from_properties(&Properties::parse(text).unwrap())
             .unwrap_err()
             .to_string()
-    }
-
-    #[test]
-    fn kafkas_stock_kraft_file_loads() {
-        let (c, w) = broker(
-            "process.roles=broker,controller\nnode.id=1\n\
-             controller.quorum.voters=1@localhost:9093\n\
-             listeners=PLAINTEXT://:9092,CONTROLLER://:9093\n\
-             inter.broker.listener.name=PLAINTEXT\n\
-             advertised.listeners=PLAINTEXT://localhost:9092\n\
-             controller.listener.names=CONTROLLER\n\
-             listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SSL:SSL\n\
-             num.network.threads=3\nlog.dirs=/tmp/kraft-combined-logs\n\
-             offsets.topic.replication.factor=1\nlog.retention.hours=168\n",
-        );
-        assert!(w.iter().all(|w| !w.starts_with("unknown")), "{w:?}");
-        assert_eq!(c.client_listener().bind_addr(), "0.0.0.0:9092");
-        assert_eq!(
-            c.advertised_client_listener().to_string(),
-            "PLAINTEXT://localhost:9092"
-        );
-        assert_eq!(
-            c.controller_quorum_voters.as_deref(),
-            Some("1@localhost:9093")
-        );
-        assert_eq!(c.log_dir(), Path::new("/tmp/kraft-combined-logs"));
-        assert!(w.iter().any(|w| w.contains("CONTROLLER://:9093")), "{w:?}");
     }
 
     #[test]

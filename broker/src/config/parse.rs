@@ -4,11 +4,12 @@
 use std::path::PathBuf;
 
 use super::broker_keys::{BROKER_KEYS, NO_EFFECT_KEYS, NO_EFFECT_PREFIXES};
+use super::cluster::parse_roles;
 use super::listeners::resolve_listeners;
 use super::topic::check_broker_value;
 use super::{
     csv, invalid, parse_bool, parse_int, parse_long, parse_num, parse_ratio, BrokerConfig,
-    CleanupPolicy, ConfigError, ProcessRole, Properties, TimestampType,
+    CleanupPolicy, ClusterConfig, ConfigError, Properties, ReplicationConfig, TimestampType,
 };
 
 /// Parses a CPU list as Linux writes them (`0,2-3,8`): ascending or not, no duplicates.
@@ -118,13 +119,14 @@ impl BrokerConfig {
             node_id = broker_id;
         }
 
-        let process_roles = parse_roles(r.required("process.roles")?, &mut warnings)?;
+        let process_roles = parse_roles(r.required("process.roles")?)?;
         let controller_listener_names: Vec<String> = r
             .raw("controller.listener.names")
             .map(|v| csv(v).map(str::to_ascii_uppercase).collect())
             .unwrap_or_default();
-        let (listeners, advertised_listeners) =
-            resolve_listeners(&r, &controller_listener_names, &mut warnings)?;
+        let resolved = resolve_listeners(&r, &controller_listener_names, &mut warnings)?;
+        let cluster = ClusterConfig::parse(&r, &mut warnings)?;
+        let replication = ReplicationConfig::parse(&r)?;
 
         let log_dirs: Vec<PathBuf> = match r.raw("log.dirs") {
             Some(dirs) => csv(dirs).map(PathBuf::from).collect(),
@@ -208,11 +210,12 @@ impl BrokerConfig {
         let config = Self {
             node_id,
             process_roles,
-            controller_quorum_voters: r.opt_string("controller.quorum.voters"),
             controller_listener_names,
+            cluster,
+            replication,
             cluster_id: r.opt_string("cluster.id"),
-            listeners,
-            advertised_listeners,
+            listeners: resolved.listeners,
+            advertised_listeners: resolved.advertised,
             log_dirs,
             num_partitions: r.int("num.partitions", 1)?,
             default_replication_factor: r.int("default.replication.factor", 1)?,
@@ -298,6 +301,12 @@ impl BrokerConfig {
             group_max_session_timeout_ms,
             transaction_state_log_num_partitions: r
                 .int("transaction.state.log.num.partitions", 1)?,
+            transaction_state_log_replication_factor: parse_num(
+                "transaction.state.log.replication.factor",
+                r.required("transaction.state.log.replication.factor")?,
+                1i16,
+                "a 16-bit integer",
+            )?,
             cores,
             cpus,
             open_segments_max: r.int("weir.log.open.segments.max", 1)? as usize,
@@ -307,53 +316,16 @@ impl BrokerConfig {
                 .map(|(k, v)| (k.to_owned(), v.to_owned()))
                 .collect(),
         };
+        config.check_cluster(&r, &resolved.protocols, &mut warnings)?;
         Ok((config, warnings))
     }
-}
-
-fn parse_roles(raw: &str, warnings: &mut Vec<String>) -> Result<Vec<ProcessRole>, ConfigError> {
-    let mut roles = Vec::new();
-    for item in csv(raw) {
-        let role = match item {
-            "broker" => ProcessRole::Broker,
-            "controller" => ProcessRole::Controller,
-            _ => {
-                return Err(invalid(
-                    "process.roles",
-                    raw,
-                    format!("unknown role {item:?}"),
-                ))
-            }
-        };
-        if roles.contains(&role) {
-            return Err(invalid(
-                "process.roles",
-                raw,
-                format!("duplicate role {item:?}"),
-            ));
-        }
-        roles.push(role);
-    }
-    if !roles.contains(&ProcessRole::Broker) {
-        return Err(invalid(
-            "process.roles",
-            raw,
-            "Weir requires the broker role",
-        ));
-    }
-    if !roles.contains(&ProcessRole::Controller) {
-        warnings.push(
-            "process.roles has no controller role; Weir runs its controller in-process anyway"
-                .to_owned(),
-        );
-    }
-    Ok(roles)
 }
 
 #[cfg(test)]
 mod tests {
     use super::super::tests::{broker, broker_err};
     use super::*;
+    use crate::config::ProcessRole;
     use std::path::Path;
     use weir_storage::LogConfig;
 
@@ -367,7 +339,7 @@ mod tests {
             [ProcessRole::Broker, ProcessRole::Controller]
         );
         assert_eq!(
-            c.client_listener().to_string(),
+            c.client_listener().unwrap().to_string(),
             "PLAINTEXT://127.0.0.1:9092"
         );
         assert_eq!(c.advertised_listeners, c.listeners);
@@ -401,13 +373,7 @@ mod tests {
         assert_eq!(c.group_min_session_timeout_ms, 6000);
         assert_eq!(c.group_max_session_timeout_ms, 1_800_000);
         assert_eq!(c.transaction_state_log_num_partitions, 50);
-        assert_eq!(
-            (
-                c.controller_quorum_voters.as_deref(),
-                c.cluster_id.as_deref()
-            ),
-            (None, None)
-        );
+        assert_eq!(c.cluster_id, None);
         let available = std::thread::available_parallelism().unwrap().get();
         assert_eq!(c.cores, available);
         assert_eq!(c.open_segments_max, 16384);
@@ -455,7 +421,8 @@ mod tests {
                 "log.message.timestamp.type",
             ),
             ("node.id=2\nbroker.id=3", "broker.id"),
-            ("process.roles=controller", "process.roles"),
+            ("process.roles=controller", "controller.quorum.voters"),
+            ("process.roles=broker", "controller.quorum.voters"),
             ("queued.max.request.bytes=1000", "queued.max.request.bytes"),
             (
                 "group.min.session.timeout.ms=10\ngroup.max.session.timeout.ms=5",

@@ -84,13 +84,6 @@ impl TimestampType {
     }
 }
 
-/// An entry of `process.roles`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ProcessRole {
-    Broker,
-    Controller,
-}
-
 /// Where a described value comes from; the discriminants are Kafka's wire ids.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(i8)]
