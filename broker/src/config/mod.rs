@@ -359,4 +359,95 @@ pub(crate) mod tests {
         let (c, _) = broker("weir.cores=4\nqueued.max.request.bytes=104857600");
         assert_eq!(c.queued_request_bytes_per_core(), 104_857_600);
     }
+
+    /// Every configuration file the repository ships loads without an error or an unknown key,
+    /// and says what its name promises.
+    #[test]
+    fn every_shipped_config_file_loads() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../config");
+        let mut files = Vec::new();
+        for dir in [root.clone(), root.join("kraft")] {
+            for entry in std::fs::read_dir(&dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.extension().is_some_and(|e| e == "properties") {
+                    files.push(path);
+                }
+            }
+        }
+        files.sort();
+        let names: Vec<String> = files
+            .iter()
+            .map(|f| f.strip_prefix(&root).unwrap().display().to_string())
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "kraft/broker-4.properties",
+                "kraft/broker-5.properties",
+                "kraft/controller-1.properties",
+                "kraft/controller-2.properties",
+                "kraft/controller-3.properties",
+                "kraft/server-1.properties",
+                "kraft/server-2.properties",
+                "kraft/server-3.properties",
+                "server.properties",
+            ]
+        );
+        let voters = "1@127.0.0.1:9093,2@127.0.0.1:9095,3@127.0.0.1:9097";
+        for (file, name) in files.iter().zip(&names) {
+            let props = Properties::load_file(file).unwrap();
+            let (c, warnings) =
+                BrokerConfig::from_properties(&props).unwrap_or_else(|e| panic!("{name}: {e}"));
+            for w in &warnings {
+                assert!(
+                    w.contains("is not opened"),
+                    "{name}: unexpected warning {w}"
+                );
+            }
+            let stem = file.file_stem().unwrap().to_str().unwrap();
+            let n: i32 = stem.rsplit('-').next().unwrap().parse().unwrap_or(1);
+            assert_eq!(c.node_id, n, "{name}");
+            let quorum: Vec<String> = c.voters().iter().map(|v| v.to_string()).collect();
+            if stem == "server" {
+                // The single broker: a quorum of one, no controller listener.
+                assert!(c.is_broker() && c.is_controller() && !c.has_configured_quorum());
+                assert_eq!(quorum, ["1@127.0.0.1:9092"]);
+                assert_eq!(c.controller_listener(), None);
+                continue;
+            }
+            assert_eq!(quorum.join(","), voters, "{name}");
+            let client = c.client_listener().map(|l| l.port);
+            let controller = c.controller_listener().map(|l| l.port);
+            let dir = format!("weir-data/{}", stem.replace("server", "node"));
+            assert!(c.log_dir().ends_with(&dir), "{name}: {:?}", c.log_dir());
+            match stem.split('-').next().unwrap() {
+                "server" => {
+                    assert!(c.is_broker() && c.is_controller(), "{name}");
+                    let port = 9090 + 2 * n as u16;
+                    assert_eq!((client, controller), (Some(port), Some(port + 1)), "{name}");
+                    assert_eq!(c.default_replication_factor, 3);
+                }
+                "controller" => {
+                    assert!(c.is_controller() && !c.is_broker(), "{name}");
+                    assert_eq!((client, controller), (None, Some(9091 + 2 * n as u16)));
+                }
+                "broker" => {
+                    assert!(c.is_broker() && !c.is_controller(), "{name}");
+                    assert_eq!(
+                        (client, controller),
+                        (Some(9092 + 2 * (n as u16 - 4)), None)
+                    );
+                    assert_eq!(c.controller_listener_name(), Some("CONTROLLER"));
+                }
+                other => panic!("{name}: unexpected kind {other}"),
+            }
+            if c.is_broker() {
+                assert_eq!(
+                    c.advertised_inter_broker_listener(),
+                    c.advertised_client_listener(),
+                    "{name}"
+                );
+            }
+        }
+    }
 }
