@@ -3,8 +3,8 @@
 //! Starts one pinned glommio executor per core, shards partitions to cores ([`shard`]), and
 //! answers the Kafka protocol (through `weir-net`) from the partition logs (`weir-storage`).
 //!
-//! Modules: [`alloc`] (allocator settings), [`config`] (server.properties and CLI),
-//! [`topic_config`] (Kafka's topic configs: definitions, validation, a topic's values), [`runtime`] (per-core state, mesh, start-up
+//! Modules: [`alloc`] (allocator settings), [`config`] (server.properties and CLI, broker and
+//! topic configs, the cluster's settings), [`runtime`] (per-core state, mesh, start-up
 //! and shutdown), [`handlers`] (one module per API family), [`replica`] (a partition on its
 //! owning core), [`metadata`] (metadata log, images, controller), [`errors`] (typed errors to
 //! Kafka error codes, in one place), [`group`] (consumer groups and committed
@@ -24,4 +24,3 @@ pub mod producer_state;
 pub mod replica;
 pub mod runtime;
 pub mod shard;
-pub mod topic_config;

@@ -1,12 +1,12 @@
 //! Topic administration (forwarded to the controller core) and cluster description.
 
 use super::sb;
+use crate::config::topic::{resolved_source, topic_config_def, DescribedBroker};
 use crate::runtime::core::Core;
 use crate::runtime::messages::{
     ControllerCall, ControllerReply, NewTopic, ShardRequest, ShardResponse, TopicRef,
 };
 use crate::shard::CONTROLLER_SHARD;
-use crate::topic_config::{resolved_source, topic_config_def, DescribedBroker};
 use kafka_protocol::messages::create_partitions_response::CreatePartitionsTopicResult;
 use kafka_protocol::messages::create_topics_response::{
     CreatableTopicConfigs, CreatableTopicResult,

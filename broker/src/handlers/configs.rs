@@ -3,13 +3,13 @@
 //! described as Kafka describes them: every config with its source, type and synonyms.
 
 use super::sb;
+use crate::config::topic::{topic_config_def, topic_synonyms, DescribedBroker};
 use crate::config::ConfigSource;
 use crate::runtime::core::Core;
 use crate::runtime::messages::{
     ConfigChange, ControllerCall, ControllerReply, ShardRequest, ShardResponse,
 };
 use crate::shard::CONTROLLER_SHARD;
-use crate::topic_config::{topic_config_def, topic_synonyms, DescribedBroker};
 use kafka_protocol::messages::describe_configs_response::{
     DescribeConfigsResourceResult, DescribeConfigsResult, DescribeConfigsSynonym,
 };

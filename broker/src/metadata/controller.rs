@@ -520,7 +520,7 @@ impl Controller {
                 (2 | 3, v) => {
                     // APPEND/SUBTRACT apply to LIST configs; an unset one starts from its
                     // Kafka default (Kafka's `getParts`), not from the broker's value.
-                    let list_default = crate::topic_config::topic_config_def(&c.key)
+                    let list_default = crate::config::topic::topic_config_def(&c.key)
                         .filter(|d| d.ty == crate::config::ConfigType::List)
                         .map(|d| d.default.unwrap_or(""));
                     let Some(list_default) = list_default else {

@@ -34,7 +34,9 @@ const STOP_POLL: Duration = Duration::from_millis(50);
 impl Settings {
     pub fn from_config(c: &BrokerConfig) -> anyhow::Result<Self> {
         let listen = listen_addr(c)?;
-        let advertised = c.advertised_client_listener();
+        let advertised = c
+            .advertised_client_listener()
+            .context("listeners: no client listener")?;
         let broker = Rc::new(c.clone());
         let resolve = broker.clone();
         let describe = broker.clone();
@@ -133,13 +135,31 @@ const STARTUP_ABORT_GRACE: Duration = Duration::from_secs(1);
 
 /// The address the client listener binds.
 fn listen_addr(c: &BrokerConfig) -> anyhow::Result<std::net::SocketAddr> {
-    let listener = c.client_listener();
+    let listener = c
+        .client_listener()
+        .context("listeners: no client listener")?;
     listener
         .bind_addr()
         .to_socket_addrs()
         .with_context(|| format!("listeners: cannot resolve {}", listener.bind_addr()))?
         .next()
         .context("listeners: no address")
+}
+
+/// This runtime runs one node on its own: its controller is in-process and a quorum of one. A
+/// configuration that describes a larger cluster (docs/CLUSTER.md) is refused rather than run as
+/// a cluster of one, which would split it.
+fn refuse_cluster_layouts(c: &BrokerConfig) -> anyhow::Result<()> {
+    if !c.is_broker() {
+        bail!("process.roles=controller: this build of Weir cannot run a controller-only node yet");
+    }
+    if let Some(other) = c.voters().into_iter().find(|v| v.id != c.node_id) {
+        bail!("controller.quorum.voters names voter {other}: this build of Weir runs a quorum of one (this node) only");
+    }
+    if c.voters().is_empty() {
+        bail!("controller.quorum.bootstrap.servers: this build of Weir cannot join a dynamic quorum yet");
+    }
+    Ok(())
 }
 
 /// Refuses to start on a port another socket listens on. A broker killed a moment ago may
@@ -184,6 +204,7 @@ fn lock_log_dir(dir: &std::path::Path) -> anyhow::Result<std::fs::File> {
 
 /// Runs the broker until SIGTERM or SIGINT. Returns an error if start-up fails.
 pub fn run(config: BrokerConfig) -> anyhow::Result<()> {
+    refuse_cluster_layouts(&config)?;
     let log_dir = config.log_dir().to_path_buf();
     std::fs::create_dir_all(&log_dir)
         .with_context(|| format!("log.dirs: cannot create {}", log_dir.display()))?;
