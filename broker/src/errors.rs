@@ -96,6 +96,14 @@ pub fn group_result_code(r: Result<(), crate::group::GroupError>) -> i16 {
     r.err().map_or(0, group_code)
 }
 
+// The controller: `replication::controller::ControllerError` carries Kafka's code itself (its
+// variants are one per code, named as Kafka names them), so the edge copies code and message.
+
+/// The code and message a controller refusal is answered with.
+pub fn controller_error(e: &weir_replication::controller::ControllerError) -> (i16, String) {
+    (e.kafka_code(), e.message().to_string())
+}
+
 #[cfg(test)]
 mod group_error_tests {
     use super::*;

@@ -2,7 +2,6 @@
 //! the idempotent producers' state. Everything here runs on that one core.
 
 use crate::errors::{storage_error, ApiError};
-use crate::metadata::TopicId;
 use crate::producer_state::{Check, ProducerStateManager, DEFAULT_PRODUCER_ID_EXPIRATION_MS};
 use crate::runtime::messages::{ListedOffset, ProduceFailure, ReadResult, ReadSpec};
 use crate::runtime::settings::TopicSettings;
@@ -10,6 +9,7 @@ use bytes::Bytes;
 use kafka_protocol::ResponseError as K;
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
+use weir_replication::types::TopicId;
 use weir_storage::{AppendInfo, FileRegion, Offset, PartitionLog, StorageError, TopicPartition};
 
 /// Kafka's `offsets.commit.timeout.ms` default: how long an offset commit's acks=all append may

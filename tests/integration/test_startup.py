@@ -77,19 +77,6 @@ def test_a_broken_cluster_rule_fails_at_once(tmp_path):
     _assert_failed_naming(rc, out, took, "controller.quorum.voters", "process.roles=broker")
 
 
-def test_a_multi_node_layout_is_refused_by_the_single_node_runtime(tmp_path):
-    """A shipped three-node sample loads, but this runtime runs a quorum of one: it refuses at
-    once rather than start a cluster of one that the two others would split from. (Goes when the
-    cluster runtime of docs/CLUSTER.md lands.)"""
-    client, controller = free_port(), free_port()
-    listeners = f"PLAINTEXT://127.0.0.1:{client},CONTROLLER://127.0.0.1:{controller}"
-    argv = [weir_bin(), "--config", str(REPO / "config" / "kraft" / "server-1.properties"),
-            "--override", f"listeners={listeners}", "--override", f"advertised.listeners={listeners}",
-            "--override", f"log.dirs={tmp_path / 'data'}"]
-    rc, out, took = _run_failing(argv, tmp_path)
-    _assert_failed_naming(rc, out, took, "controller.quorum.voters", "quorum of one")
-
-
 def test_a_core_failing_at_start_up_stops_the_broker_at_once(tmp_path):
     """One core fails (its metadata log cannot be opened: a file stands where the directory
     goes); the others must not wait for metadata that never comes."""

@@ -37,12 +37,15 @@ pub struct GroupSettings {
     pub offsets_retention_ms: i64,
     /// `offsets.topic.segment.bytes`.
     pub offsets_segment_bytes: i32,
+    /// `offsets.topic.replication.factor` (1 on a single node running a quorum of itself).
+    pub offsets_replication_factor: i16,
 }
 
 impl Default for GroupSettings {
     fn default() -> Self {
         Self {
             offsets_partitions: 50,
+            offsets_replication_factor: 3,
             initial_rebalance_delay_ms: 3000,
             min_session_timeout_ms: 6000,
             max_session_timeout_ms: 1_800_000,

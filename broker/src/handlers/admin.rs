@@ -2,11 +2,8 @@
 
 use super::sb;
 use crate::config::topic::{resolved_source, topic_config_def, DescribedBroker};
+use crate::errors::controller_error;
 use crate::runtime::core::Core;
-use crate::runtime::messages::{
-    ControllerCall, ControllerReply, NewTopic, ShardRequest, ShardResponse, TopicRef,
-};
-use crate::shard::CONTROLLER_SHARD;
 use kafka_protocol::messages::create_partitions_response::CreatePartitionsTopicResult;
 use kafka_protocol::messages::create_topics_response::{
     CreatableTopicConfigs, CreatableTopicResult,
@@ -16,24 +13,10 @@ use kafka_protocol::messages::describe_cluster_response::DescribeClusterBroker;
 use kafka_protocol::messages::*;
 use kafka_protocol::ResponseError as K;
 use std::rc::Rc;
-
-/// The answer for an item when the controller core could not be reached.
-fn controller_unavailable<T>() -> Result<T, (i16, String)> {
-    Err((
-        K::NotController.code(),
-        "controller unavailable".to_string(),
-    ))
-}
-
-async fn controller(core: &Rc<Core>, call: ControllerCall) -> Option<ControllerReply> {
-    match core
-        .call(CONTROLLER_SHARD, ShardRequest::Controller(call))
-        .await
-    {
-        Some(ShardResponse::Controller(r)) => Some(r),
-        _ => None,
-    }
-}
+use weir_replication::controller::{
+    ConfigEntry, ControllerReply, ControllerRequest, NewPartitions, NewTopic, ReplicaAssignment,
+    TopicRef,
+};
 
 /// Kafka's DescribeConfigs / CreateTopics config sources.
 pub const SOURCE_DYNAMIC_TOPIC: i8 = 1;
@@ -55,31 +38,28 @@ pub async fn create_topics(
             assignments: t
                 .assignments
                 .into_iter()
-                .map(|a| {
-                    (
-                        a.partition_index,
-                        a.broker_ids.into_iter().map(|b| b.0).collect(),
-                    )
+                .map(|a| ReplicaAssignment {
+                    partition: a.partition_index,
+                    brokers: a.broker_ids.into_iter().map(|b| b.0).collect(),
                 })
                 .collect(),
             configs: t
                 .configs
                 .into_iter()
-                .map(|c| (c.name.to_string(), c.value.map(|v| v.to_string())))
+                .map(|c| ConfigEntry {
+                    key: c.name.to_string(),
+                    value: c.value.map(|v| v.to_string()),
+                })
                 .collect(),
         })
         .collect();
-    let results = match controller(
-        core,
-        ControllerCall::CreateTopics {
-            topics,
-            validate_only: req.validate_only,
-        },
-    )
-    .await
-    {
-        Some(ControllerReply::CreateTopics(r)) => r,
-        _ => names.iter().map(|_| controller_unavailable()).collect(),
+    let request = ControllerRequest::CreateTopics {
+        topics,
+        validate_only: req.validate_only,
+    };
+    let results = match core.controller_call(request).await {
+        ControllerReply::CreateTopics(r) => r,
+        other => unexpected(other, names.len()),
     };
     // Sources as Kafka's controller resolves them: the broker's values are known here as its
     // own DescribeConfigs lists them.
@@ -96,25 +76,28 @@ pub async fn create_topics(
                 .with_configs(Some(
                     c.configs
                         .into_iter()
-                        .map(|(k, v, default)| {
-                            let source = match topic_config_def(&k) {
-                                Some(d) => resolved_source(d, !default, &broker) as i8,
-                                None if default => SOURCE_DEFAULT,
+                        .map(|e| {
+                            let source = match topic_config_def(&e.name) {
+                                Some(d) => resolved_source(d, !e.is_default, &broker) as i8,
+                                None if e.is_default => SOURCE_DEFAULT,
                                 None => SOURCE_DYNAMIC_TOPIC,
                             };
                             CreatableTopicConfigs::default()
-                                .with_name(sb(k))
-                                .with_value(Some(sb(v)))
+                                .with_name(sb(e.name))
+                                .with_value(Some(sb(e.value)))
                                 .with_config_source(source)
                         })
                         .collect(),
                 )),
-            Err((code, msg)) => CreatableTopicResult::default()
-                .with_name(name)
-                .with_error_code(code)
-                .with_error_message(Some(sb(msg)))
-                .with_num_partitions(-1)
-                .with_replication_factor(-1),
+            Err(e) => {
+                let (code, msg) = controller_error(&e);
+                CreatableTopicResult::default()
+                    .with_name(name)
+                    .with_error_code(code)
+                    .with_error_message(Some(sb(msg)))
+                    .with_num_partitions(-1)
+                    .with_replication_factor(-1)
+            }
         })
         .collect();
     CreateTopicsResponse::default().with_topics(topics)
@@ -139,37 +122,35 @@ pub async fn delete_topics(
             .map(|n| TopicRef::Name(n.0.to_string()))
             .collect()
     };
-    let results = match controller(
-        core,
-        ControllerCall::DeleteTopics {
-            topics: refs.clone(),
-        },
-    )
-    .await
-    {
-        Some(ControllerReply::DeleteTopics(r)) => r,
-        _ => refs.iter().map(|_| controller_unavailable()).collect(),
+    let request = ControllerRequest::DeleteTopics {
+        topics: refs.clone(),
     };
-    let responses = refs
-        .into_iter()
-        .zip(results)
-        .map(|(r, result)| {
-            let base = match &r {
-                TopicRef::Name(n) => {
-                    DeletableTopicResult::default().with_name(Some(TopicName(sb(n.clone()))))
+    let results = match core.controller_call(request).await {
+        ControllerReply::DeleteTopics(r) => r,
+        other => unexpected(other, refs.len()),
+    };
+    let responses =
+        refs.into_iter()
+            .zip(results)
+            .map(|(r, result)| {
+                let base =
+                    match &r {
+                        TopicRef::Name(n) => DeletableTopicResult::default()
+                            .with_name(Some(TopicName(sb(n.clone())))),
+                        TopicRef::Id(id) => DeletableTopicResult::default()
+                            .with_topic_id(uuid::Uuid::from_bytes(*id)),
+                    };
+                match result {
+                    Ok(d) => base
+                        .with_name(Some(TopicName(sb(d.name))))
+                        .with_topic_id(uuid::Uuid::from_bytes(d.id)),
+                    Err(e) => {
+                        let (code, msg) = controller_error(&e);
+                        base.with_error_code(code).with_error_message(Some(sb(msg)))
+                    }
                 }
-                TopicRef::Id(id) => {
-                    DeletableTopicResult::default().with_topic_id(uuid::Uuid::from_bytes(*id))
-                }
-            };
-            match result {
-                Ok((name, id)) => base
-                    .with_name(Some(TopicName(sb(name))))
-                    .with_topic_id(uuid::Uuid::from_bytes(id)),
-                Err((code, msg)) => base.with_error_code(code).with_error_message(Some(sb(msg))),
-            }
-        })
-        .collect();
+            })
+            .collect();
     DeleteTopicsResponse::default().with_responses(responses)
 }
 
@@ -181,29 +162,38 @@ pub async fn create_partitions(
     let topics = req
         .topics
         .iter()
-        .map(|t| (t.name.0.to_string(), t.count))
+        .map(|t| NewPartitions {
+            topic: t.name.0.to_string(),
+            count: t.count,
+            // An empty list is what a client leaving the field at its default sends
+            // (kafka-protocol's default is an empty list, not null): no manual assignment.
+            assignments: t.assignments.as_ref().filter(|a| !a.is_empty()).map(|a| {
+                a.iter()
+                    .map(|a| a.broker_ids.iter().map(|b| b.0).collect())
+                    .collect()
+            }),
+        })
         .collect();
-    let results = match controller(
-        core,
-        ControllerCall::CreatePartitions {
-            topics,
-            validate_only: req.validate_only,
-        },
-    )
-    .await
-    {
-        Some(ControllerReply::CreatePartitions(r)) => r,
-        _ => names.iter().map(|_| controller_unavailable()).collect(),
+    let request = ControllerRequest::CreatePartitions {
+        topics,
+        validate_only: req.validate_only,
+    };
+    let results = match core.controller_call(request).await {
+        ControllerReply::CreatePartitions(r) => r,
+        other => unexpected(other, names.len()),
     };
     let results = names
         .into_iter()
         .zip(results)
         .map(|(name, r)| match r {
             Ok(()) => CreatePartitionsTopicResult::default().with_name(name),
-            Err((code, msg)) => CreatePartitionsTopicResult::default()
-                .with_name(name)
-                .with_error_code(code)
-                .with_error_message(Some(sb(msg))),
+            Err(e) => {
+                let (code, msg) = controller_error(&e);
+                CreatePartitionsTopicResult::default()
+                    .with_name(name)
+                    .with_error_code(code)
+                    .with_error_message(Some(sb(msg)))
+            }
         })
         .collect();
     CreatePartitionsResponse::default().with_results(results)
@@ -227,12 +217,9 @@ pub async fn init_producer_id(
             .with_producer_id(req.producer_id)
             .with_producer_epoch(req.producer_epoch + 1);
     }
-    match controller(core, ControllerCall::AllocateProducerId).await {
-        Some(ControllerReply::ProducerId(Ok(id))) => {
-            resp.with_producer_id(ProducerId(id)).with_producer_epoch(0)
-        }
-        Some(ControllerReply::ProducerId(Err((code, _)))) => resp.with_error_code(code),
-        _ => resp.with_error_code(K::CoordinatorNotAvailable.code()),
+    match core.next_producer_id().await {
+        Ok(id) => resp.with_producer_id(ProducerId(id)).with_producer_epoch(0),
+        Err(code) => resp.with_error_code(code),
     }
 }
 
@@ -243,12 +230,36 @@ pub fn describe_cluster(core: &Rc<Core>, include_operations: bool) -> DescribeCl
     } else {
         i32::MIN
     };
+    let brokers = super::metadata::live_brokers(core)
+        .into_iter()
+        .map(|b| {
+            DescribeClusterBroker::default()
+                .with_broker_id(BrokerId(b.id))
+                .with_host(sb(b.host))
+                .with_port(b.port)
+                .with_rack(b.rack.map(sb))
+        })
+        .collect();
     DescribeClusterResponse::default()
         .with_cluster_authorized_operations(ops)
         .with_cluster_id(sb(s.cluster_id.clone()))
-        .with_controller_id(BrokerId(s.node_id))
-        .with_brokers(vec![DescribeClusterBroker::default()
-            .with_broker_id(BrokerId(s.node_id))
-            .with_host(sb(s.advertised_host.clone()))
-            .with_port(s.advertised_port)])
+        .with_controller_id(BrokerId(super::metadata::controller_id(core)))
+        .with_brokers(brokers)
+}
+
+/// Items for a reply of the wrong kind (a bug): every item refused.
+fn unexpected<T>(
+    reply: ControllerReply,
+    n: usize,
+) -> Vec<Result<T, weir_replication::controller::ControllerError>> {
+    tracing::error!(?reply, "controller answered with the wrong reply");
+    (0..n)
+        .map(|_| {
+            Err(
+                weir_replication::controller::ControllerError::UnknownServerError(
+                    "unexpected controller reply".into(),
+                ),
+            )
+        })
+        .collect()
 }

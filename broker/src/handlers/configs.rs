@@ -6,16 +6,16 @@ use super::sb;
 use crate::config::topic::{topic_config_def, topic_synonyms, DescribedBroker};
 use crate::config::ConfigSource;
 use crate::runtime::core::Core;
-use crate::runtime::messages::{
-    ConfigChange, ControllerCall, ControllerReply, ShardRequest, ShardResponse,
-};
-use crate::shard::CONTROLLER_SHARD;
 use kafka_protocol::messages::describe_configs_response::{
     DescribeConfigsResourceResult, DescribeConfigsResult, DescribeConfigsSynonym,
 };
 use kafka_protocol::messages::*;
 use kafka_protocol::ResponseError as K;
 use std::rc::Rc;
+use weir_replication::controller::{
+    AlterConfigsResource, ConfigChange, ConfigOp, ConfigResource, ControllerReply,
+    ControllerRequest,
+};
 
 /// Kafka's ConfigResource types.
 const RESOURCE_TOPIC: i8 = 2;
@@ -126,36 +126,9 @@ pub fn describe(core: &Rc<Core>, req: DescribeConfigsRequest) -> DescribeConfigs
     DescribeConfigsResponse::default().with_results(results)
 }
 
-async fn alter_topic(
-    core: &Rc<Core>,
-    topic: &str,
-    changes: Vec<ConfigChange>,
-    replace_all: bool,
-    validate_only: bool,
-) -> (i16, Option<String>) {
-    let call = ControllerCall::AlterConfigs {
-        topic: topic.to_string(),
-        changes,
-        replace_all,
-        validate_only,
-    };
-    match core
-        .call(CONTROLLER_SHARD, ShardRequest::Controller(call))
-        .await
-    {
-        Some(ShardResponse::Controller(ControllerReply::AlterConfigs(Ok(())))) => (0, None),
-        Some(ShardResponse::Controller(ControllerReply::AlterConfigs(Err((code, msg))))) => {
-            (code, Some(msg))
-        }
-        _ => (
-            K::NotController.code(),
-            Some("controller unavailable".into()),
-        ),
-    }
-}
-
-/// One resource of an AlterConfigs or IncrementalAlterConfigs request: topics go to the
-/// controller; broker configs are static in Weir.
+/// One resource of an AlterConfigs or IncrementalAlterConfigs request, through the controller
+/// and the metadata log: topic overrides, or dynamic broker configs (resource name "" for the
+/// cluster-wide default, or a broker id).
 async fn alter_resource(
     core: &Rc<Core>,
     resource_type: i8,
@@ -164,16 +137,33 @@ async fn alter_resource(
     replace_all: bool,
     validate_only: bool,
 ) -> (i16, Option<String>) {
-    match resource_type {
-        RESOURCE_TOPIC => alter_topic(core, name, changes, replace_all, validate_only).await,
-        RESOURCE_BROKER => (
-            K::InvalidRequest.code(),
-            Some("broker configs are static in Weir; change server.properties and restart".into()),
-        ),
-        _ => (
-            K::InvalidRequest.code(),
-            Some("unsupported resource type".into()),
-        ),
+    let resource = match resource_type {
+        RESOURCE_TOPIC => ConfigResource::Topic(name.to_string()),
+        RESOURCE_BROKER => ConfigResource::Broker(name.to_string()),
+        _ => {
+            return (
+                K::InvalidRequest.code(),
+                Some("unsupported resource type".into()),
+            )
+        }
+    };
+    let request = ControllerRequest::AlterConfigs {
+        resources: vec![AlterConfigsResource { resource, changes }],
+        replace_all,
+        validate_only,
+    };
+    match core.controller_call(request).await {
+        ControllerReply::AlterConfigs(mut r) if r.len() == 1 => match r.remove(0) {
+            Ok(()) => (0, None),
+            Err(e) => {
+                let (code, msg) = crate::errors::controller_error(&e);
+                (code, Some(msg))
+            }
+        },
+        other => {
+            tracing::error!(?other, "controller answered with the wrong reply");
+            (K::UnknownServerError.code(), None)
+        }
     }
 }
 
@@ -186,7 +176,7 @@ pub async fn alter(core: &Rc<Core>, req: AlterConfigsRequest) -> AlterConfigsRes
             .into_iter()
             .map(|c| ConfigChange {
                 key: c.name.to_string(),
-                op: 0,
+                op: ConfigOp::Set,
                 value: c.value.map(|v| v.to_string()),
             })
             .collect();
@@ -216,15 +206,27 @@ pub async fn incremental_alter(
 ) -> IncrementalAlterConfigsResponse {
     let mut responses = Vec::new();
     for r in req.resources {
-        let changes = r
+        let changes: Option<Vec<ConfigChange>> = r
             .configs
             .into_iter()
-            .map(|c| ConfigChange {
-                key: c.name.to_string(),
-                op: c.config_operation,
-                value: c.value.map(|v| v.to_string()),
+            .map(|c| {
+                Some(ConfigChange {
+                    key: c.name.to_string(),
+                    op: ConfigOp::from_kafka(c.config_operation)?,
+                    value: c.value.map(|v| v.to_string()),
+                })
             })
             .collect();
+        let Some(changes) = changes else {
+            responses.push(
+                incremental_alter_configs_response::AlterConfigsResourceResponse::default()
+                    .with_resource_type(r.resource_type)
+                    .with_resource_name(r.resource_name)
+                    .with_error_code(K::InvalidRequest.code())
+                    .with_error_message(Some(sb("unknown config operation"))),
+            );
+            continue;
+        };
         let (code, msg) = alter_resource(
             core,
             r.resource_type,

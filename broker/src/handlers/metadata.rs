@@ -2,19 +2,64 @@
 //! Unknown topics are created on request when `auto.create.topics.enable` allows it.
 
 use super::sb;
-use crate::metadata::controller::validate_topic_name;
-use crate::metadata::TopicMeta;
 use crate::runtime::core::Core;
-use crate::runtime::messages::{
-    ControllerCall, ControllerReply, NewTopic, ShardRequest, ShardResponse,
-};
-use crate::shard::CONTROLLER_SHARD;
 use kafka_protocol::messages::metadata_response::{
     MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
 };
 use kafka_protocol::messages::{BrokerId, MetadataRequest, MetadataResponse, TopicName};
 use kafka_protocol::ResponseError as K;
 use std::rc::Rc;
+use weir_replication::controller::{
+    validate_topic_name, ControllerError, ControllerReply, ControllerRequest, NewTopic,
+};
+use weir_replication::metadata::{MetadataImage, TopicMeta};
+use weir_replication::types::NodeId;
+
+/// A broker as clients reach it: its endpoint on the listener clients use (the one named like
+/// this broker's client listener).
+#[derive(Debug, Clone)]
+pub struct LiveBroker {
+    pub id: NodeId,
+    pub host: String,
+    pub port: i32,
+    pub rack: Option<String>,
+}
+
+/// The registered, unfenced brokers with an endpoint on the client listener, by id (Kafka lists
+/// only brokers that are alive: fenced ones are left out).
+pub fn live_brokers(core: &Core) -> Vec<LiveBroker> {
+    let image = core.image.borrow();
+    let listener = core.settings.client_listener_name.as_str();
+    let mut out: Vec<LiveBroker> = image
+        .brokers()
+        .filter(|b| !b.fenced)
+        .filter_map(|b| {
+            let e = b
+                .endpoints
+                .iter()
+                .find(|e| e.listener.eq_ignore_ascii_case(listener))?;
+            Some(LiveBroker {
+                id: b.id,
+                host: e.host.clone(),
+                port: i32::from(e.port),
+                rack: b.rack.clone(),
+            })
+        })
+        .collect();
+    out.sort_by_key(|b| b.id);
+    out
+}
+
+/// The controller id clients are told. In KRaft clients cannot reach controllers, and Kafka
+/// answers with a live broker; Weir names the active controller when it is also a live broker,
+/// else the lowest live broker (-1 when none).
+pub fn controller_id(core: &Core) -> NodeId {
+    let live = live_brokers(core);
+    match core.active_controller() {
+        Some(c) if live.iter().any(|b| b.id == c) => c,
+        _ => live.first().map_or(-1, |b| b.id),
+    }
+}
 
 pub async fn handle(core: &Rc<Core>, req: MetadataRequest, version: i16) -> MetadataResponse {
     let s = &core.settings;
@@ -43,7 +88,7 @@ pub async fn handle(core: &Rc<Core>, req: MetadataRequest, version: i16) -> Meta
     match requested {
         None => {
             let image = core.image.borrow();
-            topics.extend(image.topics().map(|t| topic_entry(t, s.node_id)));
+            topics.extend(image.topics().map(|t| topic_entry(t, &image)));
         }
         Some(list) => {
             for (name, id) in list {
@@ -58,7 +103,7 @@ pub async fn handle(core: &Rc<Core>, req: MetadataRequest, version: i16) -> Meta
                     }
                 };
                 let entry = match (found, name) {
-                    (Some(t), _) => topic_entry(&t, s.node_id),
+                    (Some(t), _) => topic_entry(&t, &core.image.borrow()),
                     (None, Some(n)) if auto_create && validate_topic_name(&n).is_ok() => {
                         auto_create_topic(core, &n).await
                     }
@@ -80,13 +125,20 @@ pub async fn handle(core: &Rc<Core>, req: MetadataRequest, version: i16) -> Meta
             }
         }
     }
+    let brokers = live_brokers(core)
+        .into_iter()
+        .map(|b| {
+            MetadataResponseBroker::default()
+                .with_node_id(BrokerId(b.id))
+                .with_host(sb(b.host))
+                .with_port(b.port)
+                .with_rack(b.rack.map(sb))
+        })
+        .collect();
     MetadataResponse::default()
-        .with_brokers(vec![MetadataResponseBroker::default()
-            .with_node_id(BrokerId(s.node_id))
-            .with_host(sb(s.advertised_host.clone()))
-            .with_port(s.advertised_port)])
+        .with_brokers(brokers)
         .with_cluster_id(Some(sb(s.cluster_id.clone())))
-        .with_controller_id(BrokerId(s.node_id))
+        .with_controller_id(BrokerId(controller_id(core)))
         .with_topics(
             topics
                 .into_iter()
@@ -102,18 +154,34 @@ pub async fn handle(core: &Rc<Core>, req: MetadataRequest, version: i16) -> Meta
         .with_cluster_authorized_operations(cluster_ops)
 }
 
-fn topic_entry(t: &TopicMeta, _node_id: i32) -> MetadataResponseTopic {
+/// A topic as Metadata shows it: per partition the leader (LEADER_NOT_AVAILABLE while there is
+/// none), its epoch, replicas, ISR, and the replicas on brokers that are not alive.
+fn topic_entry(t: &TopicMeta, image: &MetadataImage) -> MetadataResponseTopic {
+    let alive = |id: &NodeId| image.broker(*id).is_some_and(|b| !b.fenced);
     let partitions = t
         .partitions
         .iter()
         .enumerate()
         .map(|(i, p)| {
+            let error = if p.leader < 0 {
+                K::LeaderNotAvailable.code()
+            } else {
+                0
+            };
             MetadataResponsePartition::default()
+                .with_error_code(error)
                 .with_partition_index(i as i32)
                 .with_leader_id(BrokerId(p.leader))
                 .with_leader_epoch(p.leader_epoch)
                 .with_replica_nodes(p.replicas.iter().map(|b| BrokerId(*b)).collect())
                 .with_isr_nodes(p.isr.iter().map(|b| BrokerId(*b)).collect())
+                .with_offline_replicas(
+                    p.replicas
+                        .iter()
+                        .filter(|r| !alive(r))
+                        .map(|b| BrokerId(*b))
+                        .collect(),
+                )
         })
         .collect();
     MetadataResponseTopic::default()
@@ -138,21 +206,20 @@ async fn auto_create_topic(core: &Rc<Core>, name: &str) -> MetadataResponseTopic
             configs: vec![],
         }
     };
-    let call = ControllerCall::CreateTopics {
+    let request = ControllerRequest::CreateTopics {
         topics: vec![topic],
         validate_only: false,
     };
-    let reply = core
-        .call(CONTROLLER_SHARD, ShardRequest::Controller(call))
-        .await;
-    let error = match reply {
-        Some(ShardResponse::Controller(ControllerReply::CreateTopics(mut r))) => match r.pop() {
+    let error = match core.controller_call(request).await {
+        ControllerReply::CreateTopics(mut r) => match r.pop() {
             Some(Ok(_)) => None,
             // Another request created it meanwhile: fine.
-            Some(Err((code, _))) if code == K::TopicAlreadyExists.code() => None,
-            Some(Err((code, msg))) => {
-                tracing::warn!(topic = name, code, msg, "auto-create failed");
-                Some(code)
+            Some(Err(ControllerError::TopicAlreadyExists(_))) => None,
+            // No controller: the client retries, as after Kafka's LEADER_NOT_AVAILABLE.
+            Some(Err(ControllerError::NotController(_))) => Some(K::LeaderNotAvailable.code()),
+            Some(Err(e)) => {
+                tracing::warn!(topic = name, error = %e, "auto-create failed");
+                Some(e.kafka_code())
             }
             None => Some(K::UnknownServerError.code()),
         },
@@ -160,7 +227,7 @@ async fn auto_create_topic(core: &Rc<Core>, name: &str) -> MetadataResponseTopic
     };
     let found = core.image.borrow().topic(name).cloned();
     match (error, found) {
-        (None, Some(t)) => topic_entry(&t, core.settings.node_id),
+        (None, Some(t)) => topic_entry(&t, &core.image.borrow()),
         (code, _) => MetadataResponseTopic::default()
             .with_error_code(code.unwrap_or(K::LeaderNotAvailable.code()))
             .with_name(Some(TopicName(sb(name.to_string())))),

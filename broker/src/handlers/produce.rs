@@ -4,7 +4,7 @@
 //! (`REQUEST_TIMED_OUT` past it). With acks=0 nothing is answered, and a failure closes the
 //! connection instead, as Kafka does: the producer sees the close and refreshes its metadata.
 
-use crate::metadata::controller::now_ms;
+use crate::clock::now_ms;
 use crate::runtime::core::Core;
 use crate::runtime::messages::{ProduceFailure, ShardRequest, ShardResponse};
 use kafka_protocol::messages::produce_response::{

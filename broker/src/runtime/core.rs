@@ -8,9 +8,9 @@ use super::messages::{
 };
 use super::replicas::ReplicaTable;
 use super::settings::{CleanerSettings, Settings};
+use crate::clock::now_ms;
+use crate::cluster::Cluster;
 use crate::errors::ApiError;
-use crate::metadata::controller::{now_ms, Controller};
-use crate::metadata::{Change, MetadataImage, MetadataRecord};
 use crate::replica::Replica;
 use crate::shard::{shard_for, ShardId, CONTROLLER_SHARD};
 use ahash::AHashMap;
@@ -21,6 +21,8 @@ use std::cell::{Cell, RefCell};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::rc::Rc;
 use std::time::Duration;
+use weir_replication::controller::{ControllerError, ControllerReply, ControllerRequest};
+use weir_replication::metadata::{Change, MetadataImage, MetadataRecord};
 use weir_storage::log::CleanOptions;
 use weir_storage::{FileRegion, PartitionLog, SegmentFileCache, TopicPartition};
 
@@ -30,11 +32,14 @@ pub struct Core {
     pub image: RefCell<MetadataImage>,
     partitions: RefCell<ReplicaTable>,
     cache: Rc<SegmentFileCache>,
-    pub controller: Option<Controller>,
+    /// The cluster side (quorum, controller, registration), on core 0 only.
+    cluster: RefCell<Option<Rc<Cluster>>>,
+    /// Producer ids of this broker's block not yet handed out, `[next, end)` (core 0 only).
+    producer_ids: Cell<(i64, i64)>,
     /// Whether the log directory was shut down cleanly (no recovery scans needed).
     clean_start: bool,
     stopping: Cell<bool>,
-    /// Set once the controller's replay of the metadata log has been applied here.
+    /// Set once this broker is registered and unfenced (core 0 tells every core).
     initial_applied: Cell<bool>,
     /// The consumer groups whose `__consumer_offsets` partition this core owns.
     pub groups: crate::group::coordinator::Coordinator,
@@ -49,7 +54,6 @@ impl Core {
         settings: Settings,
         mesh: Mesh,
         cache: Rc<SegmentFileCache>,
-        controller: Option<Controller>,
         clean_start: bool,
     ) -> Rc<Self> {
         let groups = crate::group::coordinator::Coordinator::new(settings.groups);
@@ -60,7 +64,8 @@ impl Core {
             image: RefCell::default(),
             partitions: RefCell::default(),
             cache,
-            controller,
+            cluster: RefCell::new(None),
+            producer_ids: Cell::new((0, 0)),
             clean_start,
             stopping: Cell::new(false),
             initial_applied: Cell::new(false),
@@ -210,23 +215,23 @@ impl Core {
             }
             ShardRequest::Apply(records) => {
                 self.apply(records).await;
+                ShardResponse::Applied
+            }
+            ShardRequest::InstallImage(image) => {
+                self.install_image(*image).await;
+                ShardResponse::Applied
+            }
+            ShardRequest::ClusterReady => {
                 self.initial_applied.set(true);
                 ShardResponse::Applied
             }
             ShardRequest::Group(call) => {
                 ShardResponse::Group(self.groups.handle(&**self, *call).await)
             }
-            ShardRequest::Controller(call) => {
-                let Some(controller) = &self.controller else {
-                    return ShardResponse::Controller(not_controller(call));
-                };
-                let core = self.clone();
-                let publish = move |records: Vec<MetadataRecord>| {
-                    let core = core.clone();
-                    async move { core.publish(records).await }
-                };
-                ShardResponse::Controller(controller.handle(call, publish).await)
+            ShardRequest::Controller(request) => {
+                ShardResponse::Controller(Box::new(self.controller_call_here(*request).await))
             }
+            ShardRequest::ProducerId => ShardResponse::ProducerId(self.producer_id_here().await),
         }
     }
 
@@ -275,6 +280,29 @@ impl Core {
         any.await;
     }
 
+    /// Delivers a metadata image to every core, replacing theirs (a snapshot was installed).
+    pub async fn publish_image(self: &Rc<Self>, image: MetadataImage) {
+        let calls = (0..self.cores()).map(|shard| {
+            let core = self.clone();
+            let image = Box::new(image.clone());
+            Box::pin(async move {
+                core.call(shard, ShardRequest::InstallImage(image)).await;
+            })
+        });
+        join_all(calls.collect()).await;
+    }
+
+    /// Tells every core this broker is registered and unfenced.
+    pub async fn announce_ready(self: &Rc<Self>) {
+        let calls = (0..self.cores()).map(|shard| {
+            let core = self.clone();
+            Box::pin(async move {
+                core.call(shard, ShardRequest::ClusterReady).await;
+            })
+        });
+        join_all(calls.collect()).await;
+    }
+
     /// Delivers committed metadata records to every core (this one included) and waits until
     /// all have applied them, so an answered CreateTopics means the partitions are ready.
     pub async fn publish(self: &Rc<Self>, records: Vec<MetadataRecord>) {
@@ -297,45 +325,234 @@ impl Core {
     pub async fn apply(&self, records: Vec<MetadataRecord>) {
         for record in records {
             let change = self.image.borrow_mut().apply(&record);
-            match change {
-                Change::None | Change::TopicCreated { .. } => {}
-                Change::PartitionAdded { topic, partition } => {
-                    if self.owner_of(&topic, partition) == self.id() {
-                        if let Err(e) = self.open_partition(&topic, partition).await {
-                            tracing::error!(topic, partition, error = %e, "opening partition failed");
-                        }
-                    }
-                }
-                Change::ConfigChanged { topic } => {
-                    let configs = self
-                        .image
-                        .borrow()
-                        .topic(&topic)
-                        .map(|t| t.configs.clone())
-                        .unwrap_or_default();
-                    match (self.settings.resolve_topic)(&configs) {
-                        Ok(s) => {
-                            for r in self.partitions.borrow().of_topic(&topic) {
-                                r.set_settings(s.clone());
-                            }
-                        }
-                        Err(e) => {
-                            tracing::error!(topic, error = %e, "committed topic config does not resolve")
-                        }
-                    }
-                }
-                Change::TopicRemoved { name, partitions } => {
-                    let _ = &name;
-                    for p in 0..partitions {
-                        let removed = self.partitions.borrow_mut().remove(&name, p);
-                        if let Some(r) = removed {
-                            if let Err(e) = r.log.clone().delete().await {
-                                tracing::error!(partition = %r.tp, error = %e, "deleting partition files failed");
-                            }
-                        }
+            self.react(change).await;
+        }
+    }
+
+    /// Acts on one change of the image: open a partition this node now holds a replica of,
+    /// reconfigure or delete partitions. (Leadership itself is read from the image when a
+    /// request arrives.)
+    async fn react(&self, change: Change) {
+        match change {
+            Change::PartitionAdded { topic, partition }
+            | Change::PartitionChanged {
+                topic, partition, ..
+            } => {
+                if self.owner_of(&topic, partition) == self.id()
+                    && self.is_replica(&topic, partition)
+                {
+                    if let Err(e) = self.open_partition(&topic, partition).await {
+                        tracing::error!(topic, partition, error = %e, "opening partition failed");
                     }
                 }
             }
+            Change::TopicConfigChanged { topic } => self.reconfigure(&topic),
+            Change::TopicRemoved {
+                name, partitions, ..
+            } => self.delete_partitions(&name, partitions).await,
+            Change::UncleanElection {
+                topic,
+                partition,
+                leader,
+                leader_epoch,
+            } => {
+                if self.owner_of(&topic, partition) == self.id() {
+                    tracing::warn!(
+                        topic,
+                        partition,
+                        leader,
+                        leader_epoch,
+                        "unclean leader election: the new leader may lack acknowledged records"
+                    );
+                }
+            }
+            Change::None
+            | Change::TopicCreated { .. }
+            | Change::BrokerConfigChanged { .. }
+            | Change::BrokerRegistered { .. }
+            | Change::BrokerUnregistered { .. }
+            | Change::BrokerChanged { .. } => {}
+        }
+    }
+
+    /// Replaces this core's image with `image` (a snapshot was installed) and brings its
+    /// partitions in line: open those it now holds, delete those whose topic is gone (a topic
+    /// deleted while this node missed the records), reconfigure the rest.
+    pub async fn install_image(&self, image: MetadataImage) {
+        let old = std::mem::replace(&mut *self.image.borrow_mut(), image);
+        let gone: Vec<(String, i32)> = old
+            .topics()
+            .filter(|t| {
+                self.image
+                    .borrow()
+                    .topic(&t.name)
+                    .is_none_or(|now| now.id != t.id)
+            })
+            .map(|t| (t.name.clone(), t.partitions.len() as i32))
+            .collect();
+        for (name, partitions) in gone {
+            self.delete_partitions(&name, partitions).await;
+        }
+        let wanted: Vec<(String, i32)> = self
+            .image
+            .borrow()
+            .topics()
+            .flat_map(|t| (0..t.partitions.len() as i32).map(move |p| (t.name.clone(), p)))
+            .filter(|(t, p)| self.owner_of(t, *p) == self.id() && self.is_replica(t, *p))
+            .collect();
+        for (topic, partition) in wanted {
+            if let Err(e) = self.open_partition(&topic, partition).await {
+                tracing::error!(topic, partition, error = %e, "opening partition failed");
+            }
+        }
+        let topics: Vec<String> = self
+            .image
+            .borrow()
+            .topics()
+            .map(|t| t.name.clone())
+            .collect();
+        for t in topics {
+            self.reconfigure(&t);
+        }
+    }
+
+    fn reconfigure(&self, topic: &str) {
+        let configs = self
+            .image
+            .borrow()
+            .topic(topic)
+            .map(|t| t.configs.clone())
+            .unwrap_or_default();
+        match (self.settings.resolve_topic)(&configs) {
+            Ok(s) => {
+                for r in self.partitions.borrow().of_topic(topic) {
+                    r.set_settings(s.clone());
+                }
+            }
+            Err(e) => {
+                tracing::error!(topic, error = %e, "committed topic config does not resolve")
+            }
+        }
+    }
+
+    async fn delete_partitions(&self, name: &str, partitions: i32) {
+        for p in 0..partitions {
+            let removed = self.partitions.borrow_mut().remove(name, p);
+            if let Some(r) = removed {
+                if let Err(e) = r.log.clone().delete().await {
+                    tracing::error!(partition = %r.tp, error = %e, "deleting partition files failed");
+                }
+            }
+        }
+    }
+
+    /// Whether this node holds a replica of the partition (the image's assignment).
+    pub fn is_replica(&self, topic: &str, partition: i32) -> bool {
+        self.image
+            .borrow()
+            .topic(topic)
+            .and_then(|t| t.partitions.get(partition as usize))
+            .is_some_and(|p| p.replicas.contains(&self.settings.node_id))
+    }
+
+    /// Whether this node leads the partition (clients may produce and fetch here).
+    pub fn leads(&self, topic: &str, partition: i32) -> bool {
+        self.image
+            .borrow()
+            .topic(topic)
+            .and_then(|t| t.partitions.get(partition as usize))
+            .is_some_and(|p| p.leader == self.settings.node_id)
+    }
+
+    /// Core 0's cluster side, once started.
+    pub fn set_cluster(&self, cluster: Rc<Cluster>) {
+        *self.cluster.borrow_mut() = Some(cluster);
+    }
+
+    pub fn cluster(&self) -> Option<Rc<Cluster>> {
+        self.cluster.borrow().clone()
+    }
+
+    /// The active controller as this node knows it (core 0 knows; other cores say none).
+    pub fn active_controller(&self) -> Option<weir_replication::types::NodeId> {
+        self.cluster().and_then(|c| c.active_controller())
+    }
+
+    /// Sends `request` to the active controller (through core 0) and answers once its records
+    /// are applied on this node.
+    pub async fn controller_call(self: &Rc<Self>, request: ControllerRequest) -> ControllerReply {
+        match self
+            .call(
+                CONTROLLER_SHARD,
+                ShardRequest::Controller(Box::new(request.clone())),
+            )
+            .await
+        {
+            Some(ShardResponse::Controller(r)) => *r,
+            _ => ControllerReply::refuse(
+                &request,
+                ControllerError::NotController("the broker is shutting down".into()),
+            ),
+        }
+    }
+
+    async fn controller_call_here(&self, request: ControllerRequest) -> ControllerReply {
+        let Some(cluster) = self.cluster() else {
+            return ControllerReply::refuse(
+                &request,
+                ControllerError::NotController("the cluster side is not running".into()),
+            );
+        };
+        let timeout = cluster
+            .settings
+            .request_timeout
+            .max(Duration::from_secs(30));
+        cluster.client.call_and_wait(request, timeout).await
+    }
+
+    /// A new producer id for InitProducerId, from this broker's block (core 0 asks the
+    /// controller for a block of ids when it runs out, Kafka's AllocateProducerIds).
+    pub async fn next_producer_id(self: &Rc<Self>) -> Result<i64, i16> {
+        match self.call(CONTROLLER_SHARD, ShardRequest::ProducerId).await {
+            Some(ShardResponse::ProducerId(r)) => r,
+            _ => Err(K::CoordinatorNotAvailable.code()),
+        }
+    }
+
+    async fn producer_id_here(&self) -> Result<i64, i16> {
+        let (next, end) = self.producer_ids.get();
+        if next < end {
+            self.producer_ids.set((next + 1, end));
+            return Ok(next);
+        }
+        let Some(cluster) = self.cluster() else {
+            return Err(K::CoordinatorNotAvailable.code());
+        };
+        let Some(epoch) = cluster.broker_epoch() else {
+            return Err(K::CoordinatorNotAvailable.code());
+        };
+        let request = ControllerRequest::AllocateProducerIds {
+            broker_id: self.settings.node_id,
+            broker_epoch: epoch,
+        };
+        let timeout = cluster
+            .settings
+            .request_timeout
+            .max(Duration::from_secs(30));
+        match cluster.client.call(request, timeout).await.1 {
+            ControllerReply::AllocateProducerIds(Ok(block)) if block.len > 0 => {
+                // Another InitProducerId may have refilled it while this one waited.
+                let (next, end) = self.producer_ids.get();
+                if next < end {
+                    self.producer_ids.set((next + 1, end));
+                    return Ok(next);
+                }
+                self.producer_ids
+                    .set((block.start + 1, block.start + i64::from(block.len)));
+                Ok(block.start)
+            }
+            ControllerReply::AllocateProducerIds(Err(e)) => Err(e.kafka_code()),
+            _ => Err(K::CoordinatorNotAvailable.code()),
         }
     }
 
@@ -465,7 +682,7 @@ impl Core {
         }
     }
 
-    /// Closes every partition (flushing it) and the controller's log.
+    /// Closes every partition (flushing it).
     pub async fn shutdown(&self) -> bool {
         self.stopping.set(true);
         let replicas: Vec<Rc<Replica>> = self.partitions.borrow_mut().take_all();
@@ -474,12 +691,6 @@ impl Core {
             crate::producer_snapshot::save(&r).await;
             if let Err(e) = r.log.close().await {
                 tracing::error!(partition = %r.tp, error = %e, "close failed");
-                clean = false;
-            }
-        }
-        if let Some(c) = &self.controller {
-            if let Err(e) = c.close().await {
-                tracing::error!(error = %e, "closing the metadata log failed");
                 clean = false;
             }
         }
@@ -512,7 +723,7 @@ impl crate::group::coordinator::GroupHost for Core {
     }
 
     fn random_id(&self) -> [u8; 16] {
-        crate::metadata::new_topic_id()
+        crate::clock::random_uuid()
     }
 
     fn is_stopping(&self) -> bool {
@@ -537,22 +748,6 @@ impl crate::group::coordinator::GroupHost for Core {
                 message: f.message,
             }),
         }
-    }
-}
-
-fn not_controller(call: super::messages::ControllerCall) -> super::messages::ControllerReply {
-    use super::messages::{ControllerCall as C, ControllerReply as R};
-    fn e<T>() -> Result<T, (i16, String)> {
-        Err((K::NotController.code(), "not the controller".to_string()))
-    }
-    match call {
-        C::CreateTopics { topics, .. } => R::CreateTopics(topics.iter().map(|_| e()).collect()),
-        C::DeleteTopics { topics } => R::DeleteTopics(topics.iter().map(|_| e()).collect()),
-        C::CreatePartitions { topics, .. } => {
-            R::CreatePartitions(topics.iter().map(|_| e()).collect())
-        }
-        C::AlterConfigs { .. } => R::AlterConfigs(e()),
-        C::AllocateProducerId => R::ProducerId(e()),
     }
 }
 

@@ -1,9 +1,10 @@
 //! The requests one core sends another, and their answers. Everything here is `Send`: it is
 //! moved through the mesh, never shared.
 
-use crate::metadata::{MetadataRecord, TopicId};
 use bytes::Bytes;
 use std::os::fd::OwnedFd;
+use weir_replication::controller::{ControllerReply, ControllerRequest};
+use weir_replication::metadata::{MetadataImage, MetadataRecord};
 use weir_storage::{AppendInfo, TimestampLookup};
 
 pub enum ShardRequest {
@@ -43,7 +44,14 @@ pub enum ShardRequest {
     },
     /// Metadata records the controller committed, to apply in order.
     Apply(Vec<MetadataRecord>),
-    Controller(ControllerCall),
+    /// A whole metadata image replacing the current one (a snapshot was installed).
+    InstallImage(Box<MetadataImage>),
+    /// This broker is registered and unfenced: serve clients.
+    ClusterReady,
+    /// For the active controller (run on core 0, which reaches it).
+    Controller(Box<ControllerRequest>),
+    /// A producer id for InitProducerId (core 0 holds this broker's block).
+    ProducerId,
     /// Work for a consumer group owned by the receiving core.
     Group(Box<crate::group::coordinator::GroupCall>),
 }
@@ -57,7 +65,8 @@ pub enum ShardResponse {
     /// The new low watermark.
     DeleteRecords(Result<i64, crate::errors::ApiError>),
     Applied,
-    Controller(ControllerReply),
+    Controller(Box<ControllerReply>),
+    ProducerId(Result<i64, i16>),
     Group(crate::group::coordinator::GroupReply),
 }
 
@@ -161,69 +170,4 @@ impl ProduceFailure {
             ..Self::code(code)
         }
     }
-}
-
-/// A topic to create, as CreateTopics asks.
-#[derive(Debug, Clone)]
-pub struct NewTopic {
-    pub name: String,
-    pub num_partitions: i32,
-    pub replication_factor: i16,
-    /// Manual assignment: partition → broker ids.
-    pub assignments: Vec<(i32, Vec<i32>)>,
-    pub configs: Vec<(String, Option<String>)>,
-}
-
-#[derive(Debug, Clone)]
-pub enum TopicRef {
-    Name(String),
-    Id(TopicId),
-}
-
-/// A config change for IncrementalAlterConfigs (op 0 SET, 1 DELETE, 2 APPEND, 3 SUBTRACT) or
-/// AlterConfigs (which replaces every override: `replace_all`).
-#[derive(Debug, Clone)]
-pub struct ConfigChange {
-    pub key: String,
-    pub op: i8,
-    pub value: Option<String>,
-}
-
-pub enum ControllerCall {
-    CreateTopics {
-        topics: Vec<NewTopic>,
-        validate_only: bool,
-    },
-    DeleteTopics {
-        topics: Vec<TopicRef>,
-    },
-    CreatePartitions {
-        topics: Vec<(String, i32)>,
-        validate_only: bool,
-    },
-    AlterConfigs {
-        topic: String,
-        changes: Vec<ConfigChange>,
-        replace_all: bool,
-        validate_only: bool,
-    },
-    AllocateProducerId,
-}
-
-/// Per item results in request order: `Ok` carries what the response needs.
-pub enum ControllerReply {
-    CreateTopics(Vec<Result<CreatedTopic, (i16, String)>>),
-    DeleteTopics(Vec<Result<(String, TopicId), (i16, String)>>),
-    CreatePartitions(Vec<Result<(), (i16, String)>>),
-    AlterConfigs(Result<(), (i16, String)>),
-    ProducerId(Result<i64, (i16, String)>),
-}
-
-#[derive(Debug, Clone)]
-pub struct CreatedTopic {
-    pub id: TopicId,
-    pub num_partitions: i32,
-    pub replication_factor: i16,
-    /// Effective configs after the create (name, value, is_default).
-    pub configs: Vec<(String, String, bool)>,
 }

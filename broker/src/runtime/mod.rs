@@ -6,3 +6,4 @@ pub mod messages;
 pub mod replicas;
 pub mod server;
 pub mod settings;
+pub mod validator;

@@ -1,13 +1,15 @@
-//! Start-up and shutdown: one pinned executor per core, the mesh between them, the controller
-//! on core 0, a listener per core on the same port, and a clean stop on SIGTERM/SIGINT that
-//! flushes every log and leaves Kafka's clean-shutdown marker.
+//! Start-up and shutdown: one pinned executor per core, the mesh between them, the cluster side
+//! (quorum, controller, registration) and the CONTROLLER listener on core 0, a client listener
+//! per core on the same port once this broker is unfenced, and a clean stop on SIGTERM/SIGINT:
+//! a controlled shutdown first (leadership moves away), then every log flushed and Kafka's
+//! clean-shutdown marker left with this broker's epoch (KIP-966).
 
 use super::core::Core;
 use super::mesh::{Mesh, ShardMsg, MESH_QUEUE_DEPTH};
 use super::settings::{CleanerSettings, Settings, TopicSettings};
+use crate::cluster::{Cluster, ClusterSettings, Voter};
 use crate::config::{BrokerConfig, TopicConfig};
 use crate::handlers;
-use crate::metadata::controller::{Controller, ControllerDefaults};
 use crate::shard::CONTROLLER_SHARD;
 use anyhow::{bail, Context};
 use glommio::channels::channel_mesh::MeshBuilder;
@@ -15,15 +17,15 @@ use glommio::{LocalExecutorBuilder, Placement, Shares};
 use std::collections::BTreeMap;
 use std::net::ToSocketAddrs;
 use std::rc::Rc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::Duration;
 use weir_storage::checkpoint::CLEAN_SHUTDOWN_FILE;
 use weir_storage::heartbeat::{Heartbeat, HEARTBEAT_PERIOD};
 use weir_storage::SegmentFileCache;
 
-/// How long a core waits for the controller's initial metadata before giving up.
-const STARTUP_METADATA_WAIT_MS: u64 = 120_000;
+/// How often a start-up still waiting for the controller quorum says so.
+const STARTUP_PROGRESS: Duration = Duration::from_secs(10);
 
 /// How long start-up waits for a port still held by a broker that just died.
 const PORT_FREE_WAIT: Duration = Duration::from_secs(3);
@@ -33,10 +35,13 @@ const STOP_POLL: Duration = Duration::from_millis(50);
 
 impl Settings {
     pub fn from_config(c: &BrokerConfig) -> anyhow::Result<Self> {
-        let listen = listen_addr(c)?;
-        let advertised = c
-            .advertised_client_listener()
-            .context("listeners: no client listener")?;
+        let listen = match c.client_listener() {
+            Some(_) => Some(listen_addr(c)?),
+            None => None,
+        };
+        let client_listener_name = c
+            .client_listener()
+            .map_or_else(|| "PLAINTEXT".to_string(), |l| l.name.clone());
         let broker = Rc::new(c.clone());
         let resolve = broker.clone();
         let describe = broker.clone();
@@ -47,16 +52,7 @@ impl Settings {
                 .clone()
                 .unwrap_or_else(|| "weir-cluster".into()),
             listen,
-            advertised_host: if advertised.host.is_empty() || advertised.host == "0.0.0.0" {
-                "127.0.0.1".into()
-            } else {
-                advertised.host.clone()
-            },
-            advertised_port: if advertised.port == 0 {
-                listen.port() as i32
-            } else {
-                advertised.port as i32
-            },
+            client_listener_name,
             log_dir: c.log_dir().to_path_buf(),
             cores: c.cores,
             num_partitions: c.num_partitions,
@@ -110,6 +106,13 @@ impl Settings {
                 max_session_timeout_ms: c.group_max_session_timeout_ms,
                 offsets_retention_ms: c.offsets_retention_minutes.max(1) as i64 * 60_000,
                 offsets_segment_bytes: c.offsets_topic_segment_bytes.max(1),
+                // A node running a quorum of itself is a single-broker cluster: Kafka's own
+                // single-node samples set offsets.topic.replication.factor=1 for that.
+                offsets_replication_factor: if c.has_configured_quorum() {
+                    c.offsets_topic_replication_factor.max(1)
+                } else {
+                    1
+                },
             },
         })
     }
@@ -146,20 +149,81 @@ fn listen_addr(c: &BrokerConfig) -> anyhow::Result<std::net::SocketAddr> {
         .context("listeners: no address")
 }
 
-/// This runtime runs one node on its own: its controller is in-process and a quorum of one. A
-/// configuration that describes a larger cluster (docs/CLUSTER.md) is refused rather than run as
-/// a cluster of one, which would split it.
-fn refuse_cluster_layouts(c: &BrokerConfig) -> anyhow::Result<()> {
-    if !c.is_broker() {
-        bail!("process.roles=controller: this build of Weir cannot run a controller-only node yet");
+/// The cluster side's settings, from the configuration.
+fn cluster_settings(c: &BrokerConfig, previous_broker_epoch: i64) -> ClusterSettings {
+    use weir_replication::metadata::records::Endpoint;
+    let cl = &c.cluster;
+    let voters = c
+        .voters()
+        .into_iter()
+        .map(|v| Voter {
+            id: v.id,
+            addr: format!("{}:{}", v.host, v.port),
+        })
+        .collect();
+    let endpoint = |l: &crate::config::Listener| Endpoint {
+        listener: l.name.clone(),
+        host: match l.host.as_str() {
+            "" | "0.0.0.0" | "::" => "127.0.0.1".to_string(),
+            h => h.to_string(),
+        },
+        port: l.port,
+        security_protocol: 0,
+    };
+    let mut endpoints: Vec<Endpoint> = Vec::new();
+    for l in [
+        c.advertised_client_listener(),
+        c.advertised_inter_broker_listener(),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        if !endpoints.iter().any(|e| e.listener == l.name) {
+            endpoints.push(endpoint(l));
+        }
     }
-    if let Some(other) = c.voters().into_iter().find(|v| v.id != c.node_id) {
-        bail!("controller.quorum.voters names voter {other}: this build of Weir runs a quorum of one (this node) only");
+    ClusterSettings {
+        node_id: c.node_id,
+        cluster_id: c
+            .cluster_id
+            .clone()
+            .unwrap_or_else(|| "weir-cluster".into()),
+        is_broker: c.is_broker(),
+        is_controller: c.is_controller(),
+        voters,
+        metadata_dir: c.metadata_log_dir().to_path_buf(),
+        quorum: weir_replication::quorum::QuorumTimeouts {
+            election_timeout_ms: cl.controller_quorum_election_timeout_ms.max(1) as u64,
+            request_timeout_ms: cl.controller_quorum_request_timeout_ms.max(1) as u64,
+            ..Default::default()
+        },
+        heartbeat_interval: Duration::from_millis(cl.broker_heartbeat_interval_ms.max(1) as u64),
+        session_timeout: Duration::from_millis(cl.broker_session_timeout_ms.max(1) as u64),
+        request_timeout: Duration::from_millis(
+            cl.controller_quorum_request_timeout_ms.max(1) as u64
+        ),
+        endpoints,
+        rack: None,
+        snapshot_bytes: cl.metadata_log_max_record_bytes_between_snapshots.max(1) as u64,
+        snapshot_interval: Duration::from_millis(
+            cl.metadata_log_max_snapshot_interval_ms.max(0) as u64
+        ),
+        controller: weir_replication::controller::ControllerConfig {
+            node_id: c.node_id,
+            cluster_id: c
+                .cluster_id
+                .clone()
+                .unwrap_or_else(|| "weir-cluster".into()),
+            num_partitions: c.num_partitions,
+            default_replication_factor: c.default_replication_factor as i16,
+            delete_topic_enable: c.delete_topic_enable,
+            broker_session_timeout_ms: i64::from(cl.broker_session_timeout_ms),
+            min_insync_replicas: c.min_insync_replicas,
+            unclean_leader_election_enable: c.unclean_leader_election_enable,
+        },
+        controlled_shutdown: cl.controlled_shutdown_enable,
+        previous_broker_epoch,
     }
-    if c.voters().is_empty() {
-        bail!("controller.quorum.bootstrap.servers: this build of Weir cannot join a dynamic quorum yet");
-    }
-    Ok(())
 }
 
 /// Refuses to start on a port another socket listens on. A broker killed a moment ago may
@@ -204,14 +268,29 @@ fn lock_log_dir(dir: &std::path::Path) -> anyhow::Result<std::fs::File> {
 
 /// Runs the broker until SIGTERM or SIGINT. Returns an error if start-up fails.
 pub fn run(config: BrokerConfig) -> anyhow::Result<()> {
-    refuse_cluster_layouts(&config)?;
     let log_dir = config.log_dir().to_path_buf();
     std::fs::create_dir_all(&log_dir)
         .with_context(|| format!("log.dirs: cannot create {}", log_dir.display()))?;
     // Before anything in the directory is touched (the clean-shutdown marker is consumed next).
     let _dir_lock = lock_log_dir(&log_dir)?;
-    wait_for_free_port(listen_addr(&config)?)?;
-    let clean = take_clean_marker(&log_dir)?;
+    if config.client_listener().is_some() {
+        wait_for_free_port(listen_addr(&config)?)?;
+    }
+    if let Some(addr) = controller_listen_addr(&config)? {
+        wait_for_free_port(addr)?;
+    }
+    let metadata_dir = config.metadata_log_dir().to_path_buf();
+    let _metadata_dir_lock = if metadata_dir != log_dir {
+        std::fs::create_dir_all(&metadata_dir).with_context(|| {
+            format!("metadata.log.dir: cannot create {}", metadata_dir.display())
+        })?;
+        Some(lock_log_dir(&metadata_dir)?)
+    } else {
+        None
+    };
+    let (clean, previous_broker_epoch) = take_clean_marker(&log_dir)?;
+    // The broker epoch this process registers with, for the next start's marker (KIP-966).
+    let broker_epoch = Arc::new(AtomicI64::new(-1));
     tracing::info!(dir = %log_dir.display(), clean_shutdown = clean, cores = config.cores, "starting Weir");
     let cpus = config
         .cpus
@@ -225,9 +304,14 @@ pub fn run(config: BrokerConfig) -> anyhow::Result<()> {
     let (event_tx, event_rx) = mpsc::channel::<(usize, CoreEvent)>();
     // Control plane only: each core checks it a few times a second to begin its shutdown.
     let stop = Arc::new(AtomicBool::new(false));
+    // Set by core 0 once the controlled shutdown is done (or by this thread when a core
+    // failed): every core then stops serving.
+    let close = Arc::new(AtomicBool::new(false));
     let mut handles = Vec::new();
     for i in 0..config.cores {
         let stop_rx = stop.clone();
+        let close_rx = close.clone();
+        let epoch_out = broker_epoch.clone();
         let mesh = mesh.clone();
         let config = config.clone();
         let event_tx = event_tx.clone();
@@ -242,7 +326,13 @@ pub fn run(config: BrokerConfig) -> anyhow::Result<()> {
                         let _ = tx.send((i, CoreEvent::Ready));
                     }
                 };
-                let exit = match core_main(i, config, mesh, stop_rx, clean, ready).await {
+                let flags = Flags {
+                    stop: stop_rx,
+                    close: close_rx,
+                    broker_epoch: epoch_out,
+                    previous_broker_epoch,
+                };
+                let exit = match core_main(i, config, mesh, flags, clean, ready).await {
                     Ok(true) => CoreExit::Clean,
                     Ok(false) => CoreExit::Unclean,
                     Err(e) => CoreExit::Failed(format!("{e:#}")),
@@ -266,7 +356,12 @@ pub fn run(config: BrokerConfig) -> anyhow::Result<()> {
             Ok((_, CoreEvent::Ready)) => {
                 ready += 1;
                 if ready == config.cores {
-                    tracing::info!(listen = %listen_addr(&config)?, "Weir started: every core serves clients");
+                    match config.client_listener() {
+                        Some(_) => {
+                            tracing::info!(listen = %listen_addr(&config)?, "Weir started: every core serves clients")
+                        }
+                        None => tracing::info!("Weir started: this controller serves the quorum"),
+                    }
                 }
             }
             Ok((i, CoreEvent::Exit(exit))) => {
@@ -276,6 +371,8 @@ pub fn run(config: BrokerConfig) -> anyhow::Result<()> {
                     failure = Some(msg.clone());
                 }
                 exits.push((i, exit));
+                // A core stopped on its own: no controlled shutdown to wait for.
+                close.store(true, Ordering::SeqCst);
                 break;
             }
             Err(mpsc::TryRecvError::Empty) => {}
@@ -283,6 +380,9 @@ pub fn run(config: BrokerConfig) -> anyhow::Result<()> {
         }
     }
     stop.store(true, Ordering::SeqCst);
+    if ready < config.cores {
+        close.store(true, Ordering::SeqCst);
+    }
     if ready < config.cores {
         // Stopped during start-up: give the cores a moment, then leave without them (a core may
         // be deep in recovering thousands of partitions and look at the stop flag only later).
@@ -329,7 +429,7 @@ pub fn run(config: BrokerConfig) -> anyhow::Result<()> {
         }
     }
     if all_clean {
-        write_clean_marker(&log_dir)?;
+        write_clean_marker(&log_dir, broker_epoch.load(Ordering::SeqCst))?;
         tracing::info!("stopped cleanly");
     }
     match failure {
@@ -338,11 +438,20 @@ pub fn run(config: BrokerConfig) -> anyhow::Result<()> {
     }
 }
 
+/// What the main thread and the cores share: the stop request, the order to stop serving
+/// (after the controlled shutdown), and this broker's epoch for the next start.
+struct Flags {
+    stop: Arc<AtomicBool>,
+    close: Arc<AtomicBool>,
+    broker_epoch: Arc<AtomicI64>,
+    previous_broker_epoch: i64,
+}
+
 async fn core_main(
     i: usize,
     config: BrokerConfig,
     mesh: MeshBuilder<ShardMsg, glommio::channels::channel_mesh::Full>,
-    stop: Arc<AtomicBool>,
+    flags: Flags,
     clean: bool,
     ready: impl FnOnce(),
 ) -> anyhow::Result<bool> {
@@ -354,50 +463,28 @@ async fn core_main(
     // Start-up milestones, so a slow start shows where it waits.
     tracing::info!(core = i, "mesh joined");
     let cache = SegmentFileCache::new(config.open_segments_per_core());
-    let (controller, replayed) = if i == CONTROLLER_SHARD {
-        let defaults = ControllerDefaults {
-            node_id: settings.node_id,
-            num_partitions: settings.num_partitions,
-            replication_factor: settings.default_replication_factor,
-            delete_topic_enable: settings.delete_topic_enable,
-            live_brokers: vec![settings.node_id],
-        };
-        let resolve = settings.resolve_topic.clone();
-        let describe = settings.describe_topic.clone();
-        let validator = Rc::new(move |o: &BTreeMap<String, String>| {
-            resolve(o)?;
-            Ok(describe(o))
-        });
-        let (c, records) =
-            Controller::open(&settings.log_dir, cache.clone(), clean, defaults, validator)
-                .await
-                .context("opening the metadata log")?;
-        tracing::info!(records = records.len(), "metadata log opened");
-        (Some(c), Some(records))
-    } else {
-        (None, None)
-    };
-    let core = Core::new(settings, Mesh::new(senders), cache, controller, clean);
+    let core = Core::new(settings, Mesh::new(senders), cache.clone(), clean);
     core.serve_mesh(receivers);
-    match replayed {
-        Some(records) => {
-            tracing::info!(records = records.len(), "metadata log replayed");
-            core.publish(records).await;
+    let cluster = if i == CONTROLLER_SHARD {
+        let cluster =
+            start_cluster(&core, &config, cache, clean, flags.previous_broker_epoch).await?;
+        Some(cluster)
+    } else {
+        None
+    };
+    if config.is_broker() && !wait_until_serving(&core, cluster.as_ref(), &flags).await? {
+        // Stopped during start-up, before anything was served.
+        if let Some((c, _)) = &cluster {
+            c.shutdown().await;
         }
-        None => {
-            if !wait_for_metadata(&core, &stop).await? {
-                // Stopped during start-up, before anything was served.
-                core.mesh.close();
-                return Ok(false);
-            }
-        }
+        core.mesh.close();
+        return Ok(false);
+    }
+    let cluster = cluster.map(|(c, _)| c);
+    if let Some(epoch) = cluster.as_ref().and_then(|c| c.broker_epoch()) {
+        flags.broker_epoch.store(epoch, Ordering::SeqCst);
     }
     tracing::info!(core = i, partitions = core.owned_partitions(), "core ready");
-    let supported = handlers::supported_apis();
-    let net =
-        weir_net::NetCore::new(core.settings.net.clone(), supported).context("network settings")?;
-    let listener = weir_net::Listener::bind(core.settings.listen, net)
-        .with_context(|| format!("binding {}", core.settings.listen))?;
     let background = glommio::executor().create_task_queue(
         Shares::Static(50),
         glommio::Latency::NotImportant,
@@ -407,19 +494,53 @@ async fn core_main(
         .map_err(|e| anyhow::anyhow!("spawning upkeep: {e}"))?
         .detach();
     glommio::spawn_local(core.clone().run_group_timers()).detach();
-    ready();
-    let handler_core = core.clone();
-    let handler = Rc::new(move |conn, request| {
-        let core = handler_core.clone();
-        async move { handlers::handle(&core, conn, request).await }
-    });
-    listener
-        .serve(handler, async move {
-            while !stop.load(Ordering::SeqCst) {
+    // Core 0 turns a stop request into a controlled shutdown, then tells every core to close.
+    let closing = {
+        let (stop, close, cluster) = (flags.stop.clone(), flags.close.clone(), cluster.clone());
+        async move {
+            while !stop.load(Ordering::SeqCst) && !close.load(Ordering::SeqCst) {
                 glommio::timer::sleep(STOP_POLL).await;
             }
-        })
-        .await;
+            if let Some(c) = &cluster {
+                c.shutdown().await;
+            }
+            close.store(true, Ordering::SeqCst);
+        }
+    };
+    let until_closed = {
+        let close = flags.close.clone();
+        async move {
+            while !close.load(Ordering::SeqCst) {
+                glommio::timer::sleep(STOP_POLL).await;
+            }
+        }
+    };
+    ready();
+    match core.settings.listen {
+        Some(listen) => {
+            let supported = handlers::supported_apis();
+            let net = weir_net::NetCore::new(core.settings.net.clone(), supported)
+                .context("network settings")?;
+            let listener = weir_net::Listener::bind(listen, net)
+                .with_context(|| format!("binding {listen}"))?;
+            let handler_core = core.clone();
+            let handler = Rc::new(move |conn, request| {
+                let core = handler_core.clone();
+                async move { handlers::handle(&core, conn, request).await }
+            });
+            if i == CONTROLLER_SHARD {
+                glommio::spawn_local(closing).detach();
+            }
+            listener.serve(handler, until_closed).await;
+        }
+        None => {
+            if i == CONTROLLER_SHARD {
+                closing.await;
+            } else {
+                until_closed.await;
+            }
+        }
+    }
     let clean = core.shutdown().await;
     // What went out of this core's sockets, and how: the proof that fetched records were not
     // copied through user space.
@@ -435,38 +556,181 @@ async fn core_main(
     Ok(clean)
 }
 
-/// Non-controller cores wait for the controller's replay before serving, so their first
-/// answers already know every topic. `Ok(false)`: the broker is stopping.
-async fn wait_for_metadata(core: &Rc<Core>, stop: &AtomicBool) -> anyhow::Result<bool> {
+/// Core 0: starts the cluster side (metadata log, quorum, controller, registration) and the
+/// CONTROLLER listener. The receiver resolves once this broker is unfenced.
+async fn start_cluster(
+    core: &Rc<Core>,
+    config: &BrokerConfig,
+    cache: Rc<SegmentFileCache>,
+    clean: bool,
+    previous_broker_epoch: i64,
+) -> anyhow::Result<(
+    Rc<Cluster>,
+    Option<glommio::channels::local_channel::LocalReceiver<()>>,
+)> {
+    let publisher_core = core.clone();
+    let publish: crate::cluster::applier::Publisher = Rc::new(move |p| {
+        let core = publisher_core.clone();
+        Box::pin(async move {
+            match p {
+                crate::cluster::applier::Publish::Records(records) => core.publish(records).await,
+                crate::cluster::applier::Publish::Image(image) => core.publish_image(image).await,
+            }
+        })
+    });
+    let validator = Box::new(super::validator::Validator::new(
+        core.settings.resolve_topic.clone(),
+        core.settings.describe_topic.clone(),
+    ));
+    let settings = cluster_settings(config, previous_broker_epoch);
+    let (cluster, ready) = Cluster::start(settings, cache, clean, publish, validator)
+        .await
+        .context("starting the cluster side (opening the metadata log)")?;
+    core.set_cluster(cluster.clone());
+    if let Some(listen) = controller_listen_addr(config)? {
+        let net = weir_net::NetCore::new(core.settings.net.clone(), handlers::supported_apis())
+            .context("network settings")?;
+        let apis = weir_net::WeirApis::new(weir_net::WeirApi::ALL.iter().map(|a| {
+            (
+                *a,
+                kafka_protocol::protocol::VersionRange { min: 0, max: 0 },
+            )
+        }))
+        .context("private apis")?;
+        let listener = weir_net::Listener::bind(listen, net)
+            .with_context(|| format!("binding the controller listener {listen}"))?
+            .accepting_weir_apis(apis);
+        let (handler_core, handler_cluster) = (core.clone(), cluster.clone());
+        let handler = Rc::new(move |conn, request| {
+            let (core, cluster) = (handler_core.clone(), handler_cluster.clone());
+            async move {
+                match request {
+                    weir_net::Request::Weir(r) => cluster.handle_weir(r).await,
+                    kafka => handlers::handle(&core, conn, kafka).await,
+                }
+            }
+        });
+        tracing::info!(listen = %listen, "controller listener bound");
+        glommio::spawn_local(async move {
+            listener
+                .serve(handler, futures_lite::future::pending())
+                .await;
+        })
+        .detach();
+    }
+    Ok((cluster, ready))
+}
+
+/// Brokers serve once registered and unfenced: core 0 waits for that (saying so every few
+/// seconds, since a quorum may be waiting for its other voters), then tells every core.
+/// `Ok(false)`: the broker is stopping.
+async fn wait_until_serving(
+    core: &Rc<Core>,
+    cluster: Option<&(
+        Rc<Cluster>,
+        Option<glommio::channels::local_channel::LocalReceiver<()>>,
+    )>,
+    flags: &Flags,
+) -> anyhow::Result<bool> {
     let step = Duration::from_millis(10);
-    for _ in 0..STARTUP_METADATA_WAIT_MS / 10 {
-        if core.initial_metadata_applied() {
-            return Ok(true);
+    let started = std::time::Instant::now();
+    let mut said = Duration::ZERO;
+    if let Some((c, Some(ready))) = cluster {
+        loop {
+            let unfenced = futures_lite::future::or(
+                async {
+                    ready.recv().await;
+                    true
+                },
+                async {
+                    glommio::timer::sleep(Duration::from_millis(50)).await;
+                    false
+                },
+            )
+            .await;
+            if unfenced {
+                break;
+            }
+            if let Some(why) = c.applier.failure() {
+                bail!("{why}");
+            }
+            if flags.stop.load(Ordering::SeqCst) {
+                return Ok(false);
+            }
+            if started.elapsed() >= said + STARTUP_PROGRESS {
+                said = started.elapsed();
+                tracing::info!(
+                    waited_s = said.as_secs(),
+                    controller = ?c.active_controller(),
+                    "waiting to be registered and unfenced by the controller quorum"
+                );
+            }
         }
-        if stop.load(Ordering::SeqCst) {
+        core.announce_ready().await;
+        return Ok(true);
+    }
+    while !core.initial_metadata_applied() {
+        if flags.stop.load(Ordering::SeqCst) {
             return Ok(false);
         }
         glommio::timer::sleep(step).await;
     }
-    bail!("no metadata from the controller core after {STARTUP_METADATA_WAIT_MS} ms")
+    Ok(true)
 }
 
-fn take_clean_marker(dir: &std::path::Path) -> anyhow::Result<bool> {
+/// The CONTROLLER listener's bind address, on a controller that has one.
+fn controller_listen_addr(c: &BrokerConfig) -> anyhow::Result<Option<std::net::SocketAddr>> {
+    if !c.is_controller() {
+        return Ok(None);
+    }
+    let Some(l) = c.controller_listener() else {
+        return Ok(None);
+    };
+    let addr = l
+        .bind_addr()
+        .to_socket_addrs()
+        .with_context(|| format!("listeners: cannot resolve {}", l.bind_addr()))?
+        .next()
+        .context("listeners: no address")?;
+    Ok(Some(addr))
+}
+
+/// Takes Kafka's clean-shutdown marker: whether the last stop was clean, and the broker epoch
+/// it recorded (KIP-966: `{"version":0,"brokerEpoch":N}`; -1 when absent or unreadable, as an
+/// empty marker from an older Weir is).
+fn take_clean_marker(dir: &std::path::Path) -> anyhow::Result<(bool, i64)> {
     let marker = dir.join(CLEAN_SHUTDOWN_FILE);
     if !marker.exists() {
-        return Ok(false);
+        return Ok((false, -1));
     }
+    let content = std::fs::read_to_string(&marker).unwrap_or_default();
+    let epoch = content
+        .split("\"brokerEpoch\":")
+        .nth(1)
+        .and_then(|rest| {
+            let digits: String = rest
+                .trim_start()
+                .chars()
+                .take_while(|c| c.is_ascii_digit() || *c == '-')
+                .collect();
+            digits.parse().ok()
+        })
+        .unwrap_or(-1);
     std::fs::remove_file(&marker).with_context(|| format!("removing {}", marker.display()))?;
     std::fs::File::open(dir)
         .and_then(|d| d.sync_all())
         .with_context(|| format!("syncing {}", dir.display()))?;
-    Ok(true)
+    Ok((true, epoch))
 }
 
-fn write_clean_marker(dir: &std::path::Path) -> anyhow::Result<()> {
+fn write_clean_marker(dir: &std::path::Path, broker_epoch: i64) -> anyhow::Result<()> {
+    use std::io::Write;
     let marker = dir.join(CLEAN_SHUTDOWN_FILE);
     std::fs::File::create(&marker)
-        .and_then(|f| f.sync_all())
+        .and_then(|mut f| {
+            write!(f, "{{\"version\":0,\"brokerEpoch\":{broker_epoch}}}")?;
+            f.sync_all()
+        })
         .with_context(|| format!("writing {}", marker.display()))?;
     std::fs::File::open(dir)
         .and_then(|d| d.sync_all())

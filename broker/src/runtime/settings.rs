@@ -31,9 +31,10 @@ pub struct CleanerSettings {
 pub struct Settings {
     pub node_id: i32,
     pub cluster_id: String,
-    pub listen: SocketAddr,
-    pub advertised_host: String,
-    pub advertised_port: i32,
+    /// Where clients connect (the client listener); `None` on a controller-only node.
+    pub listen: Option<SocketAddr>,
+    /// That listener's name: the endpoint of every broker on it is what Metadata lists.
+    pub client_listener_name: String,
     pub log_dir: PathBuf,
     pub cores: usize,
     pub num_partitions: i32,

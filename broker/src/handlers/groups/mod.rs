@@ -22,33 +22,30 @@ use crate::group::coordinator::{GroupCall, GroupReply};
 use crate::group::{partition_for, GroupError, OFFSETS_TOPIC};
 use crate::kstr::sb;
 use crate::runtime::core::Core;
-use crate::runtime::messages::{
-    ControllerCall, ControllerReply, NewTopic, ShardRequest, ShardResponse,
-};
-use crate::shard::{ShardId, CONTROLLER_SHARD};
+use crate::runtime::messages::{ShardRequest, ShardResponse};
+use crate::shard::ShardId;
 use kafka_protocol::messages::find_coordinator_response::Coordinator;
 use kafka_protocol::messages::{BrokerId, FindCoordinatorRequest, FindCoordinatorResponse};
 use kafka_protocol::ResponseError as K;
 use std::rc::Rc;
+use weir_replication::controller::{
+    ConfigEntry, ControllerError, ControllerReply, ControllerRequest, NewTopic,
+};
 
 /// Creates `__consumer_offsets` through the controller if it does not exist yet.
 pub async fn ensure_offsets_topic(core: &Rc<Core>) -> Result<(), GroupError> {
     if core.image.borrow().topic(OFFSETS_TOPIC).is_some() {
         return Ok(());
     }
-    let call = ControllerCall::CreateTopics {
+    let request = ControllerRequest::CreateTopics {
         topics: vec![offsets_topic(core)],
         validate_only: false,
     };
-    let reply = core
-        .call(CONTROLLER_SHARD, ShardRequest::Controller(call))
-        .await;
-    match reply {
-        Some(ShardResponse::Controller(ControllerReply::CreateTopics(mut r))) => match r.pop() {
-            Some(Ok(_)) => Ok(()),
-            Some(Err((code, _))) if code == K::TopicAlreadyExists.code() => Ok(()),
-            Some(Err((code, msg))) => {
-                tracing::error!(code, msg, "creating __consumer_offsets failed");
+    match core.controller_call(request).await {
+        ControllerReply::CreateTopics(mut r) => match r.pop() {
+            Some(Ok(_)) | Some(Err(ControllerError::TopicAlreadyExists(_))) => Ok(()),
+            Some(Err(e)) => {
+                tracing::warn!(error = %e, "creating __consumer_offsets failed");
                 Err(GroupError::OffsetsTopicNotCreated)
             }
             None => Err(GroupError::OffsetsTopicNotCreated),
@@ -57,20 +54,25 @@ pub async fn ensure_offsets_topic(core: &Rc<Core>) -> Result<(), GroupError> {
     }
 }
 
-/// `__consumer_offsets` as Kafka creates it: `offsets.topic.num.partitions` partitions, one
-/// replica (a single broker), compacted, `offsets.topic.segment.bytes` segments.
+/// `__consumer_offsets` as Kafka creates it: `offsets.topic.num.partitions` partitions,
+/// `offsets.topic.replication.factor` replicas (creation fails, and groups wait, until that many
+/// brokers are registered), compacted, `offsets.topic.segment.bytes` segments.
 pub fn offsets_topic(core: &Core) -> NewTopic {
+    let s = &core.groups.settings;
     NewTopic {
         name: OFFSETS_TOPIC.to_string(),
-        num_partitions: core.groups.settings.offsets_partitions,
-        replication_factor: 1,
+        num_partitions: s.offsets_partitions,
+        replication_factor: s.offsets_replication_factor,
         assignments: vec![],
         configs: vec![
-            ("cleanup.policy".into(), Some("compact".into())),
-            (
-                "segment.bytes".into(),
-                Some(core.groups.settings.offsets_segment_bytes.to_string()),
-            ),
+            ConfigEntry {
+                key: "cleanup.policy".into(),
+                value: Some("compact".into()),
+            },
+            ConfigEntry {
+                key: "segment.bytes".into(),
+                value: Some(s.offsets_segment_bytes.to_string()),
+            },
         ],
     }
 }
@@ -79,6 +81,11 @@ pub fn offsets_topic(core: &Core) -> NewTopic {
 async fn route(core: &Rc<Core>, group: &str) -> Result<ShardId, GroupError> {
     ensure_offsets_topic(core).await?;
     let p = partition_for(group, core.groups.offsets_partitions());
+    // Only the leader of the group's partition coordinates it (the client asked
+    // FindCoordinator, and the leadership may have moved since).
+    if !core.leads(OFFSETS_TOPIC, p) {
+        return Err(GroupError::NotCoordinator);
+    }
     Ok(core.owner_of(OFFSETS_TOPIC, p))
 }
 
@@ -96,7 +103,6 @@ pub async fn find_coordinator(
     req: FindCoordinatorRequest,
     version: i16,
 ) -> FindCoordinatorResponse {
-    let s = &core.settings;
     let keys: Vec<_> = if version >= 4 {
         req.coordinator_keys.clone()
     } else {
@@ -104,31 +110,36 @@ pub async fn find_coordinator(
     };
     let mut coordinators = Vec::with_capacity(keys.len());
     for key in keys {
-        let error = match req.key_type {
-            0 => ensure_offsets_topic(core)
-                .await
-                .err()
-                .map(|e| ApiError::new(group_error(e), "The coordinator is not available.")),
+        let found = match req.key_type {
+            0 => match ensure_offsets_topic(core).await {
+                // The coordinator is the leader of the group's `__consumer_offsets` partition.
+                Ok(()) => coordinator_of(core, key.as_str())
+                    .map_err(|k| ApiError::new(k, "The coordinator is not available.")),
+                Err(e) => Err(ApiError::new(
+                    group_error(e),
+                    "The coordinator is not available.",
+                )),
+            },
             // No transaction coordinator exists. Of the answers Kafka's protocol has, this is
             // the one clients treat as final at once (librdkafka and the Java producer fail
             // init_transactions/initTransactions with it instead of retrying until their
             // timeout), and the message says why.
-            1 => Some(ApiError::new(
+            1 => Err(ApiError::new(
                 K::TransactionalIdAuthorizationFailed,
                 TRANSACTIONS_UNSUPPORTED,
             )),
-            _ => Some(ApiError::new(
+            _ => Err(ApiError::new(
                 K::InvalidRequest,
                 "Unknown coordinator key type.",
             )),
         };
         let c = Coordinator::default().with_key(key);
-        coordinators.push(match error {
-            None => c
-                .with_node_id(BrokerId(s.node_id))
-                .with_host(sb(s.advertised_host.clone()))
-                .with_port(s.advertised_port),
-            Some(e) => c
+        coordinators.push(match found {
+            Ok(b) => c
+                .with_node_id(BrokerId(b.id))
+                .with_host(sb(b.host))
+                .with_port(b.port),
+            Err(e) => c
                 .with_error_code(e.code)
                 .with_error_message(e.message.map(sb))
                 .with_node_id(BrokerId(-1))
@@ -150,6 +161,22 @@ pub async fn find_coordinator(
     } else {
         r
     }
+}
+
+/// The broker leading `group`'s `__consumer_offsets` partition, as clients reach it; Kafka's
+/// COORDINATOR_NOT_AVAILABLE while that partition has no live leader.
+fn coordinator_of(core: &Core, group: &str) -> Result<super::metadata::LiveBroker, K> {
+    let p = partition_for(group, core.groups.offsets_partitions());
+    let leader = core
+        .image
+        .borrow()
+        .topic(OFFSETS_TOPIC)
+        .and_then(|t| t.partitions.get(p as usize).map(|p| p.leader))
+        .unwrap_or(-1);
+    super::metadata::live_brokers(core)
+        .into_iter()
+        .find(|b| b.id == leader)
+        .ok_or(K::CoordinatorNotAvailable)
 }
 
 /// What a transactional client is told: Weir has no transaction coordinator.
