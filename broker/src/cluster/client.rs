@@ -17,7 +17,12 @@ use weir_replication::controller::{ControllerError, ControllerReply, ControllerR
 use weir_replication::types::NodeId;
 
 /// Pause before trying again when no controller answered (an election is usually under way).
-const RETRY_BACKOFF: Duration = Duration::from_millis(100);
+const RETRY_BACKOFF: Duration = Duration::from_millis(50);
+
+/// How long a voter that could not be reached is passed over when choosing whom to ask (it is
+/// still asked when it is the only one, or named the leader): a dead controller's reconnect
+/// backoff must not delay reaching its successor.
+const UNREACHABLE_FOR: Duration = Duration::from_millis(1000);
 
 pub struct ControllerClient {
     node_id: NodeId,
@@ -31,6 +36,8 @@ pub struct ControllerClient {
     config: ClientConfig,
     /// The next voter to try when no hint is known.
     next: Cell<usize>,
+    /// Voters that could not be reached, until when they are passed over.
+    unreachable: RefCell<HashMap<NodeId, Instant>>,
 }
 
 impl ControllerClient {
@@ -49,6 +56,7 @@ impl ControllerClient {
             applier,
             config,
             next: Cell::new(0),
+            unreachable: RefCell::default(),
         })
     }
 
@@ -74,7 +82,8 @@ impl ControllerClient {
         let mut last_error;
         loop {
             let target = self.candidate();
-            match self.call_one(target, &request, &body).await {
+            let answer = self.call_one(target, &request, &body).await;
+            match answer {
                 Ok(ControllerResponse::Done {
                     metadata_offset,
                     reply,
@@ -83,16 +92,24 @@ impl ControllerClient {
                     return (metadata_offset, reply);
                 }
                 Ok(ControllerResponse::NotController { leader }) => {
-                    self.active
-                        .set((leader >= 0 && leader != target).then_some(leader));
-                    if self.active.get().is_none() {
+                    // Follow the hint only to another voter that answers; otherwise an
+                    // election is under way: wait a little before asking again.
+                    let hint = (leader >= 0 && leader != target && self.reachable(leader))
+                        .then_some(leader);
+                    self.active.set(hint);
+                    if hint.is_none() {
                         self.advance_candidate(target);
+                        glommio::timer::sleep(RETRY_BACKOFF).await;
                     }
                     last_error = format!("node {target} is not the active controller");
                 }
                 Err(e) => {
                     self.active.set(None);
+                    self.mark_unreachable(target);
                     self.advance_candidate(target);
+                    if !self.voters.iter().any(|(id, _)| self.reachable(*id)) {
+                        glommio::timer::sleep(RETRY_BACKOFF).await;
+                    }
                     last_error = format!("controller {target}: {e}");
                 }
             }
@@ -107,9 +124,8 @@ impl ControllerClient {
                     ),
                 );
             }
-            if self.active.get().is_none() {
-                glommio::timer::sleep(RETRY_BACKOFF).await;
-            }
+            // A local answer never waits: never let this loop hold the core.
+            futures_lite::future::yield_now().await;
         }
     }
 
@@ -144,6 +160,7 @@ impl ControllerClient {
         .await;
         if result.is_err() {
             self.active.set(None);
+            self.mark_unreachable(target);
             self.advance_candidate(target);
         }
         result
@@ -158,13 +175,33 @@ impl ControllerClient {
         }
     }
 
+    fn reachable(&self, id: NodeId) -> bool {
+        self.unreachable
+            .borrow()
+            .get(&id)
+            .is_none_or(|until| *until <= Instant::now())
+    }
+
     fn candidate(&self) -> NodeId {
         if let Some(a) = self.active_controller() {
-            if self.voters.iter().any(|(id, _)| *id == a) {
+            if self.voters.iter().any(|(id, _)| *id == a) && self.reachable(a) {
                 return a;
             }
         }
-        self.voters[self.next.get() % self.voters.len()].0
+        let n = self.voters.len();
+        let start = self.next.get();
+        (0..n)
+            .map(|i| self.voters[(start + i) % n].0)
+            .find(|id| self.reachable(*id))
+            .unwrap_or(self.voters[start % n].0)
+    }
+
+    fn mark_unreachable(&self, id: NodeId) {
+        if id != self.node_id {
+            self.unreachable
+                .borrow_mut()
+                .insert(id, Instant::now() + UNREACHABLE_FOR);
+        }
     }
 
     fn advance_candidate(&self, failed: NodeId) {

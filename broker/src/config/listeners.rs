@@ -194,10 +194,12 @@ pub(super) fn resolve_listeners(
         .iter()
         .find(|l| l.security_protocol == SecurityProtocol::Plaintext && !is_controller(l));
     if let Some(client) = client {
-        for l in listeners.iter().filter(|l| *l != client) {
-            warnings.push(if is_controller(l) {
-                format!("controller listener {l} is not opened: Weir's controller is in-process")
-            } else if l.security_protocol != SecurityProtocol::Plaintext {
+        // Controller listeners are opened by the controller (runtime/server.rs).
+        for l in listeners
+            .iter()
+            .filter(|l| *l != client && !is_controller(l))
+        {
+            warnings.push(if l.security_protocol != SecurityProtocol::Plaintext {
                 format!(
                     "listener {l} uses {}, which Weir does not support; it is not opened",
                     l.security_protocol

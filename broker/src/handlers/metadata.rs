@@ -50,14 +50,18 @@ pub fn live_brokers(core: &Core) -> Vec<LiveBroker> {
     out
 }
 
-/// The controller id clients are told. In KRaft clients cannot reach controllers, and Kafka
-/// answers with a live broker; Weir names the active controller when it is also a live broker,
-/// else the lowest live broker (-1 when none).
+/// The controller id clients are told. In KRaft clients cannot reach the controllers, and
+/// Kafka's brokers answer with a random live broker (every broker forwards administration to
+/// the active controller). Weir answers with itself: the client can evidently reach it, while
+/// any other broker — even the active controller's — may have just died, and a client that
+/// caches a dead "controller" waits for its next metadata refresh (librdkafka: minutes).
 pub fn controller_id(core: &Core) -> NodeId {
     let live = live_brokers(core);
-    match core.active_controller() {
-        Some(c) if live.iter().any(|b| b.id == c) => c,
-        _ => live.first().map_or(-1, |b| b.id),
+    let me = core.settings.node_id;
+    if live.iter().any(|b| b.id == me) {
+        me
+    } else {
+        live.first().map_or(-1, |b| b.id)
     }
 }
 
