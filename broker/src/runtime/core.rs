@@ -157,9 +157,9 @@ impl Core {
                 timeout_ms,
                 now_ms,
             } => {
-                let Some(r) = self.replica(&topic, partition) else {
+                let Some(r) = self.leader_replica(&topic, partition) else {
                     return ShardResponse::Produce(Err(super::messages::ProduceFailure::code(
-                        K::UnknownTopicOrPartition.code(),
+                        self.not_here(&topic, partition),
                     )));
                 };
                 ShardResponse::Produce(r.produce_within(records, acks, timeout_ms, now_ms).await)
@@ -196,8 +196,8 @@ impl Core {
                 timestamp,
                 committed: _,
             } => {
-                let Some(r) = self.replica(&topic, partition) else {
-                    return ShardResponse::ListOffset(Err(K::UnknownTopicOrPartition.code()));
+                let Some(r) = self.leader_replica(&topic, partition) else {
+                    return ShardResponse::ListOffset(Err(self.not_here(&topic, partition)));
                 };
                 ShardResponse::ListOffset(r.list_offset(timestamp).await)
             }
@@ -206,10 +206,11 @@ impl Core {
                 partition,
                 offset,
             } => {
-                let Some(r) = self.replica(&topic, partition) else {
-                    return ShardResponse::DeleteRecords(Err(ApiError::bare(
-                        K::UnknownTopicOrPartition,
-                    )));
+                let Some(r) = self.leader_replica(&topic, partition) else {
+                    return ShardResponse::DeleteRecords(Err(ApiError {
+                        code: self.not_here(&topic, partition),
+                        message: None,
+                    }));
                 };
                 ShardResponse::DeleteRecords(r.delete_records(offset).await)
             }
@@ -239,10 +240,10 @@ impl Core {
     pub async fn read_local(&self, specs: &[ReadSpec]) -> Vec<ReadResult<FileRegion>> {
         let mut out = Vec::with_capacity(specs.len());
         for spec in specs {
-            match self.replica(&spec.topic, spec.partition) {
+            match self.leader_replica(&spec.topic, spec.partition) {
                 Some(r) => out.push(r.read(spec).await),
                 None => out.push(ReadResult {
-                    error_code: K::UnknownTopicOrPartition.code(),
+                    error_code: self.not_here(&spec.topic, spec.partition),
                     high_watermark: -1,
                     log_start_offset: -1,
                     region: None,
@@ -443,6 +444,29 @@ impl Core {
                     tracing::error!(partition = %r.tp, error = %e, "deleting partition files failed");
                 }
             }
+        }
+    }
+
+    /// The partition's replica here when this node leads it: only the leader serves clients.
+    pub fn leader_replica(&self, topic: &str, partition: i32) -> Option<Rc<Replica>> {
+        if !self.leads(topic, partition) {
+            return None;
+        }
+        self.replica(topic, partition)
+    }
+
+    /// Why a request for a partition cannot be served here: the topic or partition does not
+    /// exist, or another broker (or none, during an election) leads it.
+    pub fn not_here(&self, topic: &str, partition: i32) -> i16 {
+        let exists = self
+            .image
+            .borrow()
+            .topic(topic)
+            .is_some_and(|t| partition >= 0 && (partition as usize) < t.partitions.len());
+        if exists {
+            K::NotLeaderOrFollower.code()
+        } else {
+            K::UnknownTopicOrPartition.code()
         }
     }
 
