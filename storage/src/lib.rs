@@ -49,8 +49,8 @@ pub use checkpoint::{take_clean_shutdown_marker, write_clean_shutdown_marker};
 pub use config::{Compression, LogConfig, TimestampType};
 pub use error::{BatchError, RecordError, StorageError};
 pub use file_cache::SegmentFileCache;
-/// For small files beside a log that other layers keep (e.g. producer state snapshots); none
-/// of them blocks the executor's thread.
+/// For small files beside a log that other layers keep; none of them blocks the executor's
+/// thread.
 pub use fs::{list_dir, read_small_file, remove_if_exists, write_atomic};
 pub use log::{
     AppendInfo, FileRegion, LogOffsets, LogStats, OpenReport, PartitionLog, ReadOutcome,
