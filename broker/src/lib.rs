@@ -18,8 +18,6 @@ pub mod errors;
 pub mod group;
 pub mod handlers;
 pub mod kstr;
-pub mod producer_snapshot;
-pub mod producer_state;
 pub mod replica;
 pub mod runtime;
 pub mod shard;

@@ -1,8 +1,7 @@
-//! A partition as its owning core holds it: the log, the leader epoch, the topic's settings and
-//! the idempotent producers' state. Everything here runs on that one core.
+//! A partition as its owning core holds it: the log (which keeps the idempotent producers'
+//! state), the leader epoch, the topic's settings. Everything here runs on that one core.
 
 use crate::errors::{storage_error, ApiError};
-use crate::producer_state::{Check, ProducerStateManager, DEFAULT_PRODUCER_ID_EXPIRATION_MS};
 use crate::runtime::messages::{ListedOffset, ProduceFailure, ReadResult, ReadSpec};
 use crate::runtime::settings::TopicSettings;
 use bytes::Bytes;
@@ -31,25 +30,6 @@ pub struct Replica {
     pub settings: RefCell<TopicSettings>,
     /// In-sync replicas, this broker included (replication will change it).
     pub isr_size: Cell<i32>,
-    /// Idempotent producers' sequences, so a retried batch is acknowledged, not appended twice.
-    pub producers: RefCell<ProducerStateManager>,
-    /// The active segment when producer state was last snapshotted (a roll prompts a new one).
-    pub snapshot_segment: Cell<Offset>,
-}
-
-/// Releases an in-flight idempotent batch if its append never finishes (the request task was
-/// dropped), so that producer's later batches are not held back.
-struct InFlight<'a> {
-    producers: &'a RefCell<ProducerStateManager>,
-    header: Option<weir_storage::batch::BatchHeader>,
-}
-
-impl Drop for InFlight<'_> {
-    fn drop(&mut self) {
-        if let Some(h) = self.header.take() {
-            self.producers.borrow_mut().abort(&h);
-        }
-    }
 }
 
 impl Replica {
@@ -67,8 +47,6 @@ impl Replica {
             leader_epoch: Cell::new(leader_epoch),
             settings: RefCell::new(settings),
             isr_size: Cell::new(1),
-            producers: RefCell::new(ProducerStateManager::new(DEFAULT_PRODUCER_ID_EXPIRATION_MS)),
-            snapshot_segment: Cell::new(0),
         }
     }
 
@@ -90,10 +68,11 @@ impl Replica {
     }
 
     /// Appends a producer's records as the leader. Kafka's checks, in Kafka's order: acks=all
-    /// needs `min.insync.replicas` in sync; produce v3+ carries exactly one v2 batch; the batch
-    /// must be valid, within `max.message.bytes` and pass the topic's record checks (the log's
-    /// validator, which also rewrites it where the topic says so); then the idempotent
-    /// producer's sequence. With acks=all the answer waits until the high watermark covers the
+    /// needs `min.insync.replicas` in sync; produce v3+ carries exactly one v2 batch; then the
+    /// log's leader append: the batch must be valid, within `max.message.bytes` and pass the
+    /// topic's record checks (the log's validator, which also rewrites it where the topic says
+    /// so), then the idempotent producer's sequence (a retry of a written batch gets its
+    /// original offsets). With acks=all the answer waits until the high watermark covers the
     /// batch, at most `timeout_ms` (the request's), then says `REQUEST_TIMED_OUT`.
     pub async fn produce_within(
         &self,
@@ -122,56 +101,14 @@ impl Replica {
                 "transactions are not supported by this broker",
             ));
         }
-        // Kafka's LogValidator before the producer's sequence, as Kafka orders them: a retried
-        // batch with bad records is refused, not acknowledged.
-        let validated = self
-            .log
-            .validate_produced(&records, now_ms)
-            .map_err(|e| self.storage_failure(e))?;
-        // The header as it will be stored (the max timestamp is the append time on a
-        // LogAppendTime topic, which the producer state keeps, as Kafka's does).
-        let header = *validated.first_header();
-        // Idempotence: checked and queued with no await in between, so check order is offset
-        // order (what the producer state relies on).
-        let check = self
-            .producers
-            .borrow_mut()
-            .check(&header)
-            .map_err(|e| self.content_failure(e.kafka_error_code(), e.to_string()))?;
-        let mut guard = InFlight {
-            producers: &self.producers,
-            header: None,
-        };
-        match check {
-            Check::Duplicate {
-                first_offset,
-                last_offset,
-                timestamp,
-            } => {
-                // A retry of an acknowledged batch: acknowledge it again with its original
-                // offsets, append nothing. Kafka reports the batch's stored max timestamp as
-                // the log append time of a duplicate, whatever the topic's timestamp type.
-                return Ok(AppendInfo {
-                    first_offset,
-                    last_offset,
-                    max_timestamp: timestamp,
-                    log_start_offset: self.log.log_start_offset(),
-                    record_count: header.record_count as u64,
-                    log_append_time_ms: timestamp,
-                });
-            }
-            Check::Append => guard.header = Some(header),
-            Check::Untracked => {}
-        }
+        // The log's validator, then the producer's sequence, as Kafka orders them (a retried
+        // batch with bad records is refused, not acknowledged). A duplicate comes back with its
+        // original offsets, as Kafka answers it; the wait below then covers those.
         let info = self
             .log
-            .append_validated(validated, self.leader_epoch.get(), now_ms)
+            .append_bytes_as_leader(records, self.leader_epoch.get(), now_ms)
             .await
             .map_err(|e| self.storage_failure(e))?;
-        if let Some(mut h) = guard.header.take() {
-            h.base_offset = info.first_offset;
-            self.producers.borrow_mut().record(&h);
-        }
         if self.isr_size.get() == 1 {
             // This replica is the whole ISR: what it wrote is committed. With followers in the
             // ISR the high watermark is the least of their log ends, which replication moves.
@@ -234,6 +171,7 @@ impl Replica {
                 ..self.content_failure(code, message)
             },
             StorageError::InvalidRecord(message) => self.content_failure(code, message),
+            StorageError::Producer(e) => self.content_failure(code, e.to_string()),
             e => ProduceFailure::with_message(code, e.to_string()),
         }
     }
@@ -486,6 +424,18 @@ mod tests {
             // A retry later: the original offsets, and the original append time.
             let again = r.produce_within(good, -1, 1000, NOW + 5000).await.unwrap();
             assert_eq!((again.first_offset, again.log_append_time_ms), (0, NOW));
+            assert_eq!(r.log.log_end_offset(), 2);
+            // A gap in the producer's sequence: the log's typed refusal, as Kafka's code.
+            let gap = batch(
+                &[Some("c")],
+                ProducerFields {
+                    base_sequence: 5,
+                    ..producer
+                },
+            );
+            let e = r.produce_within(gap, -1, 1000, NOW).await.unwrap_err();
+            assert_eq!(e.code, K::OutOfOrderSequenceNumber.code());
+            assert_eq!(e.log_start_offset, 0);
             assert_eq!(r.log.log_end_offset(), 2);
         });
     }

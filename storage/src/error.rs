@@ -89,6 +89,10 @@ pub enum StorageError {
     /// `INVALID_RECORD`).
     #[error("{0}")]
     InvalidRecord(String),
+    /// The leader refused an idempotent producer's batch (its sequence or epoch); see
+    /// [`crate::producer`]. Nothing of the append was written.
+    #[error("{0}")]
+    Producer(#[from] crate::producer::ProducerStateError),
 }
 
 impl StorageError {

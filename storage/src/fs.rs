@@ -11,8 +11,7 @@ use std::path::{Path, PathBuf};
 pub type PathError = (PathBuf, std::io::Error);
 
 /// Runs `f` on glommio's blocking thread and maps its error to storage's. Every blocking
-/// file-system call storage makes itself goes through here (the broker's snapshot files use the
-/// helpers built on it): one may wait for the disk (a directory listing, a `stat`, an inode or bitmap block to read,
+/// file-system call storage makes itself goes through here (producer snapshots too): one may wait for the disk (a directory listing, a `stat`, an inode or bitmap block to read,
 /// an fsync), and on a core's own thread it would stall every partition of the core (see
 /// `docs/ARCHITECTURE.md`). `crate::testing::forbid_file_syscalls` catches a call made on the
 /// executor's thread in tests.

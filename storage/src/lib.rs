@@ -13,13 +13,16 @@
 //! - What was fsynced is never lost; what was not may be cut on recovery, only at a batch
 //!   boundary, leaving the longest valid prefix.
 //! - Reads see only batches whose write completed, and return whole batches.
+//! - A log's producer state describes exactly its batches: checked as they are queued (in
+//!   offset order), committed as they are written, rebuilt after a truncation.
 //! - A log is owned by one core: `Rc`/`RefCell`, no `Arc`, no `Mutex`; the number of open `.log`
 //!   descriptors per core is capped by [`SegmentFileCache`].
 //!
 //! Modules: [`batch`] (record batch format), [`index`] (index formats), [`segment`] (one
 //! segment), [`records`] (the records inside a batch), [`validate`] (what the leader checks and
 //! rewrites in a producer's batches: Kafka's LogValidator), [`recovery`] (validating scans), [`log`] (the partition log: append, read,
-//! maintenance, open), [`file_cache`] (bounded descriptors), [`checkpoint`] (small durable
+//! maintenance, open), [`producer`] (idempotent producers' sequences, which the log keeps,
+//! rebuilds from its batches and snapshots beside its segments), [`file_cache`] (bounded descriptors), [`checkpoint`] (small durable
 //! files), [`config`], [`error`], [`types`] (identifiers shared by every crate).
 
 pub mod batch;
@@ -32,6 +35,7 @@ mod fs;
 pub mod heartbeat;
 pub mod index;
 pub mod log;
+pub mod producer;
 pub mod records;
 pub mod recovery;
 pub mod segment;
@@ -45,11 +49,12 @@ pub use checkpoint::{take_clean_shutdown_marker, write_clean_shutdown_marker};
 pub use config::{Compression, LogConfig, TimestampType};
 pub use error::{BatchError, RecordError, StorageError};
 pub use file_cache::SegmentFileCache;
-/// For small files beside a log that other layers keep (e.g. producer state snapshots); none
-/// of them blocks the executor's thread.
+/// For small files beside a log that other layers keep; none of them blocks the executor's
+/// thread.
 pub use fs::{list_dir, read_small_file, remove_if_exists, write_atomic};
 pub use log::{
     AppendInfo, FileRegion, LogOffsets, LogStats, OpenReport, PartitionLog, ReadOutcome,
     RetentionOutcome, TimestampLookup,
 };
+pub use producer::{ProducerInfo, ProducerStateError};
 pub use types::{LeaderEpoch, Offset, TopicPartition};

@@ -3,6 +3,7 @@ at the wire level what a client library would hide: retried idempotent batches, 
 failed acks=0 produces."""
 from __future__ import annotations
 
+import signal
 import time
 
 import pytest
@@ -146,6 +147,44 @@ def test_idempotent_retry_is_deduplicated_at_the_wire_level(broker):
     msgs = h.consume_all(broker.bootstrap, topic, [0], expected=6, timeout=30)
     assert [m.value() for m in msgs] == [b"first0", b"first1", b"first2", b"second0",
                                          b"second1", b"next0"]
+
+
+def test_idempotent_retries_keep_their_offsets_across_restarts(broker_factory):
+    """The partition log rebuilds its producers' state when it opens: from the snapshot a clean
+    shutdown wrote, and after kill -9 from the newest snapshot a segment roll wrote plus a
+    replay of the batches after it. Either way a retry of one of the producer's last five
+    batches gets its original offset, and a gap is still OUT_OF_ORDER_SEQUENCE_NUMBER."""
+    b = broker_factory(name="weir-idem-restart")
+    topic = h.topic_name("idemrestart")
+    # Small segments: the batches span several rolls, each leaving a producer snapshot.
+    h.create_topic(b.bootstrap, topic, 1, config={"segment.bytes": "4096"})
+    with kwire.Conn(b.bootstrap) as c:
+        r = c.call(InitProducerIdRequest[0](transactional_id=None, transaction_timeout_ms=60000))
+        assert r.error_code == kwire.NONE, r
+        pid, epoch = r.producer_id, r.producer_epoch
+        sent = [_wire_batch(1, pid, epoch, seq, tag=b"x" * 900) for seq in range(20)]
+        for seq, batch in enumerate(sent):
+            assert _wire_produce(c, topic, batch) == (kwire.NONE, seq)
+
+    b.restart(signal.SIGTERM)
+    h.wait_for_topic(b.bootstrap, topic, 1)
+    with kwire.Conn(b.bootstrap) as c:
+        assert _wire_produce(c, topic, sent[19]) == (kwire.NONE, 19)
+        assert _log_end(c, topic) == 20
+        for seq in range(20, 23):
+            sent.append(_wire_batch(1, pid, epoch, seq, tag=b"y" * 900))
+            assert _wire_produce(c, topic, sent[seq]) == (kwire.NONE, seq)
+
+    b.kill9()
+    b.start()
+    h.wait_for_topic(b.bootstrap, topic, 1)
+    with kwire.Conn(b.bootstrap) as c:
+        for seq in range(18, 23):
+            assert _wire_produce(c, topic, sent[seq]) == (kwire.NONE, seq), f"retry of {seq}"
+        assert _log_end(c, topic) == 23
+        gap = _wire_batch(1, pid, epoch, 24, tag=b"gap")
+        assert _wire_produce(c, topic, gap)[0] == OUT_OF_ORDER_SEQUENCE_NUMBER
+        assert _wire_produce(c, topic, _wire_batch(1, pid, epoch, 23)) == (kwire.NONE, 23)
 
 
 def test_failed_acks0_produce_closes_the_connection(broker):

@@ -619,7 +619,8 @@ impl Core {
         // Single replica: everything in the log is committed.
         log.set_high_watermark(log.log_end_offset());
         let replica = Rc::new(Replica::new(tp.clone(), topic_id, log, epoch, settings));
-        crate::producer_snapshot::load(&replica, now_ms()).await?;
+        // The log rebuilt its producers' state; those idle past `producer.id.expiration.ms` go.
+        replica.log.remove_expired_producers(now_ms());
         if topic == crate::group::OFFSETS_TOPIC {
             // The groups of this partition live on this core: rebuild their offsets first.
             let n = self.groups.load(self, &replica.log).await?;
@@ -672,7 +673,6 @@ impl Core {
                     if let Err(e) = r.log.checkpoint().await {
                         tracing::warn!(partition = %r.tp, error = %e, "checkpoint failed");
                     }
-                    crate::producer_snapshot::save_if_rolled(r).await;
                 }
             }
         }
@@ -712,7 +712,6 @@ impl Core {
         let replicas: Vec<Rc<Replica>> = self.partitions.borrow_mut().take_all();
         let mut clean = true;
         for r in replicas {
-            crate::producer_snapshot::save(&r).await;
             if let Err(e) = r.log.close().await {
                 tracing::error!(partition = %r.tp, error = %e, "close failed");
                 clean = false;

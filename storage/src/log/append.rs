@@ -114,7 +114,10 @@ enum Origin {
 
 impl PartitionLog {
     /// Appends a producer's record batches (one or more v2 batches, concatenated as in a produce
-    /// request). Offsets are assigned here; the leader epoch is stamped into each batch.
+    /// request), as the leader. Offsets are assigned here; the leader epoch is stamped into each
+    /// batch. Idempotent producers' batches are checked as they are queued (see
+    /// [`crate::producer`]): a retry of a written batch is answered with its original offsets and
+    /// appends nothing; a sequence or epoch the state refuses is [`StorageError::Producer`].
     pub async fn append_as_leader(
         self: &Rc<Self>,
         records: &[u8],
@@ -138,15 +141,16 @@ impl PartitionLog {
     }
 
     /// What the leader checks and rewrites in a producer's batches under this log's current
-    /// config (Kafka's LogValidator; see [`crate::validate`]). Separate from the append so a
-    /// caller can check other things (idempotent producers' sequences) between the two, in
-    /// Kafka's order: records first.
+    /// config (Kafka's LogValidator; see [`crate::validate`]), before the idempotence check, in
+    /// Kafka's order: a retried batch with bad records is refused, not acknowledged. Separate
+    /// from the append so a caller can look at the batches as they will be stored in between.
     pub fn validate_produced(&self, records: &Bytes, now_ms: i64) -> Result<Validated> {
         self.ensure_open()?;
         validate::validate_produced(records, &self.config.borrow(), &self.tp, now_ms)
     }
 
-    /// Appends batches [`Self::validate_produced`] returned, as the leader.
+    /// Appends batches [`Self::validate_produced`] returned, as the leader (idempotence checked
+    /// as in [`Self::append_as_leader`]).
     pub async fn append_validated(
         self: &Rc<Self>,
         validated: Validated,
@@ -169,14 +173,25 @@ impl PartitionLog {
     }
 
     /// Appends batches copied from the leader, keeping their offsets and epochs. They must start
-    /// at or after the log end and increase.
+    /// at or after the log end and increase. Idempotent producers' state follows them, unchecked
+    /// (the leader checked), so this replica answers a retry as the leader would once it leads.
     pub async fn append_as_follower(
         self: &Rc<Self>,
         records: &[u8],
         now_ms: i64,
     ) -> Result<AppendInfo> {
+        self.append_bytes_as_follower(Bytes::copy_from_slice(records), now_ms)
+            .await
+    }
+
+    /// [`Self::append_as_follower`] without a copy: the log keeps slices of `records` (a fetch
+    /// response's bytes) until they are written.
+    pub async fn append_bytes_as_follower(
+        self: &Rc<Self>,
+        records: Bytes,
+        now_ms: i64,
+    ) -> Result<AppendInfo> {
         self.ensure_open()?;
-        let records = Bytes::copy_from_slice(records);
         let max_bytes = self.config.borrow().max_message_bytes;
         let parsed = batch::split_and_validate(&records)?;
         if let Some((range, _)) = parsed.iter().find(|(r, _)| r.len() > max_bytes) {
@@ -227,6 +242,7 @@ impl PartitionLog {
                     next = h.last_offset() + 1;
                 }
                 next = q.next_offset;
+                self.track_replicated(batches.iter().map(|(_, h)| h));
             }
             for (bytes, h) in batches {
                 // A validated batch is at least a whole header, longer than the patched part.
@@ -244,6 +260,23 @@ impl PartitionLog {
                     bytes,
                     header,
                 });
+            }
+            if let Origin::Leader(_) = origin {
+                // Idempotence, in the step that assigned the offsets: check order is offset
+                // order, whatever other appends of this core do meanwhile.
+                let checked =
+                    self.check_produced(q.batches[first_batch..].iter().map(|b| &b.header));
+                match checked {
+                    Ok(None) => {}
+                    Ok(Some(duplicate)) => {
+                        q.batches.truncate(first_batch);
+                        return Ok(duplicate);
+                    }
+                    Err(e) => {
+                        q.batches.truncate(first_batch);
+                        return Err(e);
+                    }
+                }
             }
             q.next_offset = next;
             q.now_ms = q.now_ms.max(now_ms);
@@ -274,6 +307,7 @@ impl PartitionLog {
                 q.fail_pending(|| StorageError::Closed(self.dir.clone()));
                 q.writer_running = false;
                 drop(q);
+                self.fail_in_flight_producers();
                 self.progress.notify_all();
                 return;
             };
@@ -333,6 +367,7 @@ impl PartitionLog {
                     q.fail_pending(|| StorageError::Offline(self.dir.clone()));
                     q.writer_running = false;
                     drop(q);
+                    self.fail_in_flight_producers();
                     self.progress.notify_all();
                     return;
                 }
@@ -465,6 +500,10 @@ impl PartitionLog {
         s.unflushed_messages += records;
         s.stats.writes += 1;
         s.first_unflushed_ms.get_or_insert(now_ms);
+        drop(s);
+        // In the same step as the log end moved: a roll snapshot between two chunks, or a
+        // check, sees the state of exactly what is written.
+        self.record_written(batches.iter().map(|b| &b.header));
         Ok(())
     }
 }

@@ -62,12 +62,17 @@ impl PartitionLog {
             s.background_flushes += 1;
             s.truncations
         };
+        // Kafka snapshots producer state at each roll, so a crash replays at most about one
+        // segment of batch headers. Taken now, written after the rolled segment's fsync.
+        let (snapshot_offset, snapshot) = self.producer_snapshot_at_roll(new_base);
         let log = self.clone();
         glommio::spawn_local(async move {
             if let Err(e) = log.flush_rolled(old_base, new_base, truncations).await {
                 tracing::error!(partition = %log.tp, error = %e, "flushing a rolled segment failed; log goes offline");
                 log.state.borrow_mut().offline = true;
             }
+            log.write_roll_snapshot(snapshot_offset, snapshot, truncations)
+                .await;
             log.state.borrow_mut().background_flushes -= 1;
             log.progress.notify_all();
         })
@@ -100,6 +105,11 @@ impl PartitionLog {
         // segments that are all on disk.
         let pending: Vec<Offset> = {
             let s = self.state.borrow();
+            if s.recovery_segment > old_base {
+                // A later flush passed it while this waited for its slot: it synced every
+                // segment from the recovery point up, this one included.
+                return Ok(());
+            }
             s.segments
                 .range(s.recovery_segment..=old_base)
                 .map(|(b, _)| *b)
@@ -241,12 +251,11 @@ impl PartitionLog {
 
     /// Removes every offset at or after `offset` (a follower diverged from its leader). As Kafka
     /// does, the batch containing `offset` goes entirely. Appends waiting to be written fail.
+    /// Idempotent producers' state is rebuilt from what is left (see `producers`).
     pub async fn truncate_to(&self, offset: Offset) -> Result<()> {
         self.ensure_open()?;
         let _permit = self.permit().await?;
-        self.writes
-            .borrow_mut()
-            .fail_pending(|| StorageError::Closed(self.dir.clone()));
+        self.fail_queued_appends();
         let (log_start, log_end) = {
             let s = self.state.borrow();
             (s.log_start_offset, s.log_end_offset)
@@ -326,6 +335,7 @@ impl PartitionLog {
         // the bytes just cut; once it rolls again, reads would locate batches by stale positions.
         file.forget_indexes();
         self.writes.borrow_mut().next_offset = self.log_end_offset();
+        self.reload_producers().await?;
         self.write_checkpoint().await?;
         self.progress.notify_all();
         Ok(())
@@ -336,10 +346,16 @@ impl PartitionLog {
     pub async fn truncate_fully_and_start_at(&self, offset: Offset) -> Result<()> {
         self.ensure_open()?;
         let _permit = self.permit().await?;
+        self.fail_queued_appends();
+        self.reset_locked(offset).await
+    }
+
+    /// Fails every append not yet written, and with them their producers' batches in flight.
+    fn fail_queued_appends(&self) {
         self.writes
             .borrow_mut()
             .fail_pending(|| StorageError::Closed(self.dir.clone()));
-        self.reset_locked(offset).await
+        self.fail_in_flight_producers();
     }
 
     async fn reset_locked(&self, offset: Offset) -> Result<()> {
@@ -372,6 +388,7 @@ impl PartitionLog {
         fresh.rewrite(&self.dir, offset).await?;
         fs::sync_dir(&self.dir).await?;
         self.writes.borrow_mut().next_offset = offset;
+        self.reset_producers(offset).await;
         self.write_checkpoint().await?;
         self.progress.notify_all();
         Ok(())
@@ -453,6 +470,7 @@ impl PartitionLog {
             .await;
         outcome.log_start_offset = self.log_start_offset();
         if outcome.deleted_segments > 0 {
+            self.on_log_start_moved().await;
             tracing::info!(partition = %self.tp, deleted = outcome.deleted_segments, log_start = outcome.log_start_offset, "retention deleted segments");
             self.write_checkpoint().await?;
         }
@@ -498,6 +516,7 @@ impl PartitionLog {
                 s.epochs_dirty = true;
             }
         }
+        self.on_log_start_moved().await;
         self.write_checkpoint().await?;
         Ok(offset)
     }
@@ -525,7 +544,11 @@ impl PartitionLog {
         let result = if self.state.borrow().offline {
             Ok(())
         } else {
-            self.flush_active().await
+            let flushed = self.flush_active().await;
+            if flushed.is_ok() {
+                self.snapshot_producers_at_close().await;
+            }
+            flushed
         };
         self.state.borrow_mut().closed = true;
         drop(permit);

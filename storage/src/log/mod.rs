@@ -12,6 +12,7 @@ mod deferred_delete;
 mod maintenance;
 mod open;
 mod preallocate;
+mod producers;
 mod read;
 
 pub use append::AppendInfo;
@@ -22,6 +23,8 @@ pub use read::{FileRegion, ReadOutcome, TimestampLookup};
 
 #[cfg(test)]
 mod clean_tests;
+#[cfg(test)]
+mod producer_tests;
 #[cfg(test)]
 mod tests;
 
@@ -60,6 +63,8 @@ pub struct PartitionLog {
     checkpoint_seq: std::cell::Cell<u64>,
     /// Block reservations of the active segment (see `preallocate`).
     reservation: std::cell::Cell<preallocate::Reservation>,
+    /// Idempotent producers' state and its snapshot files (see `producers`).
+    producers: producers::Producers,
 }
 
 pub(crate) struct LogState {

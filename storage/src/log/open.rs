@@ -105,6 +105,7 @@ impl PartitionLog {
             last_checkpoint: RefCell::new(None),
             checkpoint_seq: std::cell::Cell::new(checkpoint_seq),
             reservation: Default::default(),
+            producers: Default::default(),
         });
         let report = log.load(checkpoint, clean_shutdown).await?;
         Ok((log, report))
@@ -117,7 +118,7 @@ impl PartitionLog {
     ) -> Result<OpenReport> {
         let mut report = OpenReport::default();
         super::clean::complete_swaps(&self.dir).await?;
-        let bases = list_segments(&self.dir).await?;
+        let (bases, snapshots) = list_segments(&self.dir).await?;
         let cp = checkpoint.unwrap_or_default();
         let mut segments: BTreeMap<Offset, Segment> = BTreeMap::new();
         if bases.is_empty() {
@@ -200,6 +201,7 @@ impl PartitionLog {
         if recovered {
             self.flush_active().await?;
         }
+        self.load_producers(snapshots).await?;
         Ok(report)
     }
 
@@ -512,11 +514,12 @@ pub(crate) async fn read_time_index(dir: &Path, base: Offset) -> Result<Option<T
         .and_then(|b| TimeIndex::decode(&b)))
 }
 
-/// Base offsets of the `.log` files in `dir`, sorted; removes leftovers no log needs (temporary
-/// files, indexes whose log is gone).
-async fn list_segments(dir: &Path) -> Result<Vec<Offset>> {
+/// Base offsets of the `.log` files in `dir`, sorted, and the offsets of the producer snapshots;
+/// removes leftovers no log needs (temporary files, indexes whose log is gone).
+async fn list_segments(dir: &Path) -> Result<(Vec<Offset>, Vec<Offset>)> {
     let mut logs = Vec::new();
     let mut others = Vec::new();
+    let mut snapshots = Vec::new();
     for name in fs::list_dir(dir).await? {
         if name.ends_with(".tmp")
             || name.ends_with(".deleted")
@@ -529,6 +532,7 @@ async fn list_segments(dir: &Path) -> Result<Vec<Offset>> {
         match segment::parse_file_name(&name) {
             Some((base, LOG_SUFFIX)) => logs.push(base),
             Some((base, INDEX_SUFFIX | TIME_INDEX_SUFFIX)) => others.push((base, dir.join(&name))),
+            Some((offset, crate::producer::SNAPSHOT_SUFFIX)) => snapshots.push(offset),
             _ => {}
         }
     }
@@ -538,5 +542,5 @@ async fn list_segments(dir: &Path) -> Result<Vec<Offset>> {
             fs::remove_if_exists(&path).await?;
         }
     }
-    Ok(logs)
+    Ok((logs, snapshots))
 }

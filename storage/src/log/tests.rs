@@ -941,16 +941,17 @@ fn roll_jitter_is_per_segment_and_bounded() {
         );
         assert_eq!(jitters[5], log.roll_jitter_ms(500, &cfg), "stable");
 
-        // A segment rolls by age once segment.ms minus its jitter has passed.
+        // A segment rolls by age once segment.ms minus its jitter has passed, age as Kafka
+        // measures it: the incoming batch's timestamp less the segment's first.
         let base_jitter = log.roll_jitter_ms(0, &cfg);
+        let roll_after = 1_000 - base_jitter;
         log.set_config(cfg);
-        let one = batch(1, 10, 0);
-        log.append_as_leader(&one, 0, 0).await.unwrap();
-        log.append_as_leader(&one, 0, 999 - base_jitter)
+        log.append_as_leader(&batch(1, 10, 0), 0, 0).await.unwrap();
+        log.append_as_leader(&batch(1, 10, roll_after), 0, 0)
             .await
             .unwrap();
         assert_eq!(log.segment_count(), 1);
-        log.append_as_leader(&one, 0, 1_000 - base_jitter)
+        log.append_as_leader(&batch(1, 10, roll_after + 1), 0, 0)
             .await
             .unwrap();
         assert_eq!(log.segment_count(), 2);
