@@ -45,6 +45,11 @@ pub async fn list_offsets(
                 partition: p.partition_index,
                 timestamp: p.timestamp,
                 committed,
+                current_leader_epoch: if version >= 4 {
+                    p.current_leader_epoch
+                } else {
+                    -1
+                },
             };
             partitions.push(match core.call(owner, request).await {
                 // The leader epoch exists on the wire from v4.
