@@ -49,6 +49,13 @@ pub struct Core {
     next_waiter: Cell<u64>,
     /// This core's replica fetchers, by leader.
     pub(crate) fetchers: crate::replicate::fetcher::Fetchers,
+    /// ISR proposals waiting to go to the controller together (`roles::send_proposals`).
+    pub(crate) proposals: RefCell<
+        Vec<(
+            Rc<Replica>,
+            weir_replication::partition::leader::IsrProposal,
+        )>,
+    >,
 }
 
 impl Core {
@@ -74,6 +81,7 @@ impl Core {
             waits: RefCell::default(),
             next_waiter: Cell::new(0),
             fetchers: Default::default(),
+            proposals: RefCell::default(),
         })
     }
 

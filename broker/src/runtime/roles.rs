@@ -77,7 +77,7 @@ impl Core {
     }
 
     /// Carries out what a leader's state machine asked for: publish a high watermark (which
-    /// answers the acks=all produces it covers), send an ISR proposal to the controller.
+    /// answers the acks=all produces it covers), queue an ISR proposal for the controller.
     pub(crate) fn leader_actions(self: &Rc<Self>, r: &Rc<Replica>, actions: LeaderActions) {
         if let Some(hw) = actions.high_watermark {
             r.role.borrow_mut().publish_high_watermark(&r.log, hw);
@@ -86,80 +86,116 @@ impl Core {
             if let Role::Leader(l) = &mut *r.role.borrow_mut() {
                 l.proposing = true;
             }
-            let (core, r) = (self.clone(), r.clone());
-            glommio::spawn_local(async move { core.propose_isr(&r, p).await }).detach();
+            let first = self.proposals.borrow().is_empty();
+            self.proposals.borrow_mut().push((r.clone(), p));
+            if first {
+                let core = self.clone();
+                glommio::spawn_local(async move { core.send_proposals().await }).detach();
+            }
         }
     }
 
-    /// Sends an ISR change to the controller (Kafka's AlterPartition) and applies its answer.
-    async fn propose_isr(self: &Rc<Self>, r: &Rc<Replica>, proposal: IsrProposal) {
+    /// Sends every queued ISR proposal of this core to the controller as one AlterPartition
+    /// (Kafka's AlterPartitionManager batches the same way: one request, one metadata entry,
+    /// for however many partitions changed meanwhile) and applies the answers.
+    async fn send_proposals(self: &Rc<Self>) {
+        // Let the proposals of this scheduling round gather first.
+        glommio::executor().yield_task_queue_now().await;
+        let batch: Vec<(Rc<Replica>, IsrProposal)> =
+            std::mem::take(&mut *self.proposals.borrow_mut());
+        if batch.is_empty() {
+            return;
+        }
         let broker_epoch = self
             .image
             .borrow()
             .broker(self.settings.node_id)
             .map_or(-1, |b| b.epoch);
-        tracing::info!(partition = %r.tp, isr = ?proposal.members(), leader_epoch = proposal.leader_epoch, partition_epoch = proposal.partition_epoch, "proposing ISR change");
+        let mut topics: Vec<AlterPartitionTopic> = Vec::new();
+        for (r, proposal) in &batch {
+            tracing::info!(partition = %r.tp, isr = ?proposal.members(), leader_epoch = proposal.leader_epoch, partition_epoch = proposal.partition_epoch, "proposing ISR change");
+            let item = AlterPartitionItem {
+                partition: r.tp.partition,
+                leader_epoch: proposal.leader_epoch,
+                partition_epoch: proposal.partition_epoch,
+                new_isr: proposal
+                    .isr
+                    .iter()
+                    .map(|(id, epoch)| IsrMember {
+                        broker_id: *id,
+                        broker_epoch: if *id == self.settings.node_id {
+                            broker_epoch
+                        } else {
+                            *epoch
+                        },
+                    })
+                    .collect(),
+            };
+            match topics.iter_mut().find(|t| t.topic_id == r.topic_id) {
+                Some(t) => t.partitions.push(item),
+                None => topics.push(AlterPartitionTopic {
+                    topic_id: r.topic_id,
+                    partitions: vec![item],
+                }),
+            }
+        }
         let request = ControllerRequest::AlterPartition(AlterPartitionRequest {
             broker_id: self.settings.node_id,
             broker_epoch,
-            topics: vec![AlterPartitionTopic {
-                topic_id: r.topic_id,
-                partitions: vec![AlterPartitionItem {
-                    partition: r.tp.partition,
-                    leader_epoch: proposal.leader_epoch,
-                    partition_epoch: proposal.partition_epoch,
-                    new_isr: proposal
-                        .isr
-                        .iter()
-                        .map(|(id, epoch)| IsrMember {
-                            broker_id: *id,
-                            broker_epoch: if *id == self.settings.node_id {
-                                broker_epoch
-                            } else {
-                                *epoch
-                            },
-                        })
-                        .collect(),
-                }],
-            }],
+            topics,
         });
-        let result = match self.controller_call(request).await {
-            ControllerReply::AlterPartition(Ok(topics)) => topics
-                .into_iter()
-                .flat_map(|t| t.partitions)
-                .find(|p| p.partition == r.tp.partition)
-                .map(|p| p.result),
-            ControllerReply::AlterPartition(Err(e)) => Some(Err(e)),
-            _ => None,
-        };
-        let result = match result {
-            Some(Ok(state)) => ProposalResult::Committed(PartitionState {
-                leader: state.leader,
-                leader_epoch: state.leader_epoch,
-                partition_epoch: state.partition_epoch,
-                replicas: r.role.borrow().leader_replicas().unwrap_or_default(),
-                isr: state.isr,
-            }),
-            Some(Err(e)) => {
-                tracing::info!(partition = %r.tp, error = %e, "ISR change refused");
-                ProposalResult::Refused { kind: refusal(&e) }
+        let reply = self.controller_call(request).await;
+        let mut retry = false;
+        for (r, _) in batch {
+            let result = match &reply {
+                ControllerReply::AlterPartition(Ok(topics)) => topics
+                    .iter()
+                    .filter(|t| t.topic_id == r.topic_id)
+                    .flat_map(|t| t.partitions.iter())
+                    .find(|p| p.partition == r.tp.partition)
+                    .map(|p| p.result.clone()),
+                ControllerReply::AlterPartition(Err(e)) => Some(Err(e.clone())),
+                _ => None,
+            };
+            let result = match result {
+                Some(Ok(state)) => ProposalResult::Committed(PartitionState {
+                    leader: state.leader,
+                    leader_epoch: state.leader_epoch,
+                    partition_epoch: state.partition_epoch,
+                    replicas: r.role.borrow().leader_replicas().unwrap_or_default(),
+                    isr: state.isr,
+                }),
+                Some(Err(e)) => {
+                    tracing::info!(partition = %r.tp, error = %e, "ISR change refused");
+                    ProposalResult::Refused { kind: refusal(&e) }
+                }
+                None => ProposalResult::Refused {
+                    kind: Refusal::Retry,
+                },
+            };
+            let actions = match &mut *r.role.borrow_mut() {
+                Role::Leader(l) => {
+                    l.proposing = false;
+                    l.state.on_proposal_result(result, now_ms())
+                }
+                _ => LeaderActions::default(),
+            };
+            if actions.propose.is_some() {
+                retry = true;
             }
-            None => ProposalResult::Refused {
-                kind: Refusal::Retry,
-            },
-        };
-        let actions = match &mut *r.role.borrow_mut() {
-            Role::Leader(l) => {
-                l.proposing = false;
-                l.state.on_proposal_result(result, now_ms())
+            if retry {
+                // Retried after a pause: the controller may be changing hands.
+                let (core, r) = (self.clone(), r.clone());
+                glommio::spawn_local(async move {
+                    glommio::timer::sleep(Duration::from_millis(100)).await;
+                    core.leader_actions(&r, actions);
+                })
+                .detach();
+            } else {
+                self.leader_actions(&r, actions);
             }
-            _ => LeaderActions::default(),
-        };
-        if actions.propose.is_some() {
-            // Retried after a pause: the controller may be changing hands.
-            glommio::timer::sleep(Duration::from_millis(100)).await;
+            retry = false;
         }
-        self.leader_actions(r, actions);
     }
 
     /// Kafka's ISR expiration check, every `replica.lag.time.max.ms / 2`: leaders propose out
