@@ -10,7 +10,9 @@ use bytes::Bytes;
 use kafka_protocol::ResponseError as K;
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
-use weir_replication::partition::epochs::diverging_epoch;
+use weir_replication::partition::epochs::{
+    diverging_epoch, UNDEFINED_EPOCH, UNDEFINED_EPOCH_OFFSET,
+};
 use weir_replication::partition::leader::{BrokerView, FollowerFetchError, LeaderActions};
 use weir_replication::types::TopicId;
 use weir_storage::{AppendInfo, FileRegion, Offset, PartitionLog, StorageError, TopicPartition};
@@ -377,6 +379,28 @@ impl Replica {
             .map_err(|e| ApiError::new(storage_error(&e), e.to_string()))?;
         tracing::info!(partition = %self.tp, log_start = self.log.log_start_offset(), "log start offset moved by DeleteRecords");
         Ok(self.log.log_start_offset())
+    }
+
+    /// Kafka's OffsetForLeaderEpoch (`Partition.lastOffsetForLeaderEpoch`): the largest epoch
+    /// at or below `leader_epoch` in this leader's log and the offset where it ends (the log end
+    /// for the current epoch). An epoch older than the log keeps answers -1/-1 with no error,
+    /// as Kafka answers; clients then fall back to ListOffsets (their reset policy).
+    pub fn offset_for_epoch(
+        &self,
+        current_leader_epoch: i32,
+        leader_epoch: i32,
+    ) -> Result<(i32, i64), i16> {
+        self.check_epoch(current_leader_epoch)?;
+        if !matches!(&*self.role.borrow(), Role::Leader(_)) {
+            return Err(K::NotLeaderOrFollower.code());
+        }
+        if leader_epoch < 0 {
+            return Ok((UNDEFINED_EPOCH, UNDEFINED_EPOCH_OFFSET));
+        }
+        Ok(self
+            .log
+            .end_offset_for_epoch(leader_epoch)
+            .unwrap_or((UNDEFINED_EPOCH, UNDEFINED_EPOCH_OFFSET)))
     }
 
     /// Kafka's ListOffsets for a consumer. A new leader whose high watermark has not reached

@@ -107,6 +107,19 @@ impl Core {
         crate::shard::shard_for_parts(topic, partition, self.cores())
     }
 
+    /// The owning core of a partition the metadata knows, `None` for an unknown topic or
+    /// partition (UNKNOWN_TOPIC_OR_PARTITION).
+    pub fn owner_of_existing(&self, topic: &str, partition: i32) -> Option<ShardId> {
+        let count = self
+            .image
+            .borrow()
+            .topic(topic)
+            .map_or(0, |m| m.partitions.len() as i32);
+        (0..count)
+            .contains(&partition)
+            .then(|| self.owner_of(topic, partition))
+    }
+
     pub fn replica(&self, topic: &str, partition: i32) -> Option<Rc<Replica>> {
         self.partitions.borrow().get(topic, partition).cloned()
     }
@@ -232,6 +245,19 @@ impl Core {
                     return ShardResponse::ListOffset(Err(self.not_here(&topic, partition)));
                 };
                 ShardResponse::ListOffset(r.list_offset(timestamp, current_leader_epoch).await)
+            }
+            ShardRequest::OffsetForEpoch {
+                topic,
+                partition,
+                current_leader_epoch,
+                leader_epoch,
+            } => {
+                let Some(r) = self.leader_replica(&topic, partition) else {
+                    return ShardResponse::OffsetForEpoch(Err(self.not_here(&topic, partition)));
+                };
+                ShardResponse::OffsetForEpoch(
+                    r.offset_for_epoch(current_leader_epoch, leader_epoch),
+                )
             }
             ShardRequest::DeleteRecords {
                 topic,

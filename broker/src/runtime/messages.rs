@@ -36,6 +36,13 @@ pub enum ShardRequest {
         committed: bool,
         current_leader_epoch: i32,
     },
+    /// Where `leader_epoch` ends in the leader's log (OffsetForLeaderEpoch).
+    OffsetForEpoch {
+        topic: String,
+        partition: i32,
+        current_leader_epoch: i32,
+        leader_epoch: i32,
+    },
     /// Move a partition's log start offset forward (DeleteRecords); -1 means the high
     /// watermark.
     DeleteRecords {
@@ -63,6 +70,8 @@ pub enum ShardResponse {
     Waited,
     WaitCancelled,
     ListOffset(Result<ListedOffset, i16>),
+    /// The largest epoch at or below the one asked and where it ends.
+    OffsetForEpoch(Result<(i32, i64), i16>),
     /// The new low watermark.
     DeleteRecords(Result<i64, crate::errors::ApiError>),
     Applied,
