@@ -131,6 +131,7 @@ pub(crate) const BROKER_KEYS: &[KeyDef] = &[
     key("weir.cores", I, None),
     key("weir.cpus", L, None),
     key("weir.log.open.segments.max", I, Some("16384")),
+    key("weir.replication.acks.waiters.max", I, Some("100000")),
     key("log.preallocate", B, Some("false")),
     key("weir.log.preallocate.step.bytes", J, Some("16777216")),
     key("log.roll.jitter.ms", J, None),

@@ -50,6 +50,14 @@ pub fn live_brokers(core: &Core) -> Vec<LiveBroker> {
     out
 }
 
+/// The live brokers among `ids`, as clients reach them: the endpoints KIP-951 sends with a
+/// NOT_LEADER_OR_FOLLOWER so a client can go to the new leader without a metadata round trip.
+pub fn live_brokers_among(core: &Core, ids: &std::collections::BTreeSet<i32>) -> Vec<LiveBroker> {
+    let mut live = live_brokers(core);
+    live.retain(|b| ids.contains(&b.id));
+    live
+}
+
 /// The controller id clients are told. In KRaft clients cannot reach the controllers, and
 /// Kafka's brokers answer with a random live broker (every broker forwards administration to
 /// the active controller). Weir answers with itself: the client can evidently reach it, while

@@ -24,10 +24,6 @@ use weir_storage::checkpoint::CLEAN_SHUTDOWN_FILE;
 use weir_storage::heartbeat::{Heartbeat, HEARTBEAT_PERIOD};
 use weir_storage::SegmentFileCache;
 
-/// acks=all produces one partition holds waiting for their commit (each costs a channel); a
-/// produce past it is answered REQUEST_TIMED_OUT at once.
-const ACKS_WAITERS_MAX: usize = 100_000;
-
 /// How often a start-up still waiting for the controller quorum says so.
 const STARTUP_PROGRESS: Duration = Duration::from_secs(10);
 
@@ -106,7 +102,7 @@ impl Settings {
             replication: super::settings::ReplicationSettings {
                 replica_lag_time_max_ms: c.replication.replica_lag_time_max_ms.max(1),
                 replica_fetch_backoff_ms: i64::from(c.replication.replica_fetch_backoff_ms.max(0)),
-                acks_waiters_max: ACKS_WAITERS_MAX,
+                acks_waiters_max: c.replication.acks_waiters_max.max(1) as usize,
             },
             fetch: crate::replicate::fetcher::FetchSettings {
                 max_bytes_per_partition: c.replication.replica_fetch_max_bytes.max(1),
