@@ -63,7 +63,7 @@ pub async fn create_topics(
     };
     // Sources as Kafka's controller resolves them: the broker's values are known here as its
     // own DescribeConfigs lists them.
-    let broker = DescribedBroker::from_entries(&core.settings.broker_configs);
+    let broker = DescribedBroker::from_entries(&core.settings().broker_configs);
     let topics = names
         .into_iter()
         .zip(results)
@@ -224,7 +224,7 @@ pub async fn init_producer_id(
 }
 
 pub fn describe_cluster(core: &Rc<Core>, include_operations: bool) -> DescribeClusterResponse {
-    let s = &core.settings;
+    let s = &core.settings();
     let ops = if include_operations {
         super::CLUSTER_OPERATIONS
     } else {

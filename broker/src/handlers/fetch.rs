@@ -98,7 +98,7 @@ pub async fn handle(
     let mut slots = Vec::new();
     for topic in &req.topics {
         let (name, id) = {
-            let image = core.image.borrow();
+            let image = core.image();
             let t = if version >= 13 {
                 image.topic_by_id(topic.topic_id.as_bytes())
             } else {
@@ -120,12 +120,7 @@ pub async fn handle(
         for p in &topic.partitions {
             let partition_count = name
                 .as_ref()
-                .and_then(|n| {
-                    core.image
-                        .borrow()
-                        .topic(n)
-                        .map(|t| t.partitions.len() as i32)
-                })
+                .and_then(|n| core.image().topic(n).map(|t| t.partitions.len() as i32))
                 .unwrap_or(0);
             let error = match &name {
                 None => Some(unknown.code()),

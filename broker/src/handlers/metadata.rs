@@ -28,8 +28,8 @@ pub struct LiveBroker {
 /// The registered, unfenced brokers with an endpoint on the client listener, by id (Kafka lists
 /// only brokers that are alive: fenced ones are left out).
 pub fn live_brokers(core: &Core) -> Vec<LiveBroker> {
-    let image = core.image.borrow();
-    let listener = core.settings.client_listener_name.as_str();
+    let image = core.image();
+    let listener = core.settings().client_listener_name.as_str();
     let mut out: Vec<LiveBroker> = image
         .brokers()
         .filter(|b| !b.fenced)
@@ -65,7 +65,7 @@ pub fn live_brokers_among(core: &Core, ids: &std::collections::BTreeSet<i32>) ->
 /// caches a dead "controller" waits for its next metadata refresh (librdkafka: minutes).
 pub fn controller_id(core: &Core) -> NodeId {
     let live = live_brokers(core);
-    let me = core.settings.node_id;
+    let me = core.settings().node_id;
     if live.iter().any(|b| b.id == me) {
         me
     } else {
@@ -74,7 +74,7 @@ pub fn controller_id(core: &Core) -> NodeId {
 }
 
 pub async fn handle(core: &Rc<Core>, req: MetadataRequest, version: i16) -> MetadataResponse {
-    let s = &core.settings;
+    let s = &core.settings();
     // v0 has no null: an empty list means every topic.
     let requested: Option<Vec<(Option<String>, uuid::Uuid)>> = match req.topics {
         None => None,
@@ -99,7 +99,7 @@ pub async fn handle(core: &Rc<Core>, req: MetadataRequest, version: i16) -> Meta
     let mut topics = Vec::new();
     match requested {
         None => {
-            let image = core.image.borrow();
+            let image = core.image();
             topics.extend(image.topics().map(|t| topic_entry(t, &image)));
         }
         Some(list) => {
@@ -108,14 +108,14 @@ pub async fn handle(core: &Rc<Core>, req: MetadataRequest, version: i16) -> Meta
                 // sends "", its schema's default, and Kafka goes by the id whenever one is set.
                 let name = if id.is_nil() { name } else { None };
                 let found = {
-                    let image = core.image.borrow();
+                    let image = core.image();
                     match &name {
                         Some(n) => image.topic(n).cloned(),
                         None => image.topic_by_id(id.as_bytes()).cloned(),
                     }
                 };
                 let entry = match (found, name) {
-                    (Some(t), _) => topic_entry(&t, &core.image.borrow()),
+                    (Some(t), _) => topic_entry(&t, &core.image()),
                     (None, Some(n)) if auto_create && validate_topic_name(&n).is_ok() => {
                         auto_create_topic(core, &n).await
                     }
@@ -237,9 +237,9 @@ async fn auto_create_topic(core: &Rc<Core>, name: &str) -> MetadataResponseTopic
         },
         _ => Some(K::LeaderNotAvailable.code()),
     };
-    let found = core.image.borrow().topic(name).cloned();
+    let found = core.image().topic(name).cloned();
     match (error, found) {
-        (None, Some(t)) => topic_entry(&t, &core.image.borrow()),
+        (None, Some(t)) => topic_entry(&t, &core.image()),
         (code, _) => MetadataResponseTopic::default()
             .with_error_code(code.unwrap_or(K::LeaderNotAvailable.code()))
             .with_name(Some(TopicName(sb(name.to_string())))),

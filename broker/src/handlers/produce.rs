@@ -138,8 +138,7 @@ async fn produce_one(
         ));
     }
     let exists = core
-        .image
-        .borrow()
+        .image()
         .topic(topic)
         .is_some_and(|t| (partition as usize) < t.partitions.len() && partition >= 0);
     if !exists {

@@ -121,7 +121,7 @@ impl Fetcher {
             if core.is_stopping() {
                 return;
             }
-            let settings = core.settings.fetch.clone();
+            let settings = core.settings().fetch.clone();
             let asked = self.positions(&core);
             if asked.is_empty() {
                 drop(core);
@@ -139,7 +139,7 @@ impl Fetcher {
                     request_timeout: Duration::from_millis(settings.socket_timeout_ms.max(1) as u64),
                     ..ClientConfig::new(format!(
                         "weir-fetcher-{}-{}",
-                        core.settings.node_id,
+                        core.settings().node_id,
                         core.id()
                     ))
                 };
@@ -225,8 +225,8 @@ async fn fetch(
     let version = c
         .version(ApiKey::Fetch, 12, 15)
         .map_err(|e| e.to_string())?;
-    let me = core.settings.node_id;
-    let epoch = core.image.borrow().broker(me).map_or(-1, |b| b.epoch);
+    let me = core.settings().node_id;
+    let epoch = core.image().broker(me).map_or(-1, |b| b.epoch);
     let mut topics: Vec<FetchTopic> = Vec::new();
     for (r, pos) in asked {
         let partition = FetchPartition::default()

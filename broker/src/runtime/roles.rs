@@ -33,8 +33,7 @@ impl Core {
             return;
         };
         let meta = self
-            .image
-            .borrow()
+            .image()
             .topic(topic)
             .and_then(|t| t.partitions.get(partition as usize).cloned());
         let Some(meta) = meta else { return };
@@ -107,8 +106,7 @@ impl Core {
             return;
         }
         let broker_epoch = self
-            .image
-            .borrow()
+            .image()
             .broker(self.settings.node_id)
             .map_or(-1, |b| b.epoch);
         let mut topics: Vec<AlterPartitionTopic> = Vec::new();
