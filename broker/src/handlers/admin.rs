@@ -16,8 +16,8 @@ use kafka_protocol::ResponseError as K;
 use std::rc::Rc;
 use weir_replication::controller::{
     ConfigEntry, ControllerError, ControllerReply, ControllerRequest,
-    ElectLeadersRequest as ElectRequest, ElectionType, NewPartitions, NewTopic,
-    ReplicaAssignment, TopicPartitions, TopicRef,
+    ElectLeadersRequest as ElectRequest, ElectionType, NewPartitions, NewTopic, ReplicaAssignment,
+    TopicPartitions, TopicRef,
 };
 
 /// Kafka's DescribeConfigs / CreateTopics config sources.
@@ -278,10 +278,8 @@ pub async fn elect_leaders(
     let election_type = if version == 0 { 0 } else { req.election_type };
     let requested = req.topic_partitions.as_ref();
     let Some(election_type) = ElectionType::from_kafka(election_type) else {
-        let e = ControllerError::InvalidRequest(format!(
-            "Unknown election type {}",
-            req.election_type
-        ));
+        let e =
+            ControllerError::InvalidRequest(format!("Unknown election type {}", req.election_type));
         return elect_leaders_refused(requested, &e);
     };
     let partitions = requested.map(|topics| {

@@ -19,15 +19,17 @@ fn three_brokers() -> Harness {
 fn lead_by_second(h: &mut Harness, topic: &str, p: usize) {
     let topic_id = h.state.image().topic(topic).unwrap().id;
     let second = h.partition(topic, p).replicas[1];
-    h.commit(vec![MetadataRecord::PartitionChange(PartitionChangeRecord {
-        topic_id,
-        partition: p as i32,
-        leader: Some(second),
-        isr: None,
-        elr: None,
-        last_known_elr: None,
-        replicas: None,
-    })]);
+    h.commit(vec![MetadataRecord::PartitionChange(
+        PartitionChangeRecord {
+            topic_id,
+            partition: p as i32,
+            leader: Some(second),
+            isr: None,
+            elr: None,
+            last_known_elr: None,
+            replicas: None,
+        },
+    )]);
 }
 
 fn balance(h: &mut Harness) -> (usize, bool) {
@@ -79,15 +81,17 @@ fn a_preferred_replica_outside_the_isr_or_unavailable_does_not_lead() {
     assert!(h.state.leaders_imbalanced());
     // In the ISR again but shutting down: still not.
     let topic_id = h.state.image().topic("t").unwrap().id;
-    h.commit(vec![MetadataRecord::PartitionChange(PartitionChangeRecord {
-        topic_id,
-        partition: 0,
-        leader: None,
-        isr: Some(p.replicas.clone()),
-        elr: None,
-        last_known_elr: None,
-        replicas: None,
-    })]);
+    h.commit(vec![MetadataRecord::PartitionChange(
+        PartitionChangeRecord {
+            topic_id,
+            partition: 0,
+            leader: None,
+            isr: Some(p.replicas.clone()),
+            elr: None,
+            last_known_elr: None,
+            replicas: None,
+        },
+    )]);
     h.heartbeat_with(preferred, false, true).unwrap();
     assert_eq!(balance(&mut h), (0, false), "in controlled shutdown");
 }
@@ -257,20 +261,42 @@ fn replicas_report_what_an_unclean_election_discarded() {
     assert_eq!(p.leader, c);
     let epoch = p.leader_epoch;
     let u = p.last_unclean_election.clone().unwrap();
-    assert_eq!((u.leader, u.leader_epoch, u.leader_log_end), (c, epoch, None));
+    assert_eq!(
+        (u.leader, u.leader_epoch, u.leader_log_end),
+        (c, epoch, None)
+    );
 
     // The new leader's log end: once, from the leader only.
-    assert_eq!(report(&mut h, c, epoch, UncleanReport::LeaderLogEnd(120)), Ok(1));
-    assert_eq!(report(&mut h, c, epoch, UncleanReport::LeaderLogEnd(120)), Ok(0));
+    assert_eq!(
+        report(&mut h, c, epoch, UncleanReport::LeaderLogEnd(120)),
+        Ok(1)
+    );
+    assert_eq!(
+        report(&mut h, c, epoch, UncleanReport::LeaderLogEnd(120)),
+        Ok(0)
+    );
     assert_eq!(
         report(&mut h, b, epoch, UncleanReport::LeaderLogEnd(7)).map_err(|e| e.kafka_code()),
         Err(42)
     );
     // The old leader returns and truncates in two rounds (epoch by epoch): one merged loss.
-    assert_eq!(report(&mut h, a, epoch, range(150, 200, 190, &[(1, 150)])), Ok(1));
-    assert_eq!(report(&mut h, a, epoch, range(120, 150, 150, &[(0, 120)])), Ok(1));
-    assert_eq!(report(&mut h, a, epoch, range(120, 200, 190, &[(0, 120)])), Ok(0), "known");
-    assert_eq!(report(&mut h, b, epoch, range(120, 130, 125, &[(0, 120)])), Ok(1));
+    assert_eq!(
+        report(&mut h, a, epoch, range(150, 200, 190, &[(1, 150)])),
+        Ok(1)
+    );
+    assert_eq!(
+        report(&mut h, a, epoch, range(120, 150, 150, &[(0, 120)])),
+        Ok(1)
+    );
+    assert_eq!(
+        report(&mut h, a, epoch, range(120, 200, 190, &[(0, 120)])),
+        Ok(0),
+        "known"
+    );
+    assert_eq!(
+        report(&mut h, b, epoch, range(120, 130, 125, &[(0, 120)])),
+        Ok(1)
+    );
     let u = h.partition("t", 0).last_unclean_election.unwrap();
     assert_eq!(u.leader_log_end, Some(120));
     assert_eq!(

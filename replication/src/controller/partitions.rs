@@ -223,9 +223,9 @@ impl ControllerState {
             UncleanReport::Discarded(d) => {
                 let in_range = d.epochs.windows(2).all(|w| w[0].1 < w[1].1)
                     && d.epochs.first().is_some_and(|(_, s)| *s == d.from_offset)
-                    && d.epochs.iter().all(|(e, s)| {
-                        *e >= 0 && *e < req.election_epoch && *s < d.to_offset
-                    });
+                    && d.epochs
+                        .iter()
+                        .all(|(e, s)| *e >= 0 && *e < req.election_epoch && *s < d.to_offset);
                 if d.from_offset < 0 || d.from_offset >= d.to_offset || !in_range {
                     return refuse(ControllerError::InvalidRequest(format!(
                         "Invalid discarded range of {name}: offsets [{}, {}) with epochs {:?} \
@@ -450,7 +450,13 @@ impl ControllerState {
                                     t.topic
                                 )))
                             } else {
-                                self.elect_one(&t.topic, i, &req.election_type, now_ms, &mut records)
+                                self.elect_one(
+                                    &t.topic,
+                                    i,
+                                    &req.election_type,
+                                    now_ms,
+                                    &mut records,
+                                )
                             },
                         })
                         .collect();

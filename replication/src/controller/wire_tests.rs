@@ -201,7 +201,10 @@ fn frames_of_another_kind_or_version_are_refused() {
     assert_eq!(decode_request(&bytes[..3]), Err(WireError::BadMagic));
     let mut other = bytes.clone();
     other[3] = 1;
-    assert_eq!(decode_request(&other), Err(WireError::UnsupportedVersion(1)));
+    assert_eq!(
+        decode_request(&other),
+        Err(WireError::UnsupportedVersion(1))
+    );
     assert!(matches!(
         decode_request(&bytes[..bytes.len() - 1]),
         Err(WireError::Malformed(_))

@@ -40,12 +40,8 @@ impl UncleanElection {
             if d.from_offset <= known.to_offset && d.to_offset >= known.from_offset {
                 // One broker truncating again (KIP-279's rounds walk back epoch by epoch):
                 // the ranges touch, so they are one loss.
-                let mut epochs: Vec<(LeaderEpoch, i64)> = known
-                    .epochs
-                    .iter()
-                    .chain(&d.epochs)
-                    .copied()
-                    .collect();
+                let mut epochs: Vec<(LeaderEpoch, i64)> =
+                    known.epochs.iter().chain(&d.epochs).copied().collect();
                 epochs.sort_by_key(|(e, start)| (*start, *e));
                 let mut merged: Vec<(LeaderEpoch, i64)> = Vec::with_capacity(epochs.len());
                 for (e, start) in epochs {

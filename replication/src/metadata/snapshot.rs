@@ -27,7 +27,9 @@ const HEADER_BYTES: usize = 16;
 pub enum SnapshotError {
     #[error("not a metadata snapshot (bad magic)")]
     BadMagic,
-    #[error("metadata snapshot format {0} is not supported (this build reads 1 to {SNAPSHOT_VERSION})")]
+    #[error(
+        "metadata snapshot format {0} is not supported (this build reads 1 to {SNAPSHOT_VERSION})"
+    )]
     UnsupportedVersion(u32),
     #[error("metadata snapshot checksum mismatch")]
     Checksum,
