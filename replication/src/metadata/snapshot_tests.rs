@@ -114,13 +114,13 @@ fn format_1_snapshots_are_still_read_without_unclean_reports() {
     assert_eq!(u.leader_log_end, Some(40));
     assert_eq!(u.discarded.len(), 1);
     let mut expected = img.clone();
-    expected.topics.get_mut("orders").unwrap().partitions[0]
+    if let Some(u) = expected.topics.get_mut("orders").unwrap().partitions[0]
         .last_unclean_election
         .as_mut()
-        .map(|u| {
-            u.leader_log_end = None;
-            u.discarded.clear();
-        });
+    {
+        u.leader_log_end = None;
+        u.discarded.clear();
+    }
     assert_eq!(decode(&v1::encode(&img)).unwrap(), expected);
 }
 
