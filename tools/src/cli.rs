@@ -151,6 +151,14 @@ pub enum TopicCmd {
     /// Topic configs: get, set, delete (back to the default).
     #[command(subcommand)]
     Config(TopicConfigCmd),
+    /// Unclean leader elections and what they discarded, as the cluster recorded them (all
+    /// topics if none given).
+    Unclean {
+        #[command(flatten)]
+        net: Net,
+        #[command(flatten)]
+        topics: TopicsArg,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -34,16 +34,25 @@ pub struct ControllerService {
     turn: Semaphore,
     /// The term this node leads and is active in.
     active_term: Cell<Option<u64>>,
+    /// `leader.imbalance.check.interval.seconds` when `auto.leader.rebalance.enable` is on.
+    rebalance_interval: Option<Duration>,
 }
 
 impl ControllerService {
-    pub fn new(state: ControllerState, applier: Rc<MetadataApplier>) -> Rc<Self> {
+    /// `rebalance_interval`: how often leadership is moved back to preferred replicas (None:
+    /// never, `auto.leader.rebalance.enable=false`).
+    pub fn new(
+        state: ControllerState,
+        applier: Rc<MetadataApplier>,
+        rebalance_interval: Option<Duration>,
+    ) -> Rc<Self> {
         let service = Rc::new(Self {
             state: RefCell::new(state),
             quorum: RefCell::new(Weak::new()),
             applier: applier.clone(),
             turn: Semaphore::new(1),
             active_term: Cell::new(None),
+            rebalance_interval,
         });
         applier.set_controller(&service);
         service
@@ -75,6 +84,9 @@ impl ControllerService {
         self.active_term.set(Some(term));
         tracing::info!(term, "this node is the active controller");
         glommio::spawn_local(self.clone().timers(term)).detach();
+        if let Some(interval) = self.rebalance_interval {
+            glommio::spawn_local(self.clone().rebalancer(term, interval)).detach();
+        }
     }
 
     pub fn resign(&self, term: u64) {
@@ -156,6 +168,37 @@ impl ControllerService {
                 }
                 // Each tick decides one thing (one broker fenced); the next sees its records.
                 if self.commit(records).await.is_err() {
+                    break;
+                }
+            }
+        }
+    }
+}
+
+impl ControllerService {
+    /// Leader rebalancing while active in `term` (Kafka's `auto.leader.rebalance.enable`):
+    /// every `interval`, preferred elections where the preferred replica is back in the ISR;
+    /// a round that hit the per-round bound goes on at once once its records committed.
+    async fn rebalancer(self: Rc<Self>, term: u64, interval: Duration) {
+        while self.active_term.get() == Some(term) {
+            glommio::timer::sleep(interval).await;
+            loop {
+                let Ok(_turn) = self.turn.acquire_permit(1).await else {
+                    return;
+                };
+                if self.active_term.get() != Some(term) {
+                    return;
+                }
+                let (records, more) = self.state.borrow().balance_leaders(now_ms());
+                if records.is_empty() {
+                    break;
+                }
+                tracing::info!(
+                    records = records.len(),
+                    more,
+                    "leader rebalance: moving leadership back to preferred replicas"
+                );
+                if self.commit(records).await.is_err() || !more {
                     break;
                 }
             }

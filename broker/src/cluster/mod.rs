@@ -74,6 +74,9 @@ pub struct ClusterSettings {
     pub controller: ControllerConfig,
     /// `controlled.shutdown.enable`.
     pub controlled_shutdown: bool,
+    /// `leader.imbalance.check.interval.seconds`, None when `auto.leader.rebalance.enable`
+    /// is false.
+    pub leader_rebalance_interval: Option<Duration>,
     /// The epoch this broker had at its last clean shutdown (KIP-966), -1 if none.
     pub previous_broker_epoch: BrokerEpoch,
 }
@@ -132,7 +135,8 @@ impl Cluster {
                 validator,
                 crate::clock::random_seed(),
             );
-            let controller = ControllerService::new(state, applier.clone());
+            let controller =
+                ControllerService::new(state, applier.clone(), settings.leader_rebalance_interval);
             if let Some(snap) = &recovered.snapshot {
                 // The state machine starts from the checkpoint; the quorum hands out the
                 // committed entries after it.

@@ -10,12 +10,14 @@ use kafka_protocol::messages::create_topics_response::{
 };
 use kafka_protocol::messages::delete_topics_response::DeletableTopicResult;
 use kafka_protocol::messages::describe_cluster_response::DescribeClusterBroker;
+use kafka_protocol::messages::elect_leaders_response::{PartitionResult, ReplicaElectionResult};
 use kafka_protocol::messages::*;
 use kafka_protocol::ResponseError as K;
 use std::rc::Rc;
 use weir_replication::controller::{
-    ConfigEntry, ControllerReply, ControllerRequest, NewPartitions, NewTopic, ReplicaAssignment,
-    TopicRef,
+    ConfigEntry, ControllerError, ControllerReply, ControllerRequest,
+    ElectLeadersRequest as ElectRequest, ElectionType, NewPartitions, NewTopic, ReplicaAssignment,
+    TopicPartitions, TopicRef,
 };
 
 /// Kafka's DescribeConfigs / CreateTopics config sources.
@@ -262,4 +264,101 @@ fn unexpected<T>(
             )
         })
         .collect()
+}
+
+/// ElectLeaders (KIP-460): preferred or unclean elections, decided by the active controller as
+/// Kafka's `ReplicationControlManager.electLeaders` does. A null topic list means every
+/// partition, and then partitions that needed no election are left out of the answer.
+pub async fn elect_leaders(
+    core: &Rc<Core>,
+    req: ElectLeadersRequest,
+    version: i16,
+) -> ElectLeadersResponse {
+    // Version 0 has no election type: it always asked for the preferred replica.
+    let election_type = if version == 0 { 0 } else { req.election_type };
+    let requested = req.topic_partitions.as_ref();
+    let Some(election_type) = ElectionType::from_kafka(election_type) else {
+        let e =
+            ControllerError::InvalidRequest(format!("Unknown election type {}", req.election_type));
+        return elect_leaders_refused(requested, &e);
+    };
+    let partitions = requested.map(|topics| {
+        topics
+            .iter()
+            .map(|t| TopicPartitions {
+                topic: t.topic.0.to_string(),
+                partitions: t.partitions.clone(),
+            })
+            .collect()
+    });
+    let request = ControllerRequest::ElectLeaders(ElectRequest {
+        election_type,
+        partitions,
+    });
+    let results = match core.controller_call(request).await {
+        ControllerReply::ElectLeaders(Ok(r)) => r,
+        ControllerReply::ElectLeaders(Err(e)) => return elect_leaders_refused(requested, &e),
+        other => {
+            tracing::error!(?other, "controller answered with the wrong reply");
+            let e = ControllerError::UnknownServerError("unexpected controller reply".into());
+            return elect_leaders_refused(requested, &e);
+        }
+    };
+    let results = results
+        .into_iter()
+        .map(|t| {
+            let partitions = t
+                .partitions
+                .into_iter()
+                .map(|p| {
+                    let (code, msg) = match &p.result {
+                        Ok(()) => (0, None),
+                        Err(e) => {
+                            let (code, msg) = controller_error(e);
+                            (code, Some(sb(msg)))
+                        }
+                    };
+                    PartitionResult::default()
+                        .with_partition_id(p.partition)
+                        .with_error_code(code)
+                        .with_error_message(msg)
+                })
+                .collect();
+            ReplicaElectionResult::default()
+                .with_topic(TopicName(sb(t.topic)))
+                .with_partition_result(partitions)
+        })
+        .collect();
+    ElectLeadersResponse::default().with_replica_election_results(results)
+}
+
+/// The whole request refused (Kafka's `ElectLeadersRequest.getErrorResponse`): the top-level
+/// error, and the same error for every partition asked for.
+fn elect_leaders_refused(
+    requested: Option<&Vec<elect_leaders_request::TopicPartitions>>,
+    e: &ControllerError,
+) -> ElectLeadersResponse {
+    let (code, msg) = controller_error(e);
+    let results = requested
+        .into_iter()
+        .flatten()
+        .map(|t| {
+            ReplicaElectionResult::default()
+                .with_topic(t.topic.clone())
+                .with_partition_result(
+                    t.partitions
+                        .iter()
+                        .map(|&p| {
+                            PartitionResult::default()
+                                .with_partition_id(p)
+                                .with_error_code(code)
+                                .with_error_message(Some(sb(msg.clone())))
+                        })
+                        .collect(),
+                )
+        })
+        .collect();
+    ElectLeadersResponse::default()
+        .with_error_code(code)
+        .with_replica_election_results(results)
 }

@@ -96,6 +96,10 @@ pub async fn handle(core: &Rc<Core>, req: MetadataRequest, version: i16) -> Meta
         i32::MIN
     };
     let auto_create = s.auto_create_topics_enable && (version < 4 || req.allow_auto_topic_creation);
+    let with_unclean = version >= 9
+        && req
+            .unknown_tagged_fields
+            .contains_key(&UNCLEAN_ELECTION_TAG);
     let mut topics = Vec::new();
     match requested {
         None => {
@@ -147,6 +151,12 @@ pub async fn handle(core: &Rc<Core>, req: MetadataRequest, version: i16) -> Meta
                 .with_rack(b.rack.map(sb))
         })
         .collect();
+    if with_unclean {
+        let image = core.image.borrow();
+        for t in &mut topics {
+            add_unclean_elections(t, &image);
+        }
+    }
     MetadataResponse::default()
         .with_brokers(brokers)
         .with_cluster_id(Some(sb(s.cluster_id.clone())))
@@ -201,6 +211,65 @@ fn topic_entry(t: &TopicMeta, image: &MetadataImage) -> MetadataResponseTopic {
         .with_topic_id(uuid::Uuid::from_bytes(t.id))
         .with_is_internal(t.name.starts_with("__"))
         .with_partitions(partitions)
+}
+
+/// Weir's tagged field (KIP-482 lets a flexible version carry tags a peer does not know; Kafka
+/// numbers its own from 0 up, so this one stays clear of them). A Metadata request (v9+) that
+/// carries it asks for each partition's last unclean election and what replicas reported it
+/// discarded (`replicate::unclean`), as the same tag on each partition that had one; `weir-admin
+/// topic unclean` asks. Kafka's clients never send it, so their answers are Kafka's.
+pub const UNCLEAN_ELECTION_TAG: i32 = 0x5745;
+
+/// A partition's unclean election as text lines, `key=value` fields:
+/// `election leader= epoch= time_ms= replaced_isr= replaced_elr= leader_log_end=` (`-` until
+/// the leader reported it), then one `discarded broker= from= to= high_watermark= time_ms=
+/// epochs=<epoch>@<start>,...` per replica that truncated.
+pub fn unclean_election_text(u: &weir_replication::metadata::UncleanElection) -> String {
+    let ids = |v: &[NodeId]| {
+        v.iter()
+            .map(|b| b.to_string())
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    let mut out = format!(
+        "election leader={} epoch={} time_ms={} replaced_isr={} replaced_elr={} leader_log_end={}\n",
+        u.leader,
+        u.leader_epoch,
+        u.time_ms,
+        ids(&u.replaced_isr),
+        ids(&u.replaced_elr),
+        u.leader_log_end.map_or("-".to_string(), |e| e.to_string()),
+    );
+    for (b, d) in &u.discarded {
+        let epochs: Vec<String> = d.epochs.iter().map(|(e, s)| format!("{e}@{s}")).collect();
+        out.push_str(&format!(
+            "discarded broker={b} from={} to={} high_watermark={} time_ms={} epochs={}\n",
+            d.from_offset,
+            d.to_offset,
+            d.high_watermark,
+            d.time_ms,
+            epochs.join(",")
+        ));
+    }
+    out
+}
+
+fn add_unclean_elections(t: &mut MetadataResponseTopic, image: &MetadataImage) {
+    let Some(meta) = t.name.as_ref().and_then(|n| image.topic(n.0.as_str())) else {
+        return;
+    };
+    for p in &mut t.partitions {
+        let u = usize::try_from(p.partition_index)
+            .ok()
+            .and_then(|i| meta.partitions.get(i))
+            .and_then(|m| m.last_unclean_election.as_ref());
+        if let Some(u) = u {
+            p.unknown_tagged_fields.insert(
+                UNCLEAN_ELECTION_TAG,
+                bytes::Bytes::from(unclean_election_text(u)),
+            );
+        }
+    }
 }
 
 /// Creates a topic with the broker's defaults, as Kafka does for a Metadata request naming an

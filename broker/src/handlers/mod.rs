@@ -45,6 +45,7 @@ pub fn supported_apis() -> SupportedApis {
         (ApiKey::DescribeGroups, v(0, 5)),
         (ApiKey::DeleteGroups, v(0, 2)),
         (ApiKey::OffsetDelete, v(0, 0)),
+        (ApiKey::ElectLeaders, v(0, 2)),
     ])
     .expect("every advertised range is decodable by kafka-protocol")
 }
@@ -125,6 +126,9 @@ pub async fn handle(core: &Rc<Core>, conn: Rc<ConnectionInfo>, request: Request)
         )),
         RequestKind::CreatePartitions(r) => Reply::Message(ResponseKind::CreatePartitions(
             admin::create_partitions(core, r).await,
+        )),
+        RequestKind::ElectLeaders(r) => Reply::Message(ResponseKind::ElectLeaders(
+            admin::elect_leaders(core, r, version).await,
         )),
         RequestKind::InitProducerId(r) => Reply::Message(ResponseKind::InitProducerId(
             admin::init_producer_id(core, r).await,

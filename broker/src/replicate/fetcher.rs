@@ -10,6 +10,7 @@ use crate::clock::now_ms;
 use crate::replica::Replica;
 use crate::replicate::epochs::LogEpochs;
 use crate::replicate::role::Role;
+use crate::replicate::unclean;
 use crate::runtime::core::Core;
 use glommio::channels::local_channel::{self, LocalReceiver, LocalSender};
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic, ReplicaState};
@@ -171,7 +172,7 @@ impl Fetcher {
             for (r, pos) in asked {
                 let answer = find_answer(&core, &response, &r);
                 match answer {
-                    Some((answer, records)) => process(&r, pos, answer, records).await,
+                    Some((answer, records)) => process(&core, &r, pos, answer, records).await,
                     None => {
                         // Not in the response (a leader that dropped it): ask again later.
                         if let Role::Follower(f) = &mut *r.role.borrow_mut() {
@@ -314,6 +315,7 @@ fn find_answer(
 
 /// Carries out the follower's decision for one partition.
 async fn process(
+    core: &Rc<Core>,
     r: &Rc<Replica>,
     asked: FetchPosition,
     answer: FetchAnswer,
@@ -361,8 +363,13 @@ async fn process(
         }
         FollowerAction::Truncate { offset, complete } => {
             let (old_end, old_hw) = (r.log.log_end_offset(), r.log.high_watermark());
-            if offset < old_end {
-                report_truncation(r, offset, old_end, old_hw);
+            if offset < old_end
+                && !unclean::before_truncation(core, r, offset, old_end, old_hw).await
+            {
+                if let Role::Follower(f) = &mut *r.role.borrow_mut() {
+                    f.back_off(now);
+                }
+                return;
             }
             if let Err(e) = r.log.truncate_to(offset).await {
                 tracing::error!(partition = %r.tp, error = %e, "truncating to the leader's log failed");
@@ -379,8 +386,15 @@ async fn process(
         }
         FollowerAction::TruncateFullyAndStartAt { offset } => {
             let (old_end, old_hw) = (r.log.log_end_offset(), r.log.high_watermark());
-            if offset < old_end {
-                report_truncation(r, r.log.log_start_offset(), old_end, old_hw);
+            let start = r.log.log_start_offset();
+            if offset < old_end
+                && start < old_end
+                && !unclean::before_truncation(core, r, start, old_end, old_hw).await
+            {
+                if let Role::Follower(f) = &mut *r.role.borrow_mut() {
+                    f.back_off(now);
+                }
+                return;
             }
             tracing::info!(partition = %r.tp, offset, "log behind the leader's log start: starting over there");
             if let Err(e) = r.log.truncate_fully_and_start_at(offset).await {
@@ -395,29 +409,5 @@ async fn process(
             }
         }
         FollowerAction::Wait => {}
-    }
-}
-
-/// A follower discarding records: ordinary when they were never committed (above its high
-/// watermark); when committed records go, the leader was elected uncleanly and this is what
-/// the election lost.
-fn report_truncation(r: &Replica, from: i64, old_end: i64, old_hw: i64) {
-    let epochs: Vec<(i32, i64)> = r
-        .log
-        .epoch_entries()
-        .into_iter()
-        .filter(|(_, start)| *start < old_end)
-        .collect();
-    if from < old_hw {
-        tracing::warn!(
-            partition = %r.tp,
-            from,
-            to = old_end,
-            committed_lost = old_hw - from,
-            ?epochs,
-            "truncating records this replica had as committed: the leader was elected uncleanly"
-        );
-    } else {
-        tracing::info!(partition = %r.tp, from, to = old_end, "truncating records the leader does not have (never committed)");
     }
 }

@@ -50,6 +50,10 @@ impl Core {
             now_ms: now_ms(),
         };
         let change = r.role.borrow_mut().apply(&meta, &cx);
+        if meta.last_unclean_election.is_some() {
+            // The new leader's log end, or reports a crash or a missing controller held back.
+            crate::replicate::unclean::start_reporting(self, &r);
+        }
         if let Some(old) = change.unfollow {
             self.fetchers.unfollow(old, topic, partition);
         }

@@ -236,6 +236,9 @@ fn cluster_settings(c: &BrokerConfig, previous_broker_epoch: i64) -> ClusterSett
             unclean_leader_election_enable: c.unclean_leader_election_enable,
         },
         controlled_shutdown: cl.controlled_shutdown_enable,
+        leader_rebalance_interval: cl
+            .auto_leader_rebalance_enable
+            .then(|| Duration::from_secs(cl.leader_imbalance_check_interval_seconds.max(1) as u64)),
         previous_broker_epoch,
     }
 }
