@@ -152,7 +152,7 @@ pub async fn handle(core: &Rc<Core>, req: MetadataRequest, version: i16) -> Meta
         })
         .collect();
     if with_unclean {
-        let image = core.image.borrow();
+        let image = core.image();
         for t in &mut topics {
             add_unclean_elections(t, &image);
         }

@@ -161,8 +161,7 @@ pub async fn before_truncation(
 }
 
 fn last_unclean(core: &Core, r: &Replica) -> Option<UncleanElection> {
-    core.image
-        .borrow()
+    core.image()
         .topic(&r.tp.topic)
         .and_then(|t| t.partitions.get(r.tp.partition as usize))
         .and_then(|p| p.last_unclean_election.clone())
@@ -187,7 +186,7 @@ pub fn start_reporting(core: &Rc<Core>, r: &Rc<Replica>) {
 /// The reports this replica owes on `u`: its log end if it is the new leader, and every
 /// discarded range in its file for that election the image does not cover yet.
 async fn pending(core: &Core, r: &Replica, u: &UncleanElection) -> Vec<UncleanReport> {
-    let me = core.settings.node_id;
+    let me = core.settings().node_id;
     let mut out = Vec::new();
     if u.leader == me && u.leader_log_end.is_none() {
         if let Some((_, start)) = r
@@ -232,12 +231,11 @@ async fn report_pending(core: &Rc<Core>, r: &Rc<Replica>) {
         let mut retry = false;
         for report in todo {
             let broker_epoch = core
-                .image
-                .borrow()
-                .broker(core.settings.node_id)
+                .image()
+                .broker(core.settings().node_id)
                 .map_or(-1, |b| b.epoch);
             let request = ControllerRequest::ReportUnclean(UncleanReportRequest {
-                broker_id: core.settings.node_id,
+                broker_id: core.settings().node_id,
                 broker_epoch,
                 topic_id: r.topic_id,
                 partition: r.tp.partition,
