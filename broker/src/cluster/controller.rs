@@ -57,6 +57,11 @@ impl ControllerService {
         self.active_term.get().is_some()
     }
 
+    /// The term this node is the active controller in, if it is.
+    pub fn active_term(&self) -> Option<u64> {
+        self.active_term.get()
+    }
+
     pub fn replay(&self, index: u64, records: &[MetadataRecord]) {
         self.state.borrow_mut().replay(index as i64, records);
     }

@@ -7,11 +7,13 @@
 //! [`transport`] (raft messages to peer voters), [`applier`] (committed metadata to the cores),
 //! [`controller`] (the active controller's service), [`client`] (reaching the active
 //! controller), [`lifecycle`] (registration, heartbeats, controlled shutdown), [`observer`]
-//! (metadata for brokers that are not voters).
+//! (metadata for brokers that are not voters), [`describe`] (the quorum as DescribeQuorum
+//! shows it).
 
 pub mod applier;
 pub mod client;
 pub mod controller;
+pub mod describe;
 pub mod lifecycle;
 pub mod metadata_log;
 pub mod observer;
@@ -22,10 +24,11 @@ use applier::{Checkpointer, MetadataApplier, Publisher};
 use bytes::Bytes;
 use client::ControllerClient;
 use controller::ControllerService;
+use describe::{DescribeError, QuorumDescription};
 use glommio::channels::local_channel::LocalReceiver;
 use lifecycle::{BrokerLifecycle, LifecycleSettings};
 use metadata_log::MetadataLog;
-use observer::MetadataFetcher;
+use observer::{MetadataFetcher, Observers};
 use quorum::{QuorumDriver, RaftReceiveError};
 use std::cell::Cell;
 use std::path::PathBuf;
@@ -48,6 +51,14 @@ pub struct Voter {
     pub addr: String,
 }
 
+/// How any core reaches the controller quorum's voters on their CONTROLLER listeners.
+#[derive(Debug, Clone, Default)]
+pub struct QuorumContacts {
+    pub voters: Vec<Voter>,
+    /// `controller.quorum.request.timeout.ms`: connecting to a voter and one call to it.
+    pub request_timeout: Duration,
+}
+
 /// What the cluster needs from the configuration, resolved once at start-up.
 #[derive(Debug, Clone)]
 pub struct ClusterSettings {
@@ -56,6 +67,9 @@ pub struct ClusterSettings {
     pub is_broker: bool,
     pub is_controller: bool,
     pub voters: Vec<Voter>,
+    /// The listener name of the voters' addresses (the first of `controller.listener.names`),
+    /// as DescribeQuorum names their endpoints.
+    pub controller_listener: String,
     /// Where the metadata log lives (`metadata.log.dir`, else the first `log.dirs`).
     pub metadata_dir: PathBuf,
     pub quorum: QuorumTimeouts,
@@ -88,6 +102,9 @@ pub struct Cluster {
     pub metadata_log: Option<Rc<MetadataLog>>,
     pub lifecycle: Option<Rc<BrokerLifecycle>>,
     fetcher: Option<Rc<MetadataFetcher>>,
+    /// The broker-only nodes fetching metadata from this node while it is the active
+    /// controller.
+    observers: Observers,
 }
 
 /// Why the cluster side could not start.
@@ -179,7 +196,7 @@ impl Cluster {
         }
         let (lifecycle, ready, fetcher) = if settings.is_broker {
             let fetcher = (!settings.is_controller)
-                .then(|| MetadataFetcher::start(client.clone(), applier.clone()));
+                .then(|| MetadataFetcher::start(settings.node_id, client.clone(), applier.clone()));
             let (lifecycle, ready) = BrokerLifecycle::start(
                 LifecycleSettings {
                     node_id: settings.node_id,
@@ -207,6 +224,7 @@ impl Cluster {
                 metadata_log,
                 lifecycle,
                 fetcher,
+                observers: Observers::default(),
             }),
             ready,
         ))
@@ -220,6 +238,26 @@ impl Cluster {
     /// DescribeQuorum's view, from a voter (`None` on a broker-only node).
     pub fn quorum_status(&self) -> Option<QuorumStatus> {
         self.quorum.as_ref().map(|q| q.status())
+    }
+
+    /// The quorum as DescribeQuorum shows it, from the leader; any other node says it is not
+    /// the leader and names the leader it knows of.
+    pub fn describe_quorum(&self, now_ms: i64) -> Result<QuorumDescription, DescribeError> {
+        let Some(q) = &self.quorum else {
+            return Err(DescribeError::NotLeader {
+                leader: self.active_controller(),
+            });
+        };
+        let status = q.status();
+        let observers = self.observers.list(status.term, now_ms);
+        describe::describe(
+            &status,
+            self.settings.quorum.tick_ms,
+            now_ms,
+            &self.settings.voters,
+            &self.settings.controller_listener,
+            &observers,
+        )
     }
 
     /// The broker epoch of this node's registration.
@@ -276,7 +314,7 @@ impl Cluster {
                 let (Some(c), Some(log)) = (&self.controller, &self.metadata_log) else {
                     return Reply::Close;
                 };
-                let response = observer::serve(fetch, c, log, &self.applier).await;
+                let response = observer::serve(fetch, c, log, &self.applier, &self.observers).await;
                 Reply::Raw(vec![Part::Bytes(response.encode())])
             }
         }

@@ -54,4 +54,7 @@ pub struct Settings {
     /// Broker configs for DescribeConfigs on the broker resource.
     pub broker_configs: Vec<crate::config::ConfigEntry>,
     pub groups: crate::group::GroupSettings,
+    /// The controller quorum's voters, for any core to reach (DescribeQuorum is forwarded to
+    /// the quorum's leader).
+    pub quorum_contacts: crate::cluster::QuorumContacts,
 }
