@@ -106,6 +106,7 @@ impl ControllerService {
             return not_controller();
         }
         let (reply, records) = self.state.borrow_mut().handle(request.clone(), now_ms());
+        log_refused_broker(&request, &reply);
         match self.commit(records).await {
             Ok(offset) => ControllerResponse::Done {
                 metadata_offset: offset,
@@ -165,6 +166,20 @@ impl ControllerService {
                 }
             }
         }
+    }
+}
+
+/// A broker the controller refuses (a duplicate `node.id`, a stale epoch, another cluster) is
+/// logged here too, not only by the broker: the operator of the controller sees who knocks.
+fn log_refused_broker(request: &ControllerRequest, reply: &ControllerReply) {
+    match (request, reply) {
+        (ControllerRequest::RegisterBroker(r), ControllerReply::RegisterBroker(Err(e))) => {
+            tracing::warn!(broker = r.broker_id, error = %e, "broker registration refused");
+        }
+        (ControllerRequest::BrokerHeartbeat(h), ControllerReply::BrokerHeartbeat(Err(e))) => {
+            tracing::warn!(broker = h.broker_id, epoch = h.broker_epoch, error = %e, "broker heartbeat refused");
+        }
+        _ => {}
     }
 }
 

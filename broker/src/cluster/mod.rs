@@ -76,6 +76,8 @@ pub struct ClusterSettings {
     /// `broker.heartbeat.interval.ms`, `broker.session.timeout.ms`.
     pub heartbeat_interval: Duration,
     pub session_timeout: Duration,
+    /// `initial.broker.registration.timeout.ms`.
+    pub initial_registration_timeout: Duration,
     /// `controller.quorum.request.timeout.ms`: one call to a controller.
     pub request_timeout: Duration,
     /// The listeners this broker registers (what other brokers and clients reach it at).
@@ -206,6 +208,7 @@ impl Cluster {
                     previous_broker_epoch: settings.previous_broker_epoch,
                     heartbeat_interval: settings.heartbeat_interval,
                     session_timeout: settings.session_timeout,
+                    initial_registration_timeout: settings.initial_registration_timeout,
                 },
                 client.clone(),
                 applier.clone(),
@@ -258,6 +261,14 @@ impl Cluster {
             &self.settings.controller_listener,
             &observers,
         )
+    }
+
+    /// Why this node cannot go on (the metadata log failed, or the broker could not register
+    /// in time); it stops.
+    pub fn failure(&self) -> Option<String> {
+        self.applier
+            .failure()
+            .or_else(|| self.lifecycle.as_ref().and_then(|l| l.gave_up()))
     }
 
     /// The broker epoch of this node's registration.

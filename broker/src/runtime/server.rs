@@ -216,6 +216,9 @@ fn cluster_settings(c: &BrokerConfig, previous_broker_epoch: i64) -> ClusterSett
         },
         heartbeat_interval: Duration::from_millis(cl.broker_heartbeat_interval_ms.max(1) as u64),
         session_timeout: Duration::from_millis(cl.broker_session_timeout_ms.max(1) as u64),
+        initial_registration_timeout: Duration::from_millis(
+            cl.initial_broker_registration_timeout_ms.max(1) as u64,
+        ),
         request_timeout: quorum_request_timeout(c),
         endpoints,
         rack: None,
@@ -666,7 +669,7 @@ async fn wait_until_serving(
             if unfenced {
                 break;
             }
-            if let Some(why) = c.applier.failure() {
+            if let Some(why) = c.failure() {
                 bail!("{why}");
             }
             if flags.stop.load(Ordering::SeqCst) {
