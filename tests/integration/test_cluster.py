@@ -31,6 +31,10 @@ from test_admin import admin_bin
 
 COMBINED = {i: ["broker", "controller"] for i in (1, 2, 3)}
 SPLIT = {1: ["controller"], 2: ["controller"], 3: ["controller"], 4: ["broker"], 5: ["broker"]}
+# One combined node (a quorum of one) and two broker-only nodes: a broker-only node id can be
+# taken by a second process (a voter's id cannot: a broker-only node whose id is a voter is a
+# configuration error, as in Kafka).
+MIXED = {1: ["broker", "controller"], 2: ["broker"], 3: ["broker"]}
 SESSION_S = int(BASE_CONFIG["broker.session.timeout.ms"]) / 1000
 # Bounds on waiting (not speed assertions): what a busy 2-core CI machine may need on top of
 # the protocol's own timers.
@@ -107,14 +111,12 @@ def test_three_combined_nodes_agree_on_metadata_and_spread_rf3(cluster_factory):
     # Leadership is spread: every broker leads some partition (preferred leaders rotate).
     assert {leader for _, leader, _, _ in parts} == {1, 2, 3}, parts
 
-    # A client writes to the leaders and reads back through any broker (RF=1 topic: followers
-    # are not replicated yet, so an RF=3 high watermark is not the point here).
-    rt = h.topic_name("rt")
-    create_topic(c.bootstrap(), rt, partitions=3, rf=1)
-    p = h.producer(c.bootstrap(), acks="1")
-    reports = h.produce_and_collect(p, [(b"k%d" % i, b"v%d" % i) for i in range(30)], rt)
+    # A client writes with acks=all to the leaders (spread over the three brokers, each
+    # waiting for its two followers) and reads back, bootstrapping from another broker.
+    p = h.producer(c.bootstrap(), acks="all")
+    reports = h.produce_and_collect(p, [(b"k%d" % i, b"v%d" % i) for i in range(30)], t)
     assert all(err is None for err, *_ in reports), reports[:3]
-    msgs = h.consume_all(c.nodes[2].bootstrap, rt, range(3), expected=30, timeout=30)
+    msgs = h.consume_all(c.nodes[2].bootstrap, t, range(6), expected=30, timeout=30)
     assert sorted(m.value() for m in msgs) == sorted(b"v%d" % i for i in range(30))
 
     # DescribeQuorum agrees wherever it is asked (followers forward to the leader), at every
@@ -256,10 +258,11 @@ def test_three_controllers_and_two_brokers(cluster_factory):
     create_topic(c.bootstrap(), t, partitions=4, rf=2)
     _, topics = same_metadata_everywhere(c, t)
     assert all(sorted(r) == [4, 5] for _, _, r, _ in topics[t])
-    # kcat through each broker: produce to partition 0 and 1, read both back.
+    # kcat through each broker: produce to partitions 0 and 1 with acks=all (so the high
+    # watermark covers both once the producer returns), read both back through each broker.
     for n, part in ((4, 0), (5, 1)):
         p = subprocess.run(["kcat", "-b", c.nodes[n].bootstrap, "-P", "-t", t, "-p", str(part),
-                            "-X", "request.required.acks=1"], input=f"from-{n}\n", text=True,
+                            "-X", "request.required.acks=-1"], input=f"from-{n}\n", text=True,
                            capture_output=True, timeout=60)
         assert p.returncode == 0, p.stderr
     for n in (4, 5):
@@ -316,7 +319,7 @@ def test_raft_messages_from_a_non_voter_are_refused(cluster_factory):
 
 
 def test_a_second_broker_with_a_taken_node_id_is_refused(cluster_factory):
-    c = cluster_factory(COMBINED)
+    c = cluster_factory(MIXED)
     before = same_metadata_everywhere(c)
     dup = c.add_node(2, ["broker"], name="dup-2",
                      overrides={"initial.broker.registration.timeout.ms": "4000"})
@@ -339,11 +342,11 @@ def test_a_second_broker_with_a_taken_node_id_is_refused(cluster_factory):
 
 
 def test_a_stale_broker_epoch_is_refused_and_the_broker_registers_again(cluster_factory):
-    """Node 3 is paused past its session and fenced; another process takes node id 3 (a new
+    """Broker-only node 3 is paused past its session and fenced; another process takes node id 3 (a new
     registration, a new epoch). When node 3 resumes, its heartbeats carry the old epoch:
     STALE_BROKER_EPOCH, logged on both sides; its new registration is a duplicate while the
     other holds the id, and succeeds once that one stops. Metadata stays consistent."""
-    c = cluster_factory(COMBINED)
+    c = cluster_factory(MIXED)
     t = h.topic_name("stale")
     create_topic(c.bootstrap(), t, partitions=3, rf=3)
     same_metadata_everywhere(c, t)
@@ -376,8 +379,13 @@ def test_a_stale_broker_epoch_is_refused_and_the_broker_registers_again(cluster_
     # Node 3 registers again (a new epoch) and serves at its own address.
     wait_until(f"node {paused} registered again", lambda: registered_epochs(
         c.nodes[paused])[-1] > taker_epoch, SESSION_S * 2 + SLACK_S, detail=c.logs)
+    # Once caught up on the metadata log it is unfenced, and every broker lists it.
+    mine = (paused, "127.0.0.1", c.nodes[paused].client_port)
+    wait_until(f"node {paused} unfenced at its own address", lambda: all(
+        mine in metadata(c.nodes[n].bootstrap)[0] for n in (1, 2, 3)), SESSION_S * 2 + SLACK_S,
+        detail=c.logs)
     brokers, topics = same_metadata_everywhere(c, t)
-    assert (paused, "127.0.0.1", c.nodes[paused].client_port) in brokers
+    assert brokers == sorted([mine, *((n, "127.0.0.1", c.nodes[n].client_port) for n in others)])
     assert len(topics[t]) == 3
 
 
