@@ -241,7 +241,11 @@ impl Client {
     /// error is the last one's.
     pub fn connect(bootstrap: &str) -> Result<Client> {
         let mut last = None;
-        for addr in bootstrap.split(',').map(str::trim).filter(|a| !a.is_empty()) {
+        for addr in bootstrap
+            .split(',')
+            .map(str::trim)
+            .filter(|a| !a.is_empty())
+        {
             match Conn::connect(addr) {
                 Ok(conn) => {
                     return Ok(Client {
