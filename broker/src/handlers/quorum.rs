@@ -14,6 +14,8 @@ use super::sb;
 use crate::cluster::describe::{DescribeError, QuorumDescription, ReplicaDescription};
 use crate::cluster::Voter;
 use crate::runtime::core::Core;
+use crate::runtime::messages::{ShardRequest, ShardResponse};
+use crate::shard::CONTROLLER_SHARD;
 use kafka_protocol::messages::describe_quorum_response::{
     Listener, Node, PartitionData, ReplicaState, TopicData,
 };
@@ -42,20 +44,33 @@ pub async fn describe_quorum(
         // Kafka's getPartitionLevelErrorResponse: each partition asked for, refused.
         return partition_errors(&req, K::UnknownTopicOrPartition);
     }
+    // This node's cluster side (core 0) answers first, asked across cores from any other:
+    // a node that leads the quorum never sends the request over the network to itself (a
+    // single node's only voter address is its client listener, whose connections land on any
+    // core).
+    let local = match core.cluster() {
+        Some(cluster) => Some(cluster.describe_quorum(crate::clock::now_ms())),
+        None => match core
+            .call(CONTROLLER_SHARD, ShardRequest::DescribeQuorum)
+            .await
+        {
+            Some(ShardResponse::Quorum(r)) => Some(r),
+            _ => None,
+        },
+    };
     let mut leader = None;
-    if let Some(cluster) = core.cluster() {
-        match cluster.describe_quorum(crate::clock::now_ms()) {
-            Ok(d) => return response(&d, version),
-            Err(DescribeError::NotLeader { leader: known }) => leader = known,
-        }
+    match local {
+        Some(Ok(d)) => return response(&d, version),
+        Some(Err(DescribeError::NotLeader { leader: known })) => leader = known,
+        None => {}
     }
     if client_id == FORWARDED_CLIENT_ID {
         return not_leader("this node is not the leader of the controller quorum");
     }
     let contacts = &core.settings.quorum_contacts;
-    // This core runs the cluster side and just said it does not lead: asking its own
-    // listener would only repeat that.
-    let myself = core.cluster().is_some().then_some(core.settings.node_id);
+    // This node's cluster side just said it does not lead: asking its own listener would only
+    // repeat that.
+    let myself = local.is_some().then_some(core.settings.node_id);
     for voter in targets(&contacts.voters, leader, myself) {
         match forward(voter, &req, version, contacts.request_timeout).await {
             Ok(r) if answered(&r) => return r,
