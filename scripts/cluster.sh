@@ -106,13 +106,28 @@ stop_node() {
   echo "$name stopped"
 }
 
+# Broker-only nodes first, then the voters one at a time, so each controlled shutdown still has
+# a quorum to move its leaderships (the last voter alone times out of it and stops).
+stop_all() {
+  for f in "$DIR"/broker-*.pid; do
+    if [ -e "$f" ]; then stop_node "$(basename "$f" .pid)"; fi
+  done
+  for n in 3 2 1; do stop_node "node-$n"; done
+}
+
 cmd="${1:-}"
 case "$cmd" in
   start)
     build
     # All three voters start before any is awaited: none serves until the quorum has a leader.
     for n in 1 2 3; do launch "config/kraft/server-$n.properties"; done
-    for n in 1 2 3; do wait_ready "node-$n"; done
+    for n in 1 2 3; do
+      if ! wait_ready "node-$n"; then
+        echo "the cluster did not start; stopping the nodes that did" >&2
+        stop_all
+        exit 1
+      fi
+    done
     echo "bootstrap: 127.0.0.1:9092,127.0.0.1:9094,127.0.0.1:9096"
     ;;
   join)
@@ -140,12 +155,7 @@ case "$cmd" in
       --bootstrap-server 127.0.0.1:9092,127.0.0.1:9094,127.0.0.1:9096
     ;;
   stop)
-    # Broker-only nodes first, then the voters one at a time, so each controlled shutdown still
-    # has a quorum to move its leaderships (the last voter alone times out of it and stops).
-    for f in "$DIR"/broker-*.pid; do
-      if [ -e "$f" ]; then stop_node "$(basename "$f" .pid)"; fi
-    done
-    for n in 3 2 1; do stop_node "node-$n"; done
+    stop_all
     ;;
   *)
     usage
