@@ -66,6 +66,11 @@ impl ControllerService {
         self.active_term.get().is_some()
     }
 
+    /// The term this node is the active controller in, if it is.
+    pub fn active_term(&self) -> Option<u64> {
+        self.active_term.get()
+    }
+
     pub fn replay(&self, index: u64, records: &[MetadataRecord]) {
         self.state.borrow_mut().replay(index as i64, records);
     }
@@ -113,6 +118,7 @@ impl ControllerService {
             return not_controller();
         }
         let (reply, records) = self.state.borrow_mut().handle(request.clone(), now_ms());
+        log_refused_broker(&request, &reply);
         match self.commit(records).await {
             Ok(offset) => ControllerResponse::Done {
                 metadata_offset: offset,
@@ -203,6 +209,20 @@ impl ControllerService {
                 }
             }
         }
+    }
+}
+
+/// A broker the controller refuses (a duplicate `node.id`, a stale epoch, another cluster) is
+/// logged here too, not only by the broker: the operator of the controller sees who knocks.
+fn log_refused_broker(request: &ControllerRequest, reply: &ControllerReply) {
+    match (request, reply) {
+        (ControllerRequest::RegisterBroker(r), ControllerReply::RegisterBroker(Err(e))) => {
+            tracing::warn!(broker = r.broker_id, error = %e, "broker registration refused");
+        }
+        (ControllerRequest::BrokerHeartbeat(h), ControllerReply::BrokerHeartbeat(Err(e))) => {
+            tracing::warn!(broker = h.broker_id, epoch = h.broker_epoch, error = %e, "broker heartbeat refused");
+        }
+        _ => {}
     }
 }
 

@@ -225,28 +225,127 @@ pub async fn init_producer_id(
     }
 }
 
-pub fn describe_cluster(core: &Rc<Core>, include_operations: bool) -> DescribeClusterResponse {
-    let s = &core.settings();
-    let ops = if include_operations {
+/// KIP-919's endpoint types: DescribeCluster on a broker's listener describes brokers, on a
+/// controller's CONTROLLER listener the controllers (what `--bootstrap-controller` asks).
+const ENDPOINT_BROKERS: i8 = 1;
+const ENDPOINT_CONTROLLERS: i8 = 2;
+
+/// DescribeCluster (KIP-700, KIP-919, KIP-1073's fenced brokers in v2), as Kafka's
+/// `computeDescribeClusterResponse` answers it.
+pub fn describe_cluster(
+    core: &Rc<Core>,
+    req: &DescribeClusterRequest,
+    conn: &weir_net::ConnectionInfo,
+) -> DescribeClusterResponse {
+    let s = core.settings();
+    // The two listeners never share a port.
+    let arrived_on = if s.listen.is_some_and(|l| l.port() == conn.local.port()) {
+        ENDPOINT_BROKERS
+    } else {
+        ENDPOINT_CONTROLLERS
+    };
+    let refuse = |error: K, message: String| {
+        DescribeClusterResponse::default()
+            .with_error_code(error.code())
+            .with_error_message(Some(sb(message)))
+    };
+    if req.endpoint_type != ENDPOINT_BROKERS && req.endpoint_type != ENDPOINT_CONTROLLERS {
+        return refuse(
+            K::UnsupportedEndpointType,
+            format!("Unsupported endpoint type {}", req.endpoint_type),
+        );
+    }
+    if req.endpoint_type != arrived_on {
+        return refuse(
+            K::MismatchedEndpointType,
+            format!(
+                "The request was sent to an endpoint of type {}, but we wanted an endpoint of type {}",
+                endpoint_name(arrived_on),
+                endpoint_name(req.endpoint_type)
+            ),
+        );
+    }
+    let ops = if req.include_cluster_authorized_operations {
         super::CLUSTER_OPERATIONS
     } else {
         i32::MIN
     };
-    let brokers = super::metadata::live_brokers(core)
-        .into_iter()
-        .map(|b| {
-            DescribeClusterBroker::default()
-                .with_broker_id(BrokerId(b.id))
-                .with_host(sb(b.host))
-                .with_port(b.port)
-                .with_rack(b.rack.map(sb))
-        })
-        .collect();
+    let (brokers, controller) = if arrived_on == ENDPOINT_CONTROLLERS {
+        controllers(core)
+    } else {
+        (
+            brokers(core, req.include_fenced_brokers),
+            super::metadata::controller_id(core),
+        )
+    };
+    // Kafka answers -1 rather than a controller id the node list does not hold.
+    let controller = if brokers.iter().any(|b| b.broker_id.0 == controller) {
+        controller
+    } else {
+        -1
+    };
     DescribeClusterResponse::default()
+        .with_endpoint_type(arrived_on)
         .with_cluster_authorized_operations(ops)
         .with_cluster_id(sb(s.cluster_id.clone()))
-        .with_controller_id(BrokerId(super::metadata::controller_id(core)))
+        .with_controller_id(BrokerId(controller))
         .with_brokers(brokers)
+}
+
+fn endpoint_name(t: i8) -> &'static str {
+    match t {
+        ENDPOINT_BROKERS => "BROKER",
+        ENDPOINT_CONTROLLERS => "CONTROLLER",
+        _ => "UNKNOWN",
+    }
+}
+
+/// The registered brokers on this listener, by id: the unfenced ones, and with
+/// `include_fenced` the fenced ones too, marked.
+fn brokers(core: &Core, include_fenced: bool) -> Vec<DescribeClusterBroker> {
+    let image = core.image();
+    let listener = core.settings().client_listener_name.as_str();
+    let mut out: Vec<DescribeClusterBroker> = image
+        .brokers()
+        .filter(|b| include_fenced || !b.fenced)
+        .filter_map(|b| {
+            let e = b
+                .endpoints
+                .iter()
+                .find(|e| e.listener.eq_ignore_ascii_case(listener))?;
+            Some(
+                DescribeClusterBroker::default()
+                    .with_broker_id(BrokerId(b.id))
+                    .with_host(sb(e.host.clone()))
+                    .with_port(i32::from(e.port))
+                    .with_rack(b.rack.clone().map(sb))
+                    .with_is_fenced(b.fenced),
+            )
+        })
+        .collect();
+    out.sort_by_key(|b| b.broker_id.0);
+    out
+}
+
+/// The controllers (the quorum's voters at their CONTROLLER listeners) and the active one, as
+/// this node knows it.
+fn controllers(core: &Core) -> (Vec<DescribeClusterBroker>, i32) {
+    let voters = core
+        .settings()
+        .quorum_contacts
+        .voters
+        .iter()
+        .filter_map(|v| {
+            let (host, port) = v.addr.rsplit_once(':')?;
+            Some(
+                DescribeClusterBroker::default()
+                    .with_broker_id(BrokerId(v.id))
+                    .with_host(sb(host.to_string()))
+                    .with_port(port.parse().ok()?),
+            )
+        })
+        .collect();
+    (voters, core.active_controller().unwrap_or(-1))
 }
 
 /// Items for a reply of the wrong kind (a bug): every item refused.

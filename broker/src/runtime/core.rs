@@ -312,6 +312,10 @@ impl Core {
                 ShardResponse::Controller(Box::new(self.controller_call_here(*request).await))
             }
             ShardRequest::ProducerId => ShardResponse::ProducerId(self.producer_id_here().await),
+            ShardRequest::DescribeQuorum => ShardResponse::Quorum(match self.cluster() {
+                Some(c) => c.describe_quorum(crate::clock::now_ms()),
+                None => Err(crate::cluster::describe::DescribeError::NotLeader { leader: None }),
+            }),
         }
     }
 

@@ -128,6 +128,10 @@ impl Settings {
                     1
                 },
             },
+            quorum_contacts: crate::cluster::QuorumContacts {
+                voters: voters_of(c),
+                request_timeout: quorum_request_timeout(c),
+            },
         })
     }
 }
@@ -163,18 +167,27 @@ fn listen_addr(c: &BrokerConfig) -> anyhow::Result<std::net::SocketAddr> {
         .context("listeners: no address")
 }
 
-/// The cluster side's settings, from the configuration.
-fn cluster_settings(c: &BrokerConfig, previous_broker_epoch: i64) -> ClusterSettings {
-    use weir_replication::metadata::records::Endpoint;
-    let cl = &c.cluster;
-    let voters = c
-        .voters()
+/// The controller quorum's voters and their CONTROLLER listeners (`host:port`).
+fn voters_of(c: &BrokerConfig) -> Vec<Voter> {
+    c.voters()
         .into_iter()
         .map(|v| Voter {
             id: v.id,
             addr: format!("{}:{}", v.host, v.port),
         })
-        .collect();
+        .collect()
+}
+
+/// `controller.quorum.request.timeout.ms`.
+fn quorum_request_timeout(c: &BrokerConfig) -> Duration {
+    Duration::from_millis(c.cluster.controller_quorum_request_timeout_ms.max(1) as u64)
+}
+
+/// The cluster side's settings, from the configuration.
+fn cluster_settings(c: &BrokerConfig, previous_broker_epoch: i64) -> ClusterSettings {
+    use weir_replication::metadata::records::Endpoint;
+    let cl = &c.cluster;
+    let voters = voters_of(c);
     let endpoint = |l: &crate::config::Listener| Endpoint {
         listener: l.name.clone(),
         host: match l.host.as_str() {
@@ -205,6 +218,10 @@ fn cluster_settings(c: &BrokerConfig, previous_broker_epoch: i64) -> ClusterSett
         is_broker: c.is_broker(),
         is_controller: c.is_controller(),
         voters,
+        controller_listener: c
+            .controller_listener_name()
+            .unwrap_or("CONTROLLER")
+            .to_string(),
         metadata_dir: c.metadata_log_dir().to_path_buf(),
         quorum: weir_replication::quorum::QuorumTimeouts {
             election_timeout_ms: cl.controller_quorum_election_timeout_ms.max(1) as u64,
@@ -213,9 +230,10 @@ fn cluster_settings(c: &BrokerConfig, previous_broker_epoch: i64) -> ClusterSett
         },
         heartbeat_interval: Duration::from_millis(cl.broker_heartbeat_interval_ms.max(1) as u64),
         session_timeout: Duration::from_millis(cl.broker_session_timeout_ms.max(1) as u64),
-        request_timeout: Duration::from_millis(
-            cl.controller_quorum_request_timeout_ms.max(1) as u64
+        initial_registration_timeout: Duration::from_millis(
+            cl.initial_broker_registration_timeout_ms.max(1) as u64,
         ),
+        request_timeout: quorum_request_timeout(c),
         endpoints,
         rack: None,
         snapshot_bytes: cl.metadata_log_max_record_bytes_between_snapshots.max(1) as u64,
@@ -534,10 +552,10 @@ async fn core_main(
         }
     };
     ready();
-    match core.settings.listen {
+    match core.settings().listen {
         Some(listen) => {
             let supported = handlers::supported_apis();
-            let net = weir_net::NetCore::new(core.settings.net.clone(), supported)
+            let net = weir_net::NetCore::new(core.settings().net.clone(), supported)
                 .context("network settings")?;
             let listener = weir_net::Listener::bind(listen, net)
                 .with_context(|| format!("binding {listen}"))?;
@@ -597,8 +615,8 @@ async fn start_cluster(
         })
     });
     let validator = Box::new(super::validator::Validator::new(
-        core.settings.resolve_topic.clone(),
-        core.settings.describe_topic.clone(),
+        core.settings().resolve_topic.clone(),
+        core.settings().describe_topic.clone(),
     ));
     let settings = cluster_settings(config, previous_broker_epoch);
     let (cluster, ready) = Cluster::start(settings, cache, clean, publish, validator)
@@ -606,7 +624,7 @@ async fn start_cluster(
         .context("starting the cluster side (opening the metadata log)")?;
     core.set_cluster(cluster.clone());
     if let Some(listen) = controller_listen_addr(config)? {
-        let net = weir_net::NetCore::new(core.settings.net.clone(), handlers::supported_apis())
+        let net = weir_net::NetCore::new(core.settings().net.clone(), handlers::supported_apis())
             .context("network settings")?;
         let apis = weir_net::WeirApis::new(weir_net::WeirApi::ALL.iter().map(|a| {
             (
@@ -669,7 +687,7 @@ async fn wait_until_serving(
             if unfenced {
                 break;
             }
-            if let Some(why) = c.applier.failure() {
+            if let Some(why) = c.failure() {
                 bail!("{why}");
             }
             if flags.stop.load(Ordering::SeqCst) {
