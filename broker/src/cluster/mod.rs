@@ -80,6 +80,9 @@ pub struct ClusterSettings {
     pub initial_registration_timeout: Duration,
     /// `controller.quorum.request.timeout.ms`: one call to a controller.
     pub request_timeout: Duration,
+    /// `controller.socket.timeout.ms`: how long a broker waits for the active controller to
+    /// answer a request it sent (the quorum's own calls keep the shorter timeout above).
+    pub controller_socket_timeout: Duration,
     /// The listeners this broker registers (what other brokers and clients reach it at).
     pub endpoints: Vec<Endpoint>,
     pub rack: Option<String>,
@@ -195,8 +198,19 @@ impl Cluster {
             .iter()
             .map(|v| (v.id, v.addr.clone()))
             .collect();
-        let client =
-            ControllerClient::new(settings.node_id, voters, applier.clone(), client_config);
+        // A request sent to the controller is waited for, not sent again after the quorum's
+        // short timeout: CreateTopics of 2000 partitions took longer than 2 s, and its second
+        // copy answered TOPIC_ALREADY_EXISTS for topics the first had just created.
+        let controller_client_config = ClientConfig {
+            request_timeout: settings.controller_socket_timeout,
+            ..client_config
+        };
+        let client = ControllerClient::new(
+            settings.node_id,
+            voters,
+            applier.clone(),
+            controller_client_config,
+        );
         if let Some(c) = &controller {
             client.set_local(c);
         }

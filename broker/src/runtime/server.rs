@@ -234,6 +234,9 @@ fn cluster_settings(c: &BrokerConfig, previous_broker_epoch: i64) -> ClusterSett
             cl.initial_broker_registration_timeout_ms.max(1) as u64,
         ),
         request_timeout: quorum_request_timeout(c),
+        controller_socket_timeout: Duration::from_millis(
+            cl.controller_socket_timeout_ms.max(1) as u64
+        ),
         endpoints,
         rack: None,
         snapshot_bytes: cl.metadata_log_max_record_bytes_between_snapshots.max(1) as u64,

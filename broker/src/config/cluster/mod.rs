@@ -94,6 +94,10 @@ pub struct ClusterConfig {
     /// `initial.broker.registration.timeout.ms` (≥ 1, Weir's floor): a broker that could not
     /// register with the controller quorum within this long after starting stops. Default 60000.
     pub initial_broker_registration_timeout_ms: i32,
+    /// `controller.socket.timeout.ms` (≥ 1, Weir's floor): how long a broker waits for the
+    /// active controller's answer to a request it sent (Kafka's broker-to-controller channel).
+    /// Default 30000.
+    pub controller_socket_timeout_ms: i32,
     /// `controller.quorum.election.timeout.ms` (≥ 1, Weir's floor). Default 1000.
     pub controller_quorum_election_timeout_ms: i32,
     /// `controller.quorum.fetch.timeout.ms` (≥ 1, Weir's floor). Default 2000.
@@ -157,6 +161,7 @@ impl ClusterConfig {
             broker_session_timeout_ms: session,
             initial_broker_registration_timeout_ms: r
                 .int("initial.broker.registration.timeout.ms", 1)?,
+            controller_socket_timeout_ms: r.int("controller.socket.timeout.ms", 1)?,
             controller_quorum_election_timeout_ms: r
                 .int("controller.quorum.election.timeout.ms", 1)?,
             controller_quorum_fetch_timeout_ms: r.int("controller.quorum.fetch.timeout.ms", 1)?,
@@ -336,6 +341,7 @@ mod tests {
             (2000, 9000)
         );
         assert_eq!(k.initial_broker_registration_timeout_ms, 60_000);
+        assert_eq!(k.controller_socket_timeout_ms, 30_000);
         assert_eq!(
             (
                 k.controller_quorum_election_timeout_ms,
