@@ -104,16 +104,17 @@ def failed(result: dict) -> bool:
 
 def unavailability(ack_times: dict, windows: list, run_start: float, run_end: float) -> tuple:
     """The longest time any partition went without an acknowledgement between run_start and
-    run_end (the producers run steadily, so a gap is a partition that took no writes), overall
-    and per fault kind (gaps overlapping that kind's round windows [(kind, t0, t1)])."""
+    run_end (the producers write every partition steadily, so a gap is a partition that took no
+    writes), overall and per fault kind (gaps overlapping that kind's round windows
+    [(kind, t0, t1)])."""
     worst = 0.0
     by_kind: dict[str, float] = {}
     for times in ack_times.values():
-        ts = sorted(t for t in times if run_start <= t <= run_end)
-        if not ts:
-            worst = max(worst, run_end - run_start)
-            continue
-        edges = [run_start] + ts + [run_end]
+        ts = sorted(t for t in times if t >= run_start)
+        inside = [t for t in ts if t <= run_end]
+        after = ts[len(inside):]
+        # A gap still open at run_end lasts until the partition's next acknowledgement.
+        edges = [run_start] + inside + [after[0] if after else run_end]
         for a, b in zip(edges, edges[1:]):
             gap = b - a
             worst = max(worst, gap)

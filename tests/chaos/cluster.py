@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import re
 import signal
 import socket
 import struct
@@ -46,6 +47,12 @@ class Node:
         # Exits the harness caused (kill, term); anything else is a crash.
         self.expected_exit = False
         self.crashes: list[str] = []
+        # Where the scan of the log got to, and what it found since the last start: the
+        # latest raft transition, and whether the broker serves clients ("Weir started",
+        # logged once registered and caught up with the metadata).
+        self.raft_pos = 0
+        self.raft_state: tuple[str, int] | None = None
+        self.serving = False
 
     @property
     def bootstrap(self) -> str:
@@ -65,6 +72,7 @@ class Cluster:
         self.tmpfs_node = tmpfs_node
         self.tmpfs_mb = tmpfs_mb
         self.mounted: list[Path] = []
+        self.describe_quorum_served = True
         self.nodes: dict[int, Node] = {}
         for i, ip in topo.ips.items():
             d = workdir / f"node-{i}"
@@ -210,17 +218,64 @@ class Cluster:
     # ---- wire calls ---------------------------------------------------------------------
 
     def quorum_leader(self, timeout_s: float = 3.0) -> int | None:
-        """The controller quorum's leader per DescribeQuorum (any live, reachable broker)."""
+        """The controller quorum's leader: DescribeQuorum where a broker serves it, else the
+        raft transitions the brokers log ("became leader at term T"): the running, unfrozen
+        node whose latest transition made it leader, at the highest term."""
         for n in self.nodes.values():
-            if not n.alive() or n.paused:
+            if not n.alive() or n.paused or not self.describe_quorum_served:
                 continue
             try:
                 leader = describe_quorum_leader(n.ip, PLAINTEXT_PORT, timeout_s)
-            except (OSError, ValueError, struct.error):
-                continue
+            except (OSError, ValueError, struct.error, IndexError):
+                # Not served (Weir has no DescribeQuorum yet; the broker closes the
+                # connection): read the logs from now on.
+                self.describe_quorum_served = False
+                break
             if leader is not None and leader >= 0:
                 return leader
-        return None
+        best = None
+        for n in self.nodes.values():
+            if not n.alive() or n.paused:
+                continue
+            state = self._raft_state(n)
+            if state and state[0] == "leader" and (best is None or state[1] > best[1]):
+                best = (n.id, state[1])
+        return best[0] if best else None
+
+    def _scan_log(self, n: Node) -> None:
+        """Reads what n's log gained since the previous call: raft transitions and whether
+        it serves clients, since its last start."""
+        try:
+            with open(n.log_path, "rb") as f:
+                f.seek(n.raft_pos)
+                chunk = f.read()
+        except OSError:
+            return
+        end = chunk.rfind(b"\n") + 1
+        n.raft_pos += end
+        text = chunk[:end].decode(errors="replace")
+        start = text.rfind("===== chaos: start")
+        if start >= 0:
+            n.raft_state = None
+            n.serving = False
+            text = text[start:]
+        for m in _BECAME.finditer(text):
+            n.raft_state = (m.group(1), int(m.group(2)))
+        if "Weir started" in text:
+            n.serving = True
+
+    def _raft_state(self, n: Node) -> tuple[str, int] | None:
+        self._scan_log(n)
+        return n.raft_state
+
+    def serving(self, i: int) -> bool:
+        """Whether broker i, running, logged that it serves clients since its last start."""
+        n = self.nodes[i]
+        self._scan_log(n)
+        return n.alive() and n.serving
+
+
+_BECAME = re.compile(r"became (leader|follower|candidate|pre-candidate) at term (\d+)")
 
 
 def _uvarint(v: int) -> bytes:

@@ -14,6 +14,8 @@ import threading
 import time
 
 from confluent_kafka import Producer
+
+from workload import client_config
 from confluent_kafka.admin import AdminClient
 
 KINDS = ("kill9", "pause", "isolate_peers", "isolate_clients", "link_down", "packet_loss",
@@ -127,7 +129,7 @@ def packet_loss(ctx, rng):
 def kill_controller(ctx, rng):
     down = round(rng.uniform(0.5, 8.0), 1)
     t = ctx.cluster.quorum_leader()
-    why = "quorum leader (DescribeQuorum)"
+    why = "controller quorum leader"
     if t is None:
         t = rng.choice(sorted(ctx.cluster.nodes))
         why = "no quorum leader known: seeded broker"
@@ -172,9 +174,9 @@ def _probe(ctx, target: int, rng) -> str:
         outcome["r"] = "acknowledged" if err is None else err.name()
         done.set()
 
-    p = Producer({"bootstrap.servers": ctx.cluster.bootstrap(), "acks": "all",
-                  "enable.idempotence": False, "retries": 0, "message.timeout.ms": 15000,
-                  "request.timeout.ms": 10000})
+    p = Producer(client_config(**{
+        "bootstrap.servers": ctx.cluster.bootstrap(), "acks": "all", "enable.idempotence": False,
+        "retries": 0, "message.timeout.ms": 15000, "request.timeout.ms": 10000}))
     p.produce(ctx.probe_topic, value=b"probe", partition=part, on_delivery=on_delivery)
     deadline = time.monotonic() + 20
     while not done.is_set() and time.monotonic() < deadline:

@@ -71,3 +71,10 @@ def test_unavailability_is_the_longest_gap_between_acknowledgements():
                                             1.0, 10.0)
     assert worst == 7.0
     assert by_kind == {"kill9": 7.0, "pause": 5.5}
+
+
+def test_a_gap_open_at_the_end_lasts_until_the_next_acknowledgement():
+    acks = {0: [1.0, 2.0, 12.0], 1: [15.0]}
+    worst, by_kind = checker.unavailability(acks, [("pause", 2.5, 9.0)], 1.0, 10.0)
+    assert worst == 14.0  # partition 1: nothing from 1.0 until 15.0
+    assert by_kind == {"pause": 14.0}

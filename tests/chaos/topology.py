@@ -158,8 +158,10 @@ class Topology:
                   f"  chain in {{ type filter hook input priority 0; policy accept; {rules} }}\n"
                   f"  chain out {{ type filter hook output priority 0; policy accept; "
                   f"{rules.replace('saddr', 'daddr')} }}\n}}\n")
-        subprocess.run(["ip", "netns", "exec", self.netns[i], "nft", "-f", "-"], input=script,
-                       text=True, capture_output=True, timeout=CMD_TIMEOUT_S, check=True)
+        r = subprocess.run(["ip", "netns", "exec", self.netns[i], "nft", "-f", "-"], input=script,
+                           text=True, capture_output=True, timeout=CMD_TIMEOUT_S)
+        if r.returncode != 0:
+            raise RuntimeError(f"nft in {self.netns[i]} failed: {r.stderr.strip()}")
 
     def cut(self, i: int, addrs: list[str]) -> None:
         """Drops every packet between broker i and `addrs` (both directions, in i's namespace)."""
@@ -181,6 +183,8 @@ class Topology:
         """Drops `percent`% of broker i's packets, each direction (netem's `loss`, by nftables)."""
         if not self.have_nft:
             raise RuntimeError("packet loss needs nft (nftables)")
+        if not 0 < percent < 100:
+            raise ValueError(f"loss must be 1..99 %, not {percent}")
         self._nft(i, f"numgen random mod 100 < {percent} drop;")
 
     def link(self, i: int, up: bool) -> None:

@@ -8,6 +8,7 @@ which messages of one session went to one partition.
 """
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections import Counter, defaultdict
@@ -15,6 +16,23 @@ from collections import Counter, defaultdict
 from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
 
 PAD = b"." * 80
+
+# librdkafka's own log lines (connection refused, timeouts: expected under faults) go to a
+# file in the run's workdir, not to the progress output. run.py sets the file.
+CLIENT_LOG = logging.getLogger("weir-chaos-clients")
+CLIENT_LOG.propagate = False
+
+
+def log_clients_to(path) -> None:
+    handler = logging.FileHandler(path)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
+    CLIENT_LOG.addHandler(handler)
+    CLIENT_LOG.setLevel(logging.INFO)
+
+
+def client_config(**kv) -> dict:
+    """librdkafka settings every client of the harness shares."""
+    return {"logger": CLIENT_LOG, **kv}
 
 
 class History:
@@ -47,7 +65,7 @@ class ProducerThread(threading.Thread):
         self.unresolved = 0
         self.error: BaseException | None = None
 
-    def _new_producer(self) -> tuple[Producer, str]:
+    def _new_producer(self) -> tuple[Producer, str, threading.Event]:
         self.sessions += 1
         session = f"{self.pname}s{self.sessions}"
         fatal = threading.Event()
@@ -58,7 +76,7 @@ class ProducerThread(threading.Thread):
                     self.h.fatal.append(f"{session}: {err.name()} {err.str()}")
                 fatal.set()
 
-        p = Producer({
+        p = Producer(client_config(**{
             "bootstrap.servers": self.bootstrap,
             "enable.idempotence": True,
             "acks": "all",
@@ -70,9 +88,8 @@ class ProducerThread(threading.Thread):
             "queue.buffering.max.messages": 200000,
             "error_cb": on_error,
             "client.id": session,
-        })
-        p._chaos_fatal = fatal  # noqa: SLF001 - kept with the producer it belongs to
-        return p, session
+        }))
+        return p, session, fatal
 
     def _on_delivery(self, err, msg):
         value = msg.value()[: msg.value().index(b":", msg.value().index(b":") + 1)].decode()
@@ -92,16 +109,16 @@ class ProducerThread(threading.Thread):
             self.error = e
 
     def _run(self):
-        p, session = self._new_producer()
+        p, session, fatal = self._new_producer()
         seq = 0
         interval = 1.0 / self.rate
         next_at = time.monotonic()
         while not self.stop_ev.is_set():
-            if p._chaos_fatal.is_set():  # noqa: SLF001
+            if fatal.is_set():
                 # librdkafka's idempotent producer cannot continue after a fatal error: what it
                 # had in flight is failed (indeterminate); a new session carries on.
                 p.flush(10)
-                p, session = self._new_producer()
+                p, session, fatal = self._new_producer()
                 seq = 0
             now = time.monotonic()
             if now < next_at:
@@ -149,14 +166,14 @@ class ConsumerThread(threading.Thread):
             self.error = e
 
     def _run(self):
-        c = Consumer({
+        c = Consumer(client_config(**{
             "bootstrap.servers": self.bootstrap,
             "group.id": self.group,
             "auto.offset.reset": "earliest",
             "enable.auto.commit": True,
             "auto.commit.interval.ms": 1000,
             "session.timeout.ms": 30000,
-        })
+        }))
         c.subscribe([self.topic])
         try:
             while not self.stop_ev.is_set():
@@ -180,13 +197,13 @@ class ConsumerThread(threading.Thread):
 def read_all(bootstrap: str, topic: str, partitions: int, timeout_s: float) -> dict[int, list]:
     """Every partition read from its start to its high watermark, with a fresh assigned
     consumer: {partition: [(offset, value), ...]}. Raises TimeoutError if it cannot finish."""
-    c = Consumer({
+    c = Consumer(client_config(**{
         "bootstrap.servers": bootstrap,
         "group.id": "weir-chaos-final",
         "enable.auto.commit": False,
         "auto.offset.reset": "earliest",
         "enable.partition.eof": True,
-    })
+    }))
     deadline = time.monotonic() + timeout_s
     out: dict[int, list] = {p: [] for p in range(partitions)}
     try:

@@ -262,6 +262,21 @@ impl PartitionLog {
         };
         if offset >= log_end {
             self.writes.borrow_mut().next_offset = log_end;
+            // Nothing to cut, but the epoch cache is truncated all the same, as Kafka's
+            // `UnifiedLog.truncateTo` does: a broker that became leader (assigning its epoch's
+            // start at the log end) and appended nothing before another was elected holds an
+            // epoch the new leader never had. Kept, every fetch of this follower reports it
+            // diverging, the leader never records the follower's position, and the follower
+            // never rejoins the ISR (found by scripts/chaos.sh on idle partitions).
+            let dirty = {
+                let mut s = self.state.borrow_mut();
+                let dirty = s.epochs.truncate_from_end(log_end);
+                s.epochs_dirty |= dirty;
+                dirty
+            };
+            if dirty {
+                self.write_checkpoint().await?;
+            }
             return Ok(());
         }
         if offset < log_start {

@@ -492,6 +492,31 @@ fn truncation_removes_the_batch_holding_the_offset_and_later_segments() {
     });
 }
 
+/// A broker that became leader of an empty (or idle) partition assigned its epoch's start at
+/// the log end and appended nothing; the next leader never had that epoch. Truncating to the
+/// log end (the follower's answer to DivergingEpoch) cuts no bytes but must drop that epoch, as
+/// Kafka's truncateTo does, or the follower reports it on every fetch and loops on divergence.
+#[test]
+fn truncating_to_the_log_end_drops_epochs_that_start_there() {
+    run(|| async {
+        let dir = tempfile::tempdir().unwrap();
+        let log = open(dir.path(), log_cfg_default(), false).await;
+        assert!(log.assign_epoch_start(1));
+        assert_eq!(log.latest_epoch(), Some(1));
+        log.truncate_to(0).await.unwrap();
+        assert_eq!(log.latest_epoch(), None, "the empty epoch 1 is gone");
+        log.append_as_leader(&batch(2, 10, 0), 0, 0).await.unwrap();
+        assert!(log.assign_epoch_start(3));
+        log.truncate_to(2).await.unwrap();
+        assert_eq!(log.epoch_entries(), vec![(0, 0)]);
+        log.close().await.unwrap();
+        // And it stays gone: the epoch checkpoint was rewritten.
+        let log = open(dir.path(), log_cfg_default(), true).await;
+        assert_eq!(log.epoch_entries(), vec![(0, 0)]);
+        log.close().await.unwrap();
+    });
+}
+
 #[test]
 fn follower_appends_keep_leader_offsets() {
     run(|| async {
