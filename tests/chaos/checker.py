@@ -105,8 +105,8 @@ def failed(result: dict) -> bool:
 def unavailability(ack_times: dict, windows: list, run_start: float, run_end: float) -> tuple:
     """The longest time any partition went without an acknowledgement between run_start and
     run_end (the producers write every partition steadily, so a gap is a partition that took no
-    writes), overall and per fault kind (gaps overlapping that kind's round windows
-    [(kind, t0, t1)])."""
+    writes), overall and per fault kind (each gap counted for the round it overlaps most;
+    rounds are [(kind, t0, t1)])."""
     worst = 0.0
     by_kind: dict[str, float] = {}
     for times in ack_times.values():
@@ -118,7 +118,13 @@ def unavailability(ack_times: dict, windows: list, run_start: float, run_end: fl
         for a, b in zip(edges, edges[1:]):
             gap = b - a
             worst = max(worst, gap)
+            # A gap counts for the round it overlaps most (the fault that stopped the writes;
+            # the last acknowledgement before it may come just before the round began).
+            best, kind_of = 0.0, None
             for kind, t0, t1 in windows:
-                if a < t1 and b > t0:
-                    by_kind[kind] = max(by_kind.get(kind, 0.0), gap)
+                overlap = min(b, t1) - max(a, t0)
+                if overlap > best:
+                    best, kind_of = overlap, kind
+            if kind_of is not None:
+                by_kind[kind_of] = max(by_kind.get(kind_of, 0.0), gap)
     return round(worst, 2), {k: round(v, 2) for k, v in sorted(by_kind.items())}

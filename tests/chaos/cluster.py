@@ -112,6 +112,11 @@ class Cluster:
                 "weir.cores": "1",
                 "weir.cpus": str((i - 1) % ncpu),
             }
+            if i == self.tmpfs_node:
+                # Block reservation ahead of writes (Weir's, for ext4's allocation latency)
+                # buys nothing on tmpfs, and with it a full disk would reach only partitions
+                # that outgrew their reservation: off, so ENOSPC hits every write at once.
+                props["weir.log.preallocate.step.bytes"] = "0"
             props.update(self.overrides)
             n.conf_path.write_text("".join(f"{k}={v}\n" for k, v in props.items()))
 

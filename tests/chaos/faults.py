@@ -15,7 +15,7 @@ import time
 
 from confluent_kafka import Producer
 
-from workload import client_config
+from workload import client_config, create_assigned_topic
 from confluent_kafka.admin import AdminClient
 
 KINDS = ("kill9", "pause", "isolate_peers", "isolate_clients", "link_down", "packet_loss",
@@ -33,6 +33,7 @@ class Context:
         self.probe_topic = probe_topic
         self.log = log
         self.storage_probes: dict[str, int] = {}
+        self.probes_made = 0
 
 
 class Deck:
@@ -159,14 +160,13 @@ def _fill(path: str) -> int:
                         return written
 
 
-def _probe(ctx, target: int, rng) -> str:
-    """Produces one message, acks=all and no retries, to a partition of the probe topic that the
+def _probe(ctx, topic: str, target: int) -> str:
+    """Produces one message, acks=all and no retries, to the probe topic's partition, which the
     full broker leads: the answer must be KAFKA_STORAGE_ERROR (a full disk refuses the write;
     nothing is acknowledged)."""
-    led = [p for p, lead in leaders(ctx, ctx.probe_topic).items() if lead == target]
-    if not led:
-        return "no_probe_partition_led"
-    part = rng.choice(sorted(led))
+    if leaders(ctx, topic).get(0) != target:
+        return "probe_partition_not_led_by_the_full_broker"
+    part = 0
     outcome = {}
     done = threading.Event()
 
@@ -177,7 +177,7 @@ def _probe(ctx, target: int, rng) -> str:
     p = Producer(client_config(**{
         "bootstrap.servers": ctx.cluster.bootstrap(), "acks": "all", "enable.idempotence": False,
         "retries": 0, "message.timeout.ms": 15000, "request.timeout.ms": 10000}))
-    p.produce(ctx.probe_topic, value=b"probe", partition=part, on_delivery=on_delivery)
+    p.produce(topic, value=b"probe", partition=part, on_delivery=on_delivery)
     deadline = time.monotonic() + 20
     while not done.is_set() and time.monotonic() < deadline:
         p.poll(0.2)
@@ -185,14 +185,29 @@ def _probe(ctx, target: int, rng) -> str:
     return outcome.get("r", "no_answer")
 
 
+def _probe_topic_led_by(ctx, target: int) -> str:
+    """A fresh one-partition topic whose preferred (so first) leader is `target`: Weir has no
+    ElectLeaders yet to move an existing partition's leadership back to it. Waits at most 20 s
+    for the metadata to show `target` leading it."""
+    ctx.probes_made += 1
+    name = f"{ctx.probe_topic}-{ctx.probes_made}"
+    others = [i for i in sorted(ctx.cluster.nodes) if i != target]
+    create_assigned_topic(ctx.cluster.bootstrap(), name, [[target] + others])
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and leaders(ctx, name).get(0) != target:
+        time.sleep(0.5)
+    return name
+
+
 def disk_full(ctx, rng):
     c = ctx.cluster
     t = c.tmpfs_node
     held = round(rng.uniform(4.0, 12.0), 1)
+    probe_topic = _probe_topic_led_by(ctx, t)
     ballast = os.path.join(str(c.nodes[t].data_dir), "chaos-ballast")
     filled = _fill(ballast)
     try:
-        probe = _probe(ctx, t, rng)
+        probe = _probe(ctx, probe_topic, t)
         ctx.storage_probes[probe] = ctx.storage_probes.get(probe, 0) + 1
         _sleep(held)
     finally:

@@ -33,7 +33,7 @@ import faults  # noqa: E402
 from cluster import Cluster  # noqa: E402
 from topology import Topology, netns_works, remove_stale  # noqa: E402
 from workload import (ConsumerThread, History, ProducerThread, client_config,  # noqa: E402
-                      log_clients_to, read_all)
+                      create_assigned_topic, log_clients_to, read_all)
 
 TOPIC = "chaos"
 PROBE_TOPIC = "chaos-probe"
@@ -104,22 +104,6 @@ def leaders_everywhere(admin: AdminClient, topic: str, partitions: int):
         return False, "no topic"
     led = {p for p, pm in t.partitions.items() if pm.leader >= 0}
     return len(led) == partitions, f"partitions with a leader: {sorted(led)}"
-
-
-def create_probe_topic(bootstrap: str, name: str, ids: list[int]) -> None:
-    """The disk-full probe's topic: each broker the preferred leader of one partition. By
-    kafka-python, as librdkafka 2.16 refuses any explicit replica assignment in CreateTopics
-    ("a default partition count and a replica assignment are mutually exclusive")."""
-    from kafka.admin import KafkaAdminClient
-    from kafka.admin import NewTopic as KNewTopic
-    ka = KafkaAdminClient(bootstrap_servers=bootstrap.split(","), request_timeout_ms=30000)
-    try:
-        ka.create_topics([KNewTopic(name, num_partitions=-1, replication_factor=-1,
-                                    replica_assignments={k: ids[k:] + ids[:k]
-                                                         for k in range(len(ids))},
-                                    topic_configs={"min.insync.replicas": "2"})])
-    finally:
-        ka.close()
 
 
 def parse_args(argv):
@@ -215,7 +199,10 @@ def main(argv=None) -> int:
                                                config={"min.insync.replicas": "2"})],
                                      operation_timeout=30).values():
             f.result(timeout=60)
-        create_probe_topic(cluster.bootstrap(), PROBE_TOPIC, sorted(cluster.nodes))
+        ids = sorted(cluster.nodes)
+        # Each broker the preferred leader of one partition (the disk-full probe's).
+        create_assigned_topic(cluster.bootstrap(), PROBE_TOPIC,
+                              [ids[k:] + ids[:k] for k in range(len(ids))])
         topics = [TOPIC, PROBE_TOPIC]
         wait_for("topics fully replicated", lambda: health(cluster, admin, topics), 120)
 
@@ -259,8 +246,18 @@ def main(argv=None) -> int:
                 if not n.alive():
                     cluster.start(i)
             healed_at = time.monotonic()
+
+            def recovered():
+                ok, why = health(cluster, admin, topics)
+                if not ok:
+                    return ok, why
+                # Writable again: every partition acknowledged something since the heal.
+                with h.lock:
+                    stalled = [p for p in range(a.partitions)
+                               if not h.ack_times[p] or h.ack_times[p][-1] < healed_at]
+                return not stalled, f"no acknowledgement since the heal on partitions {stalled}"
             try:
-                wait_for("recovery", lambda: health(cluster, admin, topics), a.heal_timeout)
+                wait_for("recovery", recovered, a.heal_timeout, step_s=0.5)
                 heal_s = time.monotonic() - healed_at
                 heal_max = max(heal_max, heal_s)
                 state = f"recovered in {heal_s:.1f} s"

@@ -67,14 +67,16 @@ def test_phantoms_in_the_log_and_in_reads_are_counted():
 
 def test_unavailability_is_the_longest_gap_between_acknowledgements():
     acks = {0: [1.0, 2.0, 9.0, 10.0], 1: [1.5, 3.0, 4.0, 9.5]}
-    worst, by_kind = checker.unavailability(acks, [("kill9", 2.5, 8.0), ("pause", 9.2, 9.9)],
+    worst, by_kind = checker.unavailability(acks, [("kill9", 1.8, 8.0), ("pause", 8.0, 10.0)],
                                             1.0, 10.0)
     assert worst == 7.0
-    assert by_kind == {"kill9": 7.0, "pause": 5.5}
+    # Each gap counts for the round it overlaps most: 2.0-9.0 (p0) and 4.0-9.5 (p1) for
+    # kill9, 9.0-10.0 and 9.5-10.0 for pause.
+    assert by_kind == {"kill9": 7.0, "pause": 1.0}
 
 
 def test_a_gap_open_at_the_end_lasts_until_the_next_acknowledgement():
     acks = {0: [1.0, 2.0, 12.0], 1: [15.0]}
-    worst, by_kind = checker.unavailability(acks, [("pause", 2.5, 9.0)], 1.0, 10.0)
+    worst, by_kind = checker.unavailability(acks, [("pause", 0.5, 9.0)], 1.0, 10.0)
     assert worst == 14.0  # partition 1: nothing from 1.0 until 15.0
     assert by_kind == {"pause": 14.0}

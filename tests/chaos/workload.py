@@ -35,6 +35,21 @@ def client_config(**kv) -> dict:
     return {"logger": CLIENT_LOG, **kv}
 
 
+def create_assigned_topic(bootstrap: str, name: str, assignment: list[list[int]]) -> None:
+    """A topic with explicit replicas (the first of each list its preferred leader), min ISR 2.
+    By kafka-python, as librdkafka 2.16 refuses any explicit replica assignment in CreateTopics
+    ("a default partition count and a replica assignment are mutually exclusive")."""
+    from kafka.admin import KafkaAdminClient
+    from kafka.admin import NewTopic as KNewTopic
+    ka = KafkaAdminClient(bootstrap_servers=bootstrap.split(","), request_timeout_ms=30000)
+    try:
+        ka.create_topics([KNewTopic(name, num_partitions=-1, replication_factor=-1,
+                                    replica_assignments=dict(enumerate(assignment)),
+                                    topic_configs={"min.insync.replicas": "2"})])
+    finally:
+        ka.close()
+
+
 class History:
     """Everything the clients saw; written by the client threads under one lock."""
 
