@@ -356,7 +356,8 @@ def main(argv=None) -> int:
                     say(f"broker {i} log tail:\n{cluster.log_tail(i, 8)}")
             cluster.stop_all()
         topo.destroy()
-        if code == 0 and not a.keep:
+        # Kept after a round that did not recover too: its logs are the evidence.
+        if code == 0 and not a.keep and not result.get("recovery_timeouts"):
             shutil.rmtree(workdir, ignore_errors=True)
         else:
             say(f"logs and data kept in {workdir}")
