@@ -62,3 +62,10 @@ PY="${PYTHON:-python3}"
 # (scripts/start.sh builds with --release) from a fresh clone.
 timeout 1800 \
   "$PY" -m pytest tests/integration -q --timeout 180 -p no:cacheprovider
+
+step "chaos: the checker's tests and a short run (3 brokers in network namespaces, seeded faults; docs/CHAOS.md)"
+# The run needs root for ip netns and nftables (network faults); without them it is skipped.
+if [ "$(id -u)" -eq 0 ] && ! command -v nft >/dev/null 2>&1; then
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nftables >/dev/null
+fi
+timeout 900 "$PY" -m pytest tests/chaos -q -p no:cacheprovider

@@ -265,7 +265,8 @@ impl PartitionLog {
             // Nothing to cut, but an epoch that starts at the log end goes, as in Kafka's
             // truncateTo: a leadership that appended nothing before the next leader was elected
             // left it, and a follower whose last fetched epoch the leader never had would be
-            // told to diverge there on every fetch, and never join the ISR.
+            // told to diverge there on every fetch, and never join the ISR (found by scripts/chaos.sh
+            // on idle partitions, and by a restarted broker in tests/integration/test_elections.py).
             let dropped = {
                 let mut s = self.state.borrow_mut();
                 let dropped = s.epochs.truncate_from_end(log_end);

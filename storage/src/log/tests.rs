@@ -492,6 +492,10 @@ fn truncation_removes_the_batch_holding_the_offset_and_later_segments() {
     });
 }
 
+/// A broker that became leader of an empty (or idle) partition assigned its epoch's start at
+/// the log end and appended nothing; the next leader never had that epoch. Truncating to the
+/// log end (the follower's answer to DivergingEpoch) cuts no bytes but must drop that epoch, as
+/// Kafka's truncateTo does, or the follower reports it on every fetch and loops on divergence.
 #[test]
 fn truncating_at_the_log_end_drops_an_epoch_that_starts_there() {
     // A leadership that appended nothing (epoch 2 at the end) before the next leader was
