@@ -28,9 +28,21 @@ fn main() -> std::io::Result<()> {
         })
         .collect();
     let config = [
-        ("config/server.properties", include_str!("../../config/server.properties"), ""),
-        ("", "num.partitions = 3\nlog.dirs:/tmp/w\\\n  eir\n# c\n! c\nlisteners=PLAINTEXT://:9092", "log.retention.hours=24\ncleanup.policy=compact\nmin.insync.replicas=2\n"),
-        ("", "", "compression.type=zstd\nmessage.timestamp.type=LogAppendTime\nsegment.bytes=1048576\n"),
+        (
+            "config/server.properties",
+            include_str!("../../config/server.properties"),
+            "",
+        ),
+        (
+            "",
+            "num.partitions = 3\nlog.dirs:/tmp/w\\\n  eir\n# c\n! c\nlisteners=PLAINTEXT://:9092",
+            "log.retention.hours=24\ncleanup.policy=compact\nmin.insync.replicas=2\n",
+        ),
+        (
+            "",
+            "",
+            "compression.type=zstd\nmessage.timestamp.type=LogAppendTime\nsegment.bytes=1048576\n",
+        ),
     ]
     .iter()
     .map(|(_, props, overrides)| {

@@ -10,7 +10,6 @@
 
 use bytes::Bytes;
 use kafka_protocol::messages::RequestKind;
-use kafka_protocol::protocol::VersionRange;
 use libfuzzer_sys::fuzz_target;
 use std::sync::OnceLock;
 use weir_net::{decode_any_request, Request, SupportedApis, WeirApi, WeirApis};
@@ -20,16 +19,15 @@ const BASE: usize = 64 << 10;
 /// Decoded bytes per frame byte; see the module doc and scripts/fuzz.sh's report of peaks.
 const PER_BYTE: usize = 512;
 
+/// The tables a broker's listeners decode with: the Kafka apis every listener serves (the
+/// table ApiVersions advertises) and the private apis of the CONTROLLER listener.
 fn tables() -> &'static (SupportedApis, WeirApis) {
     static T: OnceLock<(SupportedApis, WeirApis)> = OnceLock::new();
     T.get_or_init(|| {
-        let weir = WeirApis::new(
-            WeirApi::ALL
-                .iter()
-                .map(|a| (*a, VersionRange { min: 0, max: 0 })),
+        (
+            weir::handlers::supported_apis(),
+            weir::cluster::private_apis(),
         )
-        .expect("private apis at v0");
-        (weir::handlers::supported_apis(), weir)
     })
 }
 

@@ -54,7 +54,11 @@ fn fix_up(buf: &mut [u8]) {
     let mut pos = 0;
     while buf.len() - pos >= HEADER_LEN {
         let rest = &mut buf[pos..];
-        let declared = i32::from_be_bytes(rest[BATCH_LENGTH_AT..BATCH_LENGTH_AT + 4].try_into().unwrap());
+        let declared = i32::from_be_bytes(
+            rest[BATCH_LENGTH_AT..BATCH_LENGTH_AT + 4]
+                .try_into()
+                .unwrap(),
+        );
         let len = (declared.max(0) as usize + LOG_OVERHEAD).clamp(HEADER_LEN, rest.len());
         let batch = &mut rest[..len];
         batch[BATCH_LENGTH_AT..BATCH_LENGTH_AT + 4]

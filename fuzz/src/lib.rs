@@ -122,6 +122,8 @@ fn over_allowance(used: usize, request: usize, allowance: usize) -> ! {
     );
     let left = w.len();
     let _ = std::io::stderr().write_all(&buf[..buf.len() - left]);
+    // The bound is disarmed, so the backtrace may allocate: it names the call that asked.
+    eprintln!("{}", std::backtrace::Backtrace::force_capture());
     std::process::abort();
 }
 
@@ -134,6 +136,15 @@ fn over_allowance(used: usize, request: usize, allowance: usize) -> ! {
 /// a reservation before the elements are there, or work quadratic in the input, exceeds it.
 #[must_use]
 pub fn bound(input_len: usize, base: usize, per_byte: usize) -> Bound {
+    static HOOK: std::sync::Once = std::sync::Once::new();
+    HOOK.call_once(|| {
+        // A panic is the finding: formatting it must not trip the bound as well.
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            ALLOWANCE.store(usize::MAX, Ordering::Relaxed);
+            previous(info);
+        }));
+    });
     INPUT_LEN.store(input_len, Ordering::Relaxed);
     PEAK.store(0, Ordering::Relaxed);
     BASELINE.store(LIVE.load(Ordering::Relaxed), Ordering::Relaxed);

@@ -52,7 +52,11 @@ pub fn batches() -> Vec<Vec<u8>> {
         out.push(plain);
     }
     // A keyed-only batch, which a compacted topic accepts.
-    out.push(build_batch(&records[..1], 1_700_000_000_000, ProducerFields::NONE));
+    out.push(build_batch(
+        &records[..1],
+        1_700_000_000_000,
+        ProducerFields::NONE,
+    ));
     out
 }
 
@@ -143,30 +147,36 @@ fn bodies(key: ApiKey) -> Vec<RequestKind> {
         ApiKey::OffsetCommit => Some(RequestKind::OffsetCommit(
             m::OffsetCommitRequest::default()
                 .with_group_id(m::GroupId(s("g")))
-                .with_topics(vec![m::offset_commit_request::OffsetCommitRequestTopic::default()
-                    .with_name(topic("t"))
-                    .with_partitions(vec![
-                        m::offset_commit_request::OffsetCommitRequestPartition::default()
-                            .with_committed_offset(5)
-                            .with_committed_metadata(Some(s("meta"))),
-                    ])]),
+                .with_topics(vec![
+                    m::offset_commit_request::OffsetCommitRequestTopic::default()
+                        .with_name(topic("t"))
+                        .with_partitions(vec![
+                            m::offset_commit_request::OffsetCommitRequestPartition::default()
+                                .with_committed_offset(5)
+                                .with_committed_metadata(Some(s("meta"))),
+                        ]),
+                ]),
         )),
         ApiKey::JoinGroup => Some(RequestKind::JoinGroup(
             m::JoinGroupRequest::default()
                 .with_group_id(m::GroupId(s("g")))
                 .with_session_timeout_ms(10_000)
                 .with_protocol_type(s("consumer"))
-                .with_protocols(vec![m::join_group_request::JoinGroupRequestProtocol::default()
-                    .with_name(s("range"))
-                    .with_metadata(Bytes::from_static(b"\x00\x01\x00\x00\x00\x01\x00\x01t"))]),
+                .with_protocols(vec![
+                    m::join_group_request::JoinGroupRequestProtocol::default()
+                        .with_name(s("range"))
+                        .with_metadata(Bytes::from_static(b"\x00\x01\x00\x00\x00\x01\x00\x01t")),
+                ]),
         )),
         ApiKey::SyncGroup => Some(RequestKind::SyncGroup(
             m::SyncGroupRequest::default()
                 .with_group_id(m::GroupId(s("g")))
                 .with_member_id(s("m"))
-                .with_assignments(vec![m::sync_group_request::SyncGroupRequestAssignment::default()
-                    .with_member_id(s("m"))
-                    .with_assignment(Bytes::from_static(b"\x00\x01"))]),
+                .with_assignments(vec![
+                    m::sync_group_request::SyncGroupRequestAssignment::default()
+                        .with_member_id(s("m"))
+                        .with_assignment(Bytes::from_static(b"\x00\x01")),
+                ]),
         )),
         ApiKey::IncrementalAlterConfigs => Some(RequestKind::IncrementalAlterConfigs(
             m::IncrementalAlterConfigsRequest::default().with_resources(vec![
@@ -184,8 +194,9 @@ fn bodies(key: ApiKey) -> Vec<RequestKind> {
             m::ListOffsetsRequest::default().with_topics(vec![
                 m::list_offsets_request::ListOffsetsTopic::default()
                     .with_name(topic("t"))
-                    .with_partitions(vec![m::list_offsets_request::ListOffsetsPartition::default()
-                        .with_timestamp(-1)]),
+                    .with_partitions(vec![
+                        m::list_offsets_request::ListOffsetsPartition::default().with_timestamp(-1),
+                    ]),
             ]),
         )),
         ApiKey::DeleteRecords => Some(RequestKind::DeleteRecords(
@@ -193,10 +204,22 @@ fn bodies(key: ApiKey) -> Vec<RequestKind> {
                 m::delete_records_request::DeleteRecordsTopic::default()
                     .with_name(topic("t"))
                     .with_partitions(vec![
-                        m::delete_records_request::DeleteRecordsPartition::default()
-                            .with_offset(3),
+                        m::delete_records_request::DeleteRecordsPartition::default().with_offset(3),
                     ]),
             ]),
+        )),
+        ApiKey::OffsetForLeaderEpoch => Some(RequestKind::OffsetForLeaderEpoch(
+            m::OffsetForLeaderEpochRequest::default()
+                .with_replica_id(m::BrokerId(2))
+                .with_topics(vec![
+                    m::offset_for_leader_epoch_request::OffsetForLeaderTopic::default()
+                        .with_topic(topic("t"))
+                        .with_partitions(vec![
+                            m::offset_for_leader_epoch_request::OffsetForLeaderPartition::default()
+                                .with_current_leader_epoch(3)
+                                .with_leader_epoch(2),
+                        ]),
+                ]),
         )),
         _ => None,
     };
@@ -240,6 +263,7 @@ fn default_body(key: ApiKey) -> RequestKind {
         DescribeGroups => DescribeGroupsRequest,
         DeleteGroups => DeleteGroupsRequest,
         OffsetDelete => OffsetDeleteRequest,
+        OffsetForLeaderEpoch => OffsetForLeaderEpochRequest,
     )
 }
 
@@ -314,50 +338,87 @@ pub fn raft_messages() -> Vec<Vec<u8>> {
     crate::seeds_cluster::raft_messages()
 }
 
-/// `follower_fetch` inputs: a version byte, then a response frame body (header v1 + body) as
-/// the replica fetcher reads it.
+/// The follower state prefix of a `follower_fetch` input (see the target's `local_log`): the
+/// Fetch version's index in the fetcher's range, the local log end, the follower's leader epoch,
+/// and local epochs as (epoch step - 1, start step) from epoch -1 at offset 0.
+fn follower_state(version_index: u8, end: u16, leader_epoch: u8, epochs: &[(u8, u8)]) -> Vec<u8> {
+    let mut packed = epochs.len() as u64;
+    for (i, (de, ds)) in epochs.iter().enumerate() {
+        packed |= (u64::from(de & 0x7) | (u64::from(ds & 0x1f) << 3)) << (3 + 8 * i);
+    }
+    let mut v = vec![version_index];
+    v.extend_from_slice(&end.to_be_bytes());
+    v.push(leader_epoch);
+    v.extend_from_slice(&packed.to_be_bytes()[3..]);
+    v
+}
+
+/// `follower_fetch` inputs: follower state, then a response frame body (header + body) as the
+/// replica fetcher reads it, at every version the fetcher asks for.
 pub fn follower_fetch_inputs() -> Vec<Vec<u8>> {
     let batches = batches();
+    let chained_from = |mut next: i64, epoch: i32| {
+        let mut chained = Vec::new();
+        for b in &batches {
+            let mut b = b.clone();
+            weir_storage::batch::assign(&mut b, next, epoch);
+            next += 3;
+            chained.extend_from_slice(&b);
+        }
+        (Bytes::from(chained), next)
+    };
+    // An empty follower at epoch 2, and one with epochs 0 (from 0) and 2 (from 9) ending at 18.
+    let states: [(u16, u8, &[(u8, u8)]); 2] = [(0, 2, &[]), (18, 3, &[(0, 0), (1, 9)])];
+    let (lo, hi) = weir::replicate::fetcher::FETCH_VERSIONS;
     let mut out = Vec::new();
-    // Offsets in order, as a leader's log serves them.
-    let mut next = 0i64;
-    let mut chained = Vec::new();
-    for b in &batches {
-        let mut b = b.clone();
-        weir_storage::batch::assign(&mut b, next, 3);
-        next += 3;
-        chained.extend_from_slice(&b);
-    }
-    let record_sets = [Bytes::from(chained), Bytes::from(batches[4].clone()), Bytes::new()];
-    for version in 12..=16i16 {
-        for records in &record_sets {
-            let partition = m::fetch_response::PartitionData::default()
-                .with_partition_index(0)
-                .with_high_watermark(next)
-                .with_last_stable_offset(next)
-                .with_log_start_offset(0)
-                .with_records(Some(records.clone()));
-            let diverging = partition.clone().with_diverging_epoch(
-                m::fetch_response::EpochEndOffset::default()
-                    .with_epoch(2)
-                    .with_end_offset(4),
-            );
-            let topic = m::fetch_response::FetchableTopicResponse::default()
-                .with_topic(topic("t"))
-                .with_topic_id(uuid::Uuid::from_u128(42))
-                .with_partitions(vec![partition, diverging]);
-            let body = m::FetchResponse::default().with_responses(vec![topic]);
-            let mut buf = BytesMut::new();
-            m::ResponseHeader::default()
-                .with_correlation_id(1)
-                .encode(&mut buf, ApiKey::Fetch.response_header_version(version))
-                .expect("header");
-            if body.encode(&mut buf, version).is_err() {
-                continue;
+    for version in lo..=hi {
+        for (end, leader_epoch, epochs) in states {
+            let (chained, next) = chained_from(i64::from(end), i32::from(leader_epoch));
+            let record_sets = [chained, Bytes::from(batches[4].clone()), Bytes::new()];
+            for records in &record_sets {
+                let partition = m::fetch_response::PartitionData::default()
+                    .with_partition_index(0)
+                    .with_high_watermark(next)
+                    .with_last_stable_offset(next)
+                    .with_log_start_offset(0)
+                    .with_records(Some(records.clone()));
+                let diverging = partition
+                    .clone()
+                    .with_partition_index(1)
+                    .with_records(None)
+                    .with_diverging_epoch(
+                        m::fetch_response::EpochEndOffset::default()
+                            .with_epoch(2)
+                            .with_end_offset(4),
+                    );
+                // OFFSET_OUT_OF_RANGE, FENCED_LEADER_EPOCH, UNKNOWN_LEADER_EPOCH,
+                // NOT_LEADER_OR_FOLLOWER.
+                let errors = [1i16, 74, 75, 6].map(|code| {
+                    partition
+                        .clone()
+                        .with_partition_index(2 + i32::from(code))
+                        .with_error_code(code)
+                        .with_records(None)
+                        .with_log_start_offset(30)
+                });
+                let mut partitions = vec![partition, diverging];
+                partitions.extend(errors);
+                let topic = m::fetch_response::FetchableTopicResponse::default()
+                    .with_topic(topic("t"))
+                    .with_topic_id(uuid::Uuid::from_u128(42))
+                    .with_partitions(partitions);
+                let body = m::FetchResponse::default().with_responses(vec![topic]);
+                let mut buf = BytesMut::new();
+                m::ResponseHeader::default()
+                    .with_correlation_id(1)
+                    .encode(&mut buf, ApiKey::Fetch.response_header_version(version))
+                    .expect("header");
+                body.encode(&mut buf, version)
+                    .expect("a fetch response encodes");
+                let mut input = follower_state((version - lo) as u8, end, leader_epoch, epochs);
+                input.extend_from_slice(&buf);
+                out.push(input);
             }
-            let mut input = vec![(version - 12) as u8];
-            input.extend_from_slice(&buf);
-            out.push(input);
         }
     }
     out

@@ -1,8 +1,8 @@
 //! Seeds for the cluster-side decoders: the project's own sample values (the same ones its
 //! round-trip tests use), encoded with the project's encoders.
 
-use weir_replication::controller::wire::{encode_request, encode_response, ControllerResponse};
 use weir_replication::controller::error::ControllerError;
+use weir_replication::controller::wire::{encode_request, encode_response, ControllerResponse};
 use weir_replication::controller::*;
 use weir_replication::metadata::records::*;
 use weir_replication::metadata::MetadataRecord;

@@ -44,6 +44,10 @@ pub struct FetchSettings {
     pub listener: String,
 }
 
+/// The Fetch versions a follower speaks (lowest, highest): v12 brings diverging epochs (KIP-595),
+/// v15 the replica state (KIP-903).
+pub const FETCH_VERSIONS: (i16, i16) = (12, 15);
+
 /// The fetchers of one core, by leader.
 #[derive(Default)]
 pub struct Fetchers {
@@ -169,7 +173,7 @@ impl Fetcher {
                 }
             };
             for (r, pos) in asked {
-                let answer = find_answer(&core, &response, &r);
+                let answer = find_answer(&response, &r);
                 match answer {
                     Some((answer, records)) => process(&r, pos, answer, records).await,
                     None => {
@@ -223,7 +227,7 @@ async fn fetch(
 ) -> Result<FetchResponse, String> {
     let c = conn.connection().await.map_err(|e| e.to_string())?;
     let version = c
-        .version(ApiKey::Fetch, 12, 15)
+        .version(ApiKey::Fetch, FETCH_VERSIONS.0, FETCH_VERSIONS.1)
         .map_err(|e| e.to_string())?;
     let me = core.settings.node_id;
     let epoch = core.image.borrow().broker(me).map_or(-1, |b| b.epoch);
@@ -275,19 +279,30 @@ async fn fetch(
 
 /// The leader's answer for `r`, if the response has one.
 fn find_answer(
-    core: &Core,
     response: &FetchResponse,
     r: &Replica,
 ) -> Option<(FetchAnswer, Option<bytes::Bytes>)> {
-    let id = uuid::Uuid::from_bytes(r.topic_id);
+    answer_for(response, r.topic_id, &r.tp.topic, r.tp.partition)
+}
+
+/// The leader's answer for one partition as the follower acts on it: found by topic id (or by
+/// name, from a leader below Fetch v13), its error told apart, a diverging epoch only when the
+/// leader set one, the records as they came (a slice of the response frame). Pure, so the fuzz
+/// target of follower fetches (fuzz/fuzz_targets/follower_fetch.rs) reads responses as this does.
+pub fn answer_for(
+    response: &FetchResponse,
+    topic_id: [u8; 16],
+    topic_name: &str,
+    partition: i32,
+) -> Option<(FetchAnswer, Option<bytes::Bytes>)> {
+    let id = uuid::Uuid::from_bytes(topic_id);
     let topic = response.responses.iter().find(|t| {
-        t.topic_id == id || (!t.topic.0.is_empty() && t.topic.0.as_str() == r.tp.topic)
+        t.topic_id == id || (!t.topic.0.is_empty() && t.topic.0.as_str() == topic_name)
     })?;
-    let _ = core;
     let p = topic
         .partitions
         .iter()
-        .find(|p| p.partition_index == r.tp.partition)?;
+        .find(|p| p.partition_index == partition)?;
     let error = match p.error_code {
         0 => FetchError::None,
         1 => FetchError::OffsetOutOfRange,

@@ -193,25 +193,7 @@ impl PartitionLog {
     ) -> Result<AppendInfo> {
         self.ensure_open()?;
         let max_bytes = self.config.borrow().max_message_bytes;
-        let parsed = batch::split_and_validate(&records)?;
-        if let Some((range, _)) = parsed.iter().find(|(r, _)| r.len() > max_bytes) {
-            return Err(BatchError::TooLarge {
-                size: range.len(),
-                max: max_bytes,
-            }
-            .into());
-        }
-        if parsed.is_empty() {
-            return Err(BatchError::TooShort {
-                len: 0,
-                min: batch::HEADER_LEN,
-            }
-            .into());
-        }
-        let batches = parsed
-            .into_iter()
-            .map(|(range, h)| (records.slice(range), h))
-            .collect();
+        let batches = follower_batches(&records, max_bytes)?;
         self.enqueue(batches, Origin::Replica, now_ms, -1).await
     }
 
@@ -232,16 +214,7 @@ impl PartitionLog {
             // Check the whole set before touching the queue, so a refused follower append
             // leaves nothing behind.
             if let Origin::Replica = origin {
-                for (_, h) in &batches {
-                    if h.base_offset < next {
-                        return Err(StorageError::NonMonotonicOffset {
-                            base_offset: h.base_offset,
-                            log_end: next,
-                        });
-                    }
-                    next = h.last_offset() + 1;
-                }
-                next = q.next_offset;
+                follower_next_offset(batches.iter().map(|(_, h)| h), next)?;
                 self.track_replicated(batches.iter().map(|(_, h)| h));
             }
             for (bytes, h) in batches {
@@ -506,4 +479,52 @@ impl PartitionLog {
         self.record_written(batches.iter().map(|b| &b.header));
         Ok(())
     }
+}
+
+/// A fetch response's records as a follower appends them: split into batches (slices of
+/// `records`, not copies), each framed and CRC-checked, none larger than `max_message_bytes`,
+/// at least one. Pure, so the fuzz target of follower fetches runs exactly this.
+pub fn follower_batches(
+    records: &Bytes,
+    max_message_bytes: usize,
+) -> Result<Vec<(Bytes, BatchHeader)>> {
+    let parsed = batch::split_and_validate(records)?;
+    if let Some((range, _)) = parsed.iter().find(|(r, _)| r.len() > max_message_bytes) {
+        return Err(BatchError::TooLarge {
+            size: range.len(),
+            max: max_message_bytes,
+        }
+        .into());
+    }
+    if parsed.is_empty() {
+        return Err(BatchError::TooShort {
+            len: 0,
+            min: batch::HEADER_LEN,
+        }
+        .into());
+    }
+    Ok(parsed
+        .into_iter()
+        .map(|(range, h)| (records.slice(range), h))
+        .collect())
+}
+
+/// Where a log ending at `log_end` ends after a follower appends batches with `headers`: they
+/// keep the leader's offsets, so they must start at or after the end and increase (Kafka's
+/// follower append refuses the rest the same way).
+pub fn follower_next_offset<'a>(
+    headers: impl IntoIterator<Item = &'a BatchHeader>,
+    log_end: Offset,
+) -> Result<Offset> {
+    let mut next = log_end;
+    for h in headers {
+        if h.base_offset < next {
+            return Err(StorageError::NonMonotonicOffset {
+                base_offset: h.base_offset,
+                log_end: next,
+            });
+        }
+        next = h.last_offset() + 1;
+    }
+    Ok(next)
 }
