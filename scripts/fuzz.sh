@@ -51,6 +51,7 @@ if [ "$mode" = list ]; then all_targets; exit 0; fi
 if [ ${#targets[@]} -eq 0 ]; then mapfile -t targets < <(all_targets); fi
 
 TRIPLE="$(rustc -vV | sed -n 's/^host: //p')"
+TARGET_DIR="${CARGO_TARGET_DIR:-$FUZZ_DIR/target}"
 export RUSTFLAGS="-Cpasses=sancov-module \
  -Cllvm-args=-sanitizer-coverage-level=4 \
  -Cllvm-args=-sanitizer-coverage-inline-8bit-counters \
@@ -61,10 +62,10 @@ export RUSTFLAGS="-Cpasses=sancov-module \
 # --target keeps the flags off build scripts and proc macros, as cargo-fuzz does.
 if [ "$mode" = smoke ] || [ "$dev" = 1 ]; then
   # A dev build (opt-level 1: libFuzzer needs some speed) keeps CI's build short.
-  profile=dev; bin_dir="$FUZZ_DIR/target/$TRIPLE/debug"
+  profile=dev; bin_dir="$TARGET_DIR/$TRIPLE/debug"
   export CARGO_PROFILE_DEV_OPT_LEVEL=1 CARGO_PROFILE_DEV_DEBUG=0
 else
-  profile=release; bin_dir="$FUZZ_DIR/target/$TRIPLE/release"
+  profile=release; bin_dir="$TARGET_DIR/$TRIPLE/release"
 fi
 bin_args=()
 for t in "${targets[@]}"; do bin_args+=(--bin "$t"); done
@@ -77,8 +78,12 @@ for t in "${targets[@]}"; do
   work="$FUZZ_DIR/work/$t"
   artifacts="$FUZZ_DIR/artifacts/$t"
   mkdir -p "$corpus" "$work" "$artifacts"
-  if [ "$mode" = smoke ]; then work="$(mktemp -d)"; fi
   log="$FUZZ_DIR/work/$t.log"
+  if [ "$mode" = smoke ]; then
+    # New inputs and the log are thrown away; a finding is still saved (and fails the run).
+    work="$(mktemp -d)"
+    log="$work.log"
+  fi
   echo "== $t: ${secs}s from $(find "$corpus" -type f | wc -l) corpus inputs (log: $log)"
   # -rss_limit_mb backs the allocation bound up for memory that is touched without being
   # counted (none expected); -timeout makes a hang of 10 s a finding.
@@ -93,7 +98,11 @@ for t in "${targets[@]}"; do
     grep -E '^stat::(number_of_executed_units|average_exec_per_sec|peak_rss_mb)' "$log"
     grep -E 'ERROR|panicked|weir-fuzz|^SUMMARY' "$log" | head -n 5
   } | sed 's/^/   /' || true
-  if [ "$mode" = smoke ]; then rm -rf "$work"; fi
-  if [ $rc -ne 0 ]; then failed+=("$t"); echo "!! $t found something (exit $rc); see $log and $artifacts"; fi
+  if [ $rc -ne 0 ]; then
+    failed+=("$t")
+    echo "!! $t found something (exit $rc); see $artifacts"
+    tail -n 40 "$log"
+  fi
+  if [ "$mode" = smoke ]; then rm -rf "$work" "$log"; fi
 done
 if [ ${#failed[@]} -gt 0 ]; then echo "findings in: ${failed[*]}"; exit 1; fi

@@ -66,7 +66,7 @@ pub fn records_inputs() -> Vec<Vec<u8>> {
     let mut out = Vec::new();
     for (i, b) in batches.iter().enumerate() {
         // Config bytes spread over codecs, compaction, timestamp types and the fix-up bit.
-        for cfg in [0x05u8, 0x00 | (i as u8 % 5), 0x88, 0x93, 0xA4, 0x4D] {
+        for cfg in [0x05u8, i as u8 % 5, 0x88, 0x93, 0xA4, 0x4D] {
             let mut v = vec![cfg];
             v.extend_from_slice(b);
             out.push(v);
@@ -368,7 +368,8 @@ pub fn follower_fetch_inputs() -> Vec<Vec<u8>> {
         (Bytes::from(chained), next)
     };
     // An empty follower at epoch 2, and one with epochs 0 (from 0) and 2 (from 9) ending at 18.
-    let states: [(u16, u8, &[(u8, u8)]); 2] = [(0, 2, &[]), (18, 3, &[(0, 0), (1, 9)])];
+    type State = (u16, u8, &'static [(u8, u8)]);
+    let states: [State; 2] = [(0, 2, &[]), (18, 3, &[(0, 0), (1, 9)])];
     let (lo, hi) = weir::replicate::fetcher::FETCH_VERSIONS;
     let mut out = Vec::new();
     for version in lo..=hi {
