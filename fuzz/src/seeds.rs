@@ -72,6 +72,10 @@ pub fn records_inputs() -> Vec<Vec<u8>> {
             out.push(v);
         }
     }
+    // Record offsets past i64::MAX (the base offset is outside the CRC).
+    let mut at_max = batches[0].clone();
+    weir_storage::batch::assign(&mut at_max, i64::MAX, 0);
+    out.push([vec![0x05u8], at_max].concat());
     let mut two = vec![0x85u8];
     two.extend_from_slice(&batches[0]);
     two.extend_from_slice(&batches[4]);
@@ -375,7 +379,15 @@ pub fn follower_fetch_inputs() -> Vec<Vec<u8>> {
     for version in lo..=hi {
         for (end, leader_epoch, epochs) in states {
             let (chained, next) = chained_from(i64::from(end), i32::from(leader_epoch));
-            let record_sets = [chained, Bytes::from(batches[4].clone()), Bytes::new()];
+            // A batch at the largest offsets: its last offset passes i64::MAX.
+            let mut at_max = batches[4].clone();
+            weir_storage::batch::assign(&mut at_max, i64::MAX - 1, i32::from(leader_epoch));
+            let record_sets = [
+                chained,
+                Bytes::from(batches[4].clone()),
+                Bytes::new(),
+                Bytes::from(at_max),
+            ];
             for records in &record_sets {
                 let partition = m::fetch_response::PartitionData::default()
                     .with_partition_index(0)

@@ -511,7 +511,8 @@ pub fn follower_batches(
 
 /// Where a log ending at `log_end` ends after a follower appends batches with `headers`: they
 /// keep the leader's offsets, so they must start at or after the end and increase (Kafka's
-/// follower append refuses the rest the same way).
+/// follower append refuses the rest the same way). The base offset is outside the CRC, so a
+/// batch whose offsets would pass i64::MAX is refused rather than wrapped.
 pub fn follower_next_offset<'a>(
     headers: impl IntoIterator<Item = &'a BatchHeader>,
     log_end: Offset,
@@ -524,7 +525,59 @@ pub fn follower_next_offset<'a>(
                 log_end: next,
             });
         }
-        next = h.last_offset() + 1;
+        next = h
+            .base_offset
+            .checked_add(i64::from(h.last_offset_delta) + 1)
+            .ok_or(BatchError::OffsetOverflow {
+                base_offset: h.base_offset,
+                last_offset_delta: h.last_offset_delta,
+            })?;
     }
     Ok(next)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::batch::{assign, build_batch, ProducerFields, Record};
+
+    fn batch_at(base_offset: Offset, records: usize) -> Bytes {
+        let r = Record {
+            key: None,
+            value: Some(b"v".to_vec()),
+            headers: vec![],
+            timestamp_delta: 0,
+        };
+        let mut b = build_batch(&vec![r; records], 1_000, ProducerFields::NONE);
+        assign(&mut b, base_offset, 0);
+        Bytes::from(b)
+    }
+
+    #[test]
+    fn follower_batches_continue_the_log() {
+        let mut records = batch_at(10, 3).to_vec();
+        records.extend_from_slice(&batch_at(13, 2));
+        let batches = follower_batches(&Bytes::from(records), 1 << 20).unwrap();
+        let headers = || batches.iter().map(|(_, h)| h);
+        assert_eq!(follower_next_offset(headers(), 10).unwrap(), 15);
+        assert!(matches!(
+            follower_next_offset(headers(), 11),
+            Err(StorageError::NonMonotonicOffset { .. })
+        ));
+    }
+
+    /// A leader's batch whose last offset passes i64::MAX (the base offset is outside the CRC)
+    /// panicked the follower's append in a debug build and, wrapping in release, would have
+    /// moved the log end below zero.
+    #[test]
+    fn a_follower_batch_past_the_largest_offset_is_refused() {
+        let records = batch_at(i64::MAX - 1, 3);
+        let batches = follower_batches(&records, 1 << 20).unwrap();
+        assert!(matches!(
+            follower_next_offset(batches.iter().map(|(_, h)| h), 0),
+            Err(StorageError::InvalidBatch(
+                BatchError::OffsetOverflow { .. }
+            ))
+        ));
+    }
 }
