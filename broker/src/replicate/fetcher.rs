@@ -436,3 +436,54 @@ fn report_truncation(r: &Replica, from: i64, old_end: i64, old_hw: i64) {
         tracing::info!(partition = %r.tp, from, to = old_end, "truncating records the leader does not have (never committed)");
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kafka_protocol::messages::fetch_response::{
+        EpochEndOffset, FetchableTopicResponse, PartitionData,
+    };
+    use kafka_protocol::messages::TopicName;
+    use kafka_protocol::protocol::StrBytes;
+
+    fn response(partitions: Vec<PartitionData>) -> FetchResponse {
+        FetchResponse::default().with_responses(vec![FetchableTopicResponse::default()
+            .with_topic(TopicName(StrBytes::from_static_str("t")))
+            .with_topic_id(uuid::Uuid::from_bytes([7; 16]))
+            .with_partitions(partitions)])
+    }
+
+    #[test]
+    fn answers_are_found_by_id_or_name_and_read_as_the_follower_acts() {
+        let r = response(vec![
+            PartitionData::default()
+                .with_partition_index(0)
+                .with_high_watermark(9)
+                .with_records(Some(bytes::Bytes::from_static(b"x"))),
+            PartitionData::default()
+                .with_partition_index(1)
+                .with_diverging_epoch(EpochEndOffset::default().with_epoch(2).with_end_offset(4)),
+            PartitionData::default()
+                .with_partition_index(2)
+                .with_error_code(74),
+        ]);
+        let (a, records) = answer_for(&r, [7; 16], "other", 0).expect("by id");
+        assert_eq!(
+            (a.error, a.high_watermark, a.diverging_epoch),
+            (FetchError::None, 9, None)
+        );
+        assert_eq!(records.as_deref(), Some(&b"x"[..]));
+        let (a, _) = answer_for(&r, [0; 16], "t", 1).expect("by name");
+        assert_eq!(
+            a.diverging_epoch,
+            Some(DivergingEpoch {
+                epoch: 2,
+                end_offset: 4
+            })
+        );
+        let (a, _) = answer_for(&r, [7; 16], "t", 2).unwrap();
+        assert_eq!(a.error, FetchError::FencedLeaderEpoch);
+        assert!(answer_for(&r, [7; 16], "t", 3).is_none());
+        assert!(answer_for(&r, [1; 16], "u", 0).is_none());
+    }
+}
