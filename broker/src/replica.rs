@@ -38,6 +38,10 @@ pub struct Replica {
     pub settings: RefCell<TopicSettings>,
     /// Leader, follower or idle (see `replicate::role`).
     pub role: RefCell<Role>,
+    /// A task is sending this replica's unclean election reports (`replicate::unclean`), and
+    /// whether it should look once more before it ends.
+    pub unclean_reporting: Cell<bool>,
+    pub unclean_recheck: Cell<bool>,
 }
 
 impl Replica {
@@ -55,6 +59,8 @@ impl Replica {
             leader_epoch: Cell::new(leader_epoch),
             settings: RefCell::new(settings),
             role: RefCell::new(Role::Idle),
+            unclean_reporting: Cell::new(false),
+            unclean_recheck: Cell::new(false),
         }
     }
 

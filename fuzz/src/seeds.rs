@@ -225,6 +225,15 @@ fn bodies(key: ApiKey) -> Vec<RequestKind> {
                         ]),
                 ]),
         )),
+        ApiKey::ElectLeaders => Some(RequestKind::ElectLeaders(
+            m::ElectLeadersRequest::default()
+                .with_election_type(1)
+                .with_topic_partitions(Some(vec![
+                    m::elect_leaders_request::TopicPartitions::default()
+                        .with_topic(topic("t"))
+                        .with_partitions(vec![0, 1]),
+                ])),
+        )),
         _ => None,
     };
     v.extend(populated);
@@ -268,6 +277,8 @@ fn default_body(key: ApiKey) -> RequestKind {
         DeleteGroups => DeleteGroupsRequest,
         OffsetDelete => OffsetDeleteRequest,
         OffsetForLeaderEpoch => OffsetForLeaderEpochRequest,
+        DescribeQuorum => DescribeQuorumRequest,
+        ElectLeaders => ElectLeadersRequest,
     )
 }
 
@@ -314,6 +325,7 @@ pub fn private_requests() -> Vec<(weir_net::WeirApi, Vec<u8>)> {
     out.push((
         WeirApi::MetadataFetch,
         weir::cluster::observer::FetchRequest {
+            replica_id: 4,
             from_index: 12,
             max_bytes: 1 << 20,
             max_wait_ms: 500,

@@ -4,6 +4,8 @@
                       only need topics of their own (they use unique topic names).
 * `broker_factory`  - `broker_factory(**overrides)` starts a dedicated broker with extra
                       `--override key=value` properties; it is stopped after the test.
+* `cluster_factory` - `cluster_factory(layout)` starts a cluster of real processes (one config
+                      file each, `cluster.py`); every node is stopped after the test.
 
 Each broker gets 127.0.0.1 and a free port, a fresh data dir, stderr captured to a file
 (its tail is attached to the report of any failing test), and is always cleaned up by PID.
@@ -256,3 +258,33 @@ def pytest_runtest_makereport(item, call):
     if report.failed:
         for b in item.__dict__.get("_weir_brokers", []):
             report.sections.append((f"{b.name} stderr tail ({b.stderr_path})", b.stderr_tail()))
+        for c in item.__dict__.get("_weir_clusters", []):
+            for n in [*c.nodes.values(), *c.extra]:
+                report.sections.append((f"{n.workdir.name} log tail ({n.log_path})", n.log_tail()))
+
+
+@pytest.fixture
+def cluster_factory(request, tmp_path):
+    """`cluster_factory(layout, overrides=None)` writes a config file per node, starts every
+    node as its own process (tests/integration/cluster.py) and waits until each is ready; every
+    node is stopped by PID after the test, and the logs of all nodes are attached to a failing
+    test's report."""
+    from cluster import Cluster
+
+    made: list = []
+
+    def make(layout: dict, overrides: dict | None = None, start: bool = True):
+        c = Cluster(tmp_path / f"cluster-{len(made)}", layout, overrides)
+        made.append(c)
+        request.node.__dict__.setdefault("_weir_clusters", []).append(c)
+        if start:
+            try:
+                c.start()
+            except BaseException:
+                c.cleanup()
+                raise
+        return c
+
+    yield make
+    for c in made:
+        c.cleanup()

@@ -69,9 +69,10 @@ def kafka_error_of(exc: BaseException) -> KafkaError:
 
 
 def create_topic(bootstrap: str, name: str, partitions: int = 1, config: dict | None = None,
-                 wait: bool = True):
+                 wait: bool = True, replication_factor: int = 1):
     a = admin(bootstrap)
-    futs = a.create_topics([NewTopic(name, num_partitions=partitions, replication_factor=1,
+    futs = a.create_topics([NewTopic(name, num_partitions=partitions,
+                                     replication_factor=replication_factor,
                                      config=config or {})],
                            operation_timeout=OP_TIMEOUT_S, request_timeout=OP_TIMEOUT_S + 5)
     future_result(futs[name])

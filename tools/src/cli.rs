@@ -43,7 +43,7 @@ pub enum Command {
 
 #[derive(Debug, Clone, Args)]
 pub struct Net {
-    /// The broker to bootstrap from.
+    /// The broker to bootstrap from; a comma-separated list is tried in order.
     #[arg(
         long = "bootstrap-server",
         value_name = "HOST:PORT",
@@ -151,6 +151,14 @@ pub enum TopicCmd {
     /// Topic configs: get, set, delete (back to the default).
     #[command(subcommand)]
     Config(TopicConfigCmd),
+    /// Unclean leader elections and what they discarded, as the cluster recorded them (all
+    /// topics if none given).
+    Unclean {
+        #[command(flatten)]
+        net: Net,
+        #[command(flatten)]
+        topics: TopicsArg,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -346,7 +354,8 @@ pub struct ResetArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum ClusterCmd {
-    /// Cluster id, controller, brokers, and partitions per broker (warns above the threshold).
+    /// Cluster id, controller, brokers (fenced ones marked), partitions per broker (warns above
+    /// the threshold), and the controller quorum: leader, voters and their lag, observers.
     Describe {
         #[command(flatten)]
         net: Net,

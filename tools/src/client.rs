@@ -236,12 +236,30 @@ pub struct Client {
 }
 
 impl Client {
+    /// Connects to the first of `bootstrap`'s comma-separated `host:port`s that answers (as
+    /// Kafka's `--bootstrap-server` takes a list: one node down does not stop the tool); the
+    /// error is the last one's.
     pub fn connect(bootstrap: &str) -> Result<Client> {
-        Ok(Client {
-            bootstrap: Conn::connect(bootstrap)?,
-            brokers: BTreeMap::new(),
-            conns: HashMap::new(),
-        })
+        let mut last = None;
+        for addr in bootstrap
+            .split(',')
+            .map(str::trim)
+            .filter(|a| !a.is_empty())
+        {
+            match Conn::connect(addr) {
+                Ok(conn) => {
+                    return Ok(Client {
+                        bootstrap: conn,
+                        brokers: BTreeMap::new(),
+                        conns: HashMap::new(),
+                    })
+                }
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.unwrap_or_else(|| {
+            AdminError::Invalid(format!("no address in --bootstrap-server {bootstrap:?}"))
+        }))
     }
 
     /// The bootstrap connection, for requests any broker answers.

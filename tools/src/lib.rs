@@ -34,3 +34,4 @@ pub mod segwalk;
 pub mod table;
 pub mod timefmt;
 pub mod topic;
+pub mod unclean;

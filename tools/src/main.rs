@@ -258,6 +258,9 @@ fn run_topic(cmd: &TopicCmd) -> Result<Report> {
             topic,
             partitions,
         } => topic::add_partitions(&mut connect(net)?, topic.get(), *partitions)?,
+        TopicCmd::Unclean { net, topics } => {
+            weir_tools::unclean::show(&mut connect(net)?, &topics.get())?
+        }
         TopicCmd::Config(c) => match c {
             TopicConfigCmd::Get { net, topic, keys } => {
                 configs::get(&mut connect(net)?, topic.get(), keys)?

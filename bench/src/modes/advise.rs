@@ -10,6 +10,9 @@ use crate::report::Throughput;
 use serde_json::json;
 use std::time::Duration;
 
+/// How many times the producer rate is measured (each with twice the window) before giving up.
+const MEASURE_ATTEMPTS: u32 = 4;
+
 /// Recommended partitions per broker above which a warning is printed.
 pub const PER_BROKER_LIMIT: u64 = 2000;
 
@@ -140,19 +143,39 @@ fn measure_per_partition(a: &AdviseArgs) -> anyhow::Result<Measured> {
         c.duration = Some(Duration::from_secs(5));
     }
     let layout = prepare_topic(&c)?;
-    let (s, measure_start) = run_fleet(&c, &a.producer, layout)?;
-    anyhow::ensure!(
-        s.fatal.is_none() && s.failed == 0,
-        "measuring the producer rate failed: {} failed, {}",
-        s.failed,
-        s.fatal.as_deref().unwrap_or("no fatal error")
-    );
-    let produced = Throughput {
-        messages: s.measured_messages,
-        bytes: s.measured_bytes,
-        seconds: s.last_ack.map_or(0.0, |l| {
-            l.saturating_duration_since(measure_start).as_secs_f64()
-        }),
+    // A window in which no acknowledgement arrived measures nothing (a broker slower than the
+    // window, e.g. on a loaded machine): measure again with twice the window, a few times.
+    let mut attempts = 0;
+    let (s, produced) = loop {
+        let (s, measure_start) = run_fleet(&c, &a.producer, layout.clone())?;
+        anyhow::ensure!(
+            s.fatal.is_none() && s.failed == 0,
+            "measuring the producer rate failed: {} failed, {}",
+            s.failed,
+            s.fatal.as_deref().unwrap_or("no fatal error")
+        );
+        let produced = Throughput {
+            messages: s.measured_messages,
+            bytes: s.measured_bytes,
+            seconds: s.last_ack.map_or(0.0, |l| {
+                l.saturating_duration_since(measure_start).as_secs_f64()
+            }),
+        };
+        attempts += 1;
+        if produced.messages > 0 && produced.seconds > 0.0 {
+            break (s, produced);
+        }
+        let Some(window) = c.duration.filter(|_| attempts < MEASURE_ATTEMPTS) else {
+            anyhow::bail!(
+                "no acknowledgement arrived within the measurement window ({attempts} attempts): \
+                 give a longer --duration or more --messages"
+            );
+        };
+        c.duration = Some(window * 2);
+        eprintln!(
+            "advise: no acknowledgement within {window:?} of measuring; measuring again for {:?}",
+            window * 2
+        );
     };
     // Read back all that was acknowledged, as fast as one consumer can.
     let mut rc = c.clone();

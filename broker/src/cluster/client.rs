@@ -19,6 +19,9 @@ use weir_replication::types::NodeId;
 /// Pause before trying again when no controller answered (an election is usually under way).
 const RETRY_BACKOFF: Duration = Duration::from_millis(50);
 
+/// How often a request in flight to a controller checks whether the quorum elected another.
+const LEADER_CHECK: Duration = Duration::from_millis(100);
+
 /// How long a voter that could not be reached is passed over when choosing whom to ask (it is
 /// still asked when it is the only one, or named the leader): a dead controller's reconnect
 /// backoff must not delay reaching its successor.
@@ -82,7 +85,7 @@ impl ControllerClient {
         let mut last_error;
         loop {
             let target = self.candidate();
-            let answer = self.call_one(target, &request, &body).await;
+            let answer = self.call_one(target, &request, &body, deadline).await;
             match answer {
                 Ok(ControllerResponse::Done {
                     metadata_offset,
@@ -210,11 +213,15 @@ impl ControllerClient {
         }
     }
 
+    /// One attempt at `target`. A sent request is waited for until the deadline (at most
+    /// `controller.socket.timeout.ms`, the transport's timeout) unless the quorum elects
+    /// someone else meanwhile: only then is it worth asking again elsewhere.
     async fn call_one(
         &self,
         target: NodeId,
         request: &ControllerRequest,
         body: &Bytes,
+        deadline: Instant,
     ) -> Result<ControllerResponse, String> {
         if target == self.node_id {
             let local = self.local.borrow().clone();
@@ -225,10 +232,28 @@ impl ControllerClient {
         }
         let conn = self.connection(target)?;
         let c = conn.connection().await.map_err(|e| e.to_string())?;
-        let answer = c
-            .call_raw(WeirApi::Controller, 0, body.clone())
-            .await
-            .map_err(|e| e.to_string())?;
+        let call = async {
+            c.call_raw(WeirApi::Controller, 0, body.clone())
+                .await
+                .map_err(|e| e.to_string())
+        };
+        let give_up = async {
+            loop {
+                let left = deadline.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    return Err(format!("controller {target} did not answer in time"));
+                }
+                glommio::timer::sleep(left.min(LEADER_CHECK)).await;
+                if let Some(leader) = self.applier.known_leader() {
+                    if leader != target {
+                        return Err(format!(
+                            "controller {target} lost the leadership to {leader} while the request was in flight"
+                        ));
+                    }
+                }
+            }
+        };
+        let answer = futures_lite::future::or(call, give_up).await?;
         wire::decode_response(&answer).map_err(|e| e.to_string())
     }
 

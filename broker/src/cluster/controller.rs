@@ -34,16 +34,25 @@ pub struct ControllerService {
     turn: Semaphore,
     /// The term this node leads and is active in.
     active_term: Cell<Option<u64>>,
+    /// `leader.imbalance.check.interval.seconds` when `auto.leader.rebalance.enable` is on.
+    rebalance_interval: Option<Duration>,
 }
 
 impl ControllerService {
-    pub fn new(state: ControllerState, applier: Rc<MetadataApplier>) -> Rc<Self> {
+    /// `rebalance_interval`: how often leadership is moved back to preferred replicas (None:
+    /// never, `auto.leader.rebalance.enable=false`).
+    pub fn new(
+        state: ControllerState,
+        applier: Rc<MetadataApplier>,
+        rebalance_interval: Option<Duration>,
+    ) -> Rc<Self> {
         let service = Rc::new(Self {
             state: RefCell::new(state),
             quorum: RefCell::new(Weak::new()),
             applier: applier.clone(),
             turn: Semaphore::new(1),
             active_term: Cell::new(None),
+            rebalance_interval,
         });
         applier.set_controller(&service);
         service
@@ -55,6 +64,11 @@ impl ControllerService {
 
     pub fn is_active(&self) -> bool {
         self.active_term.get().is_some()
+    }
+
+    /// The term this node is the active controller in, if it is.
+    pub fn active_term(&self) -> Option<u64> {
+        self.active_term.get()
     }
 
     pub fn replay(&self, index: u64, records: &[MetadataRecord]) {
@@ -75,6 +89,9 @@ impl ControllerService {
         self.active_term.set(Some(term));
         tracing::info!(term, "this node is the active controller");
         glommio::spawn_local(self.clone().timers(term)).detach();
+        if let Some(interval) = self.rebalance_interval {
+            glommio::spawn_local(self.clone().rebalancer(term, interval)).detach();
+        }
     }
 
     pub fn resign(&self, term: u64) {
@@ -101,6 +118,7 @@ impl ControllerService {
             return not_controller();
         }
         let (reply, records) = self.state.borrow_mut().handle(request.clone(), now_ms());
+        log_refused_broker(&request, &reply);
         match self.commit(records).await {
             Ok(offset) => ControllerResponse::Done {
                 metadata_offset: offset,
@@ -160,6 +178,51 @@ impl ControllerService {
                 }
             }
         }
+    }
+}
+
+impl ControllerService {
+    /// Leader rebalancing while active in `term` (Kafka's `auto.leader.rebalance.enable`):
+    /// every `interval`, preferred elections where the preferred replica is back in the ISR;
+    /// a round that hit the per-round bound goes on at once once its records committed.
+    async fn rebalancer(self: Rc<Self>, term: u64, interval: Duration) {
+        while self.active_term.get() == Some(term) {
+            glommio::timer::sleep(interval).await;
+            loop {
+                let Ok(_turn) = self.turn.acquire_permit(1).await else {
+                    return;
+                };
+                if self.active_term.get() != Some(term) {
+                    return;
+                }
+                let (records, more) = self.state.borrow().balance_leaders(now_ms());
+                if records.is_empty() {
+                    break;
+                }
+                tracing::info!(
+                    records = records.len(),
+                    more,
+                    "leader rebalance: moving leadership back to preferred replicas"
+                );
+                if self.commit(records).await.is_err() || !more {
+                    break;
+                }
+            }
+        }
+    }
+}
+
+/// A broker the controller refuses (a duplicate `node.id`, a stale epoch, another cluster) is
+/// logged here too, not only by the broker: the operator of the controller sees who knocks.
+fn log_refused_broker(request: &ControllerRequest, reply: &ControllerReply) {
+    match (request, reply) {
+        (ControllerRequest::RegisterBroker(r), ControllerReply::RegisterBroker(Err(e))) => {
+            tracing::warn!(broker = r.broker_id, error = %e, "broker registration refused");
+        }
+        (ControllerRequest::BrokerHeartbeat(h), ControllerReply::BrokerHeartbeat(Err(e))) => {
+            tracing::warn!(broker = h.broker_id, epoch = h.broker_epoch, error = %e, "broker heartbeat refused");
+        }
+        _ => {}
     }
 }
 

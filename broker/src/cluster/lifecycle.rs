@@ -4,6 +4,12 @@
 //! log, serve once unfenced, register again when the controller no longer knows this
 //! incarnation, and on SIGTERM ask for a controlled shutdown and wait until the controller moved
 //! this broker's leaderships away.
+//!
+//! A refused or failed call is retried after Kafka's exponential backoff (100 ms, doubling, at
+//! most `broker.session.timeout.ms`), so a broker the controller keeps refusing (a duplicate
+//! `node.id`) neither floods the controller nor the logs; one that cannot register at all within
+//! `initial.broker.registration.timeout.ms` of starting gives up, and the node stops, as
+//! Kafka's does.
 
 use super::applier::MetadataApplier;
 use super::client::ControllerClient;
@@ -11,6 +17,7 @@ use glommio::channels::local_channel::{self, LocalReceiver, LocalSender};
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
+use weir_net::client::{Backoff, BackoffConfig};
 use weir_replication::controller::{
     BrokerHeartbeat, BrokerRegistration, ControllerError, ControllerReply, ControllerRequest,
 };
@@ -21,6 +28,10 @@ use weir_replication::types::{BrokerEpoch, NodeId};
 /// heartbeats faster than the interval while its state is changing.
 const FAST_HEARTBEAT: Duration = Duration::from_millis(100);
 
+/// The first wait after a failed registration or heartbeat (Kafka's lifecycle manager's
+/// `ExponentialBackoff(100, 2, broker.session.timeout.ms)`); it doubles per failure in a row.
+const RETRY_BACKOFF_INITIAL: Duration = Duration::from_millis(100);
+
 pub struct LifecycleSettings {
     pub node_id: NodeId,
     pub cluster_id: String,
@@ -30,6 +41,8 @@ pub struct LifecycleSettings {
     pub previous_broker_epoch: BrokerEpoch,
     pub heartbeat_interval: Duration,
     pub session_timeout: Duration,
+    /// `initial.broker.registration.timeout.ms`.
+    pub initial_registration_timeout: Duration,
 }
 
 pub struct BrokerLifecycle {
@@ -44,6 +57,12 @@ pub struct BrokerLifecycle {
     ready: RefCell<Option<LocalSender<()>>>,
     released: RefCell<Option<LocalSender<()>>>,
     stopped: Cell<bool>,
+    /// Failed calls in a row, paced by Kafka's exponential backoff.
+    backoff: RefCell<Backoff>,
+    started: Instant,
+    registered_once: Cell<bool>,
+    /// Why the broker gave up registering (the node stops).
+    gave_up: RefCell<Option<String>>,
 }
 
 impl BrokerLifecycle {
@@ -55,6 +74,13 @@ impl BrokerLifecycle {
         applier: Rc<MetadataApplier>,
     ) -> (Rc<Self>, LocalReceiver<()>) {
         let (ready_tx, ready_rx) = local_channel::new_bounded(1);
+        let backoff = Backoff::new(
+            BackoffConfig {
+                initial: RETRY_BACKOFF_INITIAL,
+                max: settings.session_timeout.max(RETRY_BACKOFF_INITIAL),
+            },
+            crate::clock::random_seed(),
+        );
         let me = Rc::new(Self {
             settings,
             incarnation: crate::clock::random_uuid(),
@@ -66,6 +92,10 @@ impl BrokerLifecycle {
             ready: RefCell::new(Some(ready_tx)),
             released: RefCell::new(None),
             stopped: Cell::new(false),
+            backoff: RefCell::new(backoff),
+            started: Instant::now(),
+            registered_once: Cell::new(false),
+            gave_up: RefCell::new(None),
         });
         glommio::spawn_local(me.clone().run()).detach();
         (me, ready_rx)
@@ -119,6 +149,17 @@ impl BrokerLifecycle {
         self.stopped.set(true);
     }
 
+    /// Set when the broker could not register within `initial.broker.registration.timeout.ms`:
+    /// why (the node stops).
+    pub fn gave_up(&self) -> Option<String> {
+        self.gave_up.borrow().clone()
+    }
+
+    /// The wait before retrying after a failed call.
+    fn failed(&self) -> Duration {
+        self.backoff.borrow_mut().failed(Instant::now())
+    }
+
     async fn run(self: Rc<Self>) {
         let timeout = self.settings.session_timeout;
         while !self.stopped.get() {
@@ -132,11 +173,26 @@ impl BrokerLifecycle {
                             "registered with the controller"
                         );
                         self.epoch.set(Some(epoch));
+                        self.registered_once.set(true);
+                        self.backoff.borrow_mut().succeeded();
                         Duration::ZERO
                     }
                     Err(e) => {
-                        tracing::warn!(broker = self.settings.node_id, error = %e, "registration failed; retrying");
-                        FAST_HEARTBEAT
+                        let limit = self.settings.initial_registration_timeout;
+                        if !self.registered_once.get() && self.started.elapsed() >= limit {
+                            let why = format!(
+                                "unable to register with the controller quorum within \
+                                 initial.broker.registration.timeout.ms ({} ms): {e}",
+                                limit.as_millis()
+                            );
+                            tracing::error!(broker = self.settings.node_id, "{why}; stopping");
+                            *self.gave_up.borrow_mut() = Some(why);
+                            self.stopped.set(true);
+                            return;
+                        }
+                        let wait = self.failed();
+                        tracing::warn!(broker = self.settings.node_id, error = %e, retry_in_ms = wait.as_millis() as u64, "registration failed; retrying");
+                        wait
                     }
                 },
                 Some(epoch) => self.heartbeat(epoch, timeout).await,
@@ -180,6 +236,7 @@ impl BrokerLifecycle {
         };
         match reply {
             Ok(r) => {
+                self.backoff.borrow_mut().succeeded();
                 if self.fenced.get() != r.is_fenced {
                     tracing::info!(
                         broker = s.node_id,
@@ -216,8 +273,9 @@ impl BrokerLifecycle {
                 Duration::ZERO
             }
             Err(e) => {
-                tracing::warn!(broker = s.node_id, error = %e, "heartbeat failed");
-                FAST_HEARTBEAT
+                let wait = self.failed();
+                tracing::warn!(broker = s.node_id, error = %e, retry_in_ms = wait.as_millis() as u64, "heartbeat failed");
+                wait
             }
         }
     }

@@ -7,11 +7,13 @@
 //! [`transport`] (raft messages to peer voters), [`applier`] (committed metadata to the cores),
 //! [`controller`] (the active controller's service), [`client`] (reaching the active
 //! controller), [`lifecycle`] (registration, heartbeats, controlled shutdown), [`observer`]
-//! (metadata for brokers that are not voters).
+//! (metadata for brokers that are not voters), [`describe`] (the quorum as DescribeQuorum
+//! shows it).
 
 pub mod applier;
 pub mod client;
 pub mod controller;
+pub mod describe;
 pub mod lifecycle;
 pub mod metadata_log;
 pub mod observer;
@@ -22,10 +24,11 @@ use applier::{Checkpointer, MetadataApplier, Publisher};
 use bytes::Bytes;
 use client::ControllerClient;
 use controller::ControllerService;
+use describe::{DescribeError, QuorumDescription};
 use glommio::channels::local_channel::LocalReceiver;
 use lifecycle::{BrokerLifecycle, LifecycleSettings};
 use metadata_log::MetadataLog;
-use observer::MetadataFetcher;
+use observer::{MetadataFetcher, Observers};
 use quorum::{QuorumDriver, RaftReceiveError};
 use std::cell::Cell;
 use std::path::PathBuf;
@@ -60,6 +63,14 @@ pub struct Voter {
     pub addr: String,
 }
 
+/// How any core reaches the controller quorum's voters on their CONTROLLER listeners.
+#[derive(Debug, Clone, Default)]
+pub struct QuorumContacts {
+    pub voters: Vec<Voter>,
+    /// `controller.quorum.request.timeout.ms`: connecting to a voter and one call to it.
+    pub request_timeout: Duration,
+}
+
 /// What the cluster needs from the configuration, resolved once at start-up.
 #[derive(Debug, Clone)]
 pub struct ClusterSettings {
@@ -68,14 +79,22 @@ pub struct ClusterSettings {
     pub is_broker: bool,
     pub is_controller: bool,
     pub voters: Vec<Voter>,
+    /// The listener name of the voters' addresses (the first of `controller.listener.names`),
+    /// as DescribeQuorum names their endpoints.
+    pub controller_listener: String,
     /// Where the metadata log lives (`metadata.log.dir`, else the first `log.dirs`).
     pub metadata_dir: PathBuf,
     pub quorum: QuorumTimeouts,
     /// `broker.heartbeat.interval.ms`, `broker.session.timeout.ms`.
     pub heartbeat_interval: Duration,
     pub session_timeout: Duration,
+    /// `initial.broker.registration.timeout.ms`.
+    pub initial_registration_timeout: Duration,
     /// `controller.quorum.request.timeout.ms`: one call to a controller.
     pub request_timeout: Duration,
+    /// `controller.socket.timeout.ms`: how long a broker waits for the active controller to
+    /// answer a request it sent (the quorum's own calls keep the shorter timeout above).
+    pub controller_socket_timeout: Duration,
     /// The listeners this broker registers (what other brokers and clients reach it at).
     pub endpoints: Vec<Endpoint>,
     pub rack: Option<String>,
@@ -86,6 +105,9 @@ pub struct ClusterSettings {
     pub controller: ControllerConfig,
     /// `controlled.shutdown.enable`.
     pub controlled_shutdown: bool,
+    /// `leader.imbalance.check.interval.seconds`, None when `auto.leader.rebalance.enable`
+    /// is false.
+    pub leader_rebalance_interval: Option<Duration>,
     /// The epoch this broker had at its last clean shutdown (KIP-966), -1 if none.
     pub previous_broker_epoch: BrokerEpoch,
 }
@@ -100,6 +122,9 @@ pub struct Cluster {
     pub metadata_log: Option<Rc<MetadataLog>>,
     pub lifecycle: Option<Rc<BrokerLifecycle>>,
     fetcher: Option<Rc<MetadataFetcher>>,
+    /// The broker-only nodes fetching metadata from this node while it is the active
+    /// controller.
+    observers: Observers,
 }
 
 /// Why the cluster side could not start.
@@ -144,7 +169,8 @@ impl Cluster {
                 validator,
                 crate::clock::random_seed(),
             );
-            let controller = ControllerService::new(state, applier.clone());
+            let controller =
+                ControllerService::new(state, applier.clone(), settings.leader_rebalance_interval);
             if let Some(snap) = &recovered.snapshot {
                 // The state machine starts from the checkpoint; the quorum hands out the
                 // committed entries after it.
@@ -184,14 +210,25 @@ impl Cluster {
             .iter()
             .map(|v| (v.id, v.addr.clone()))
             .collect();
-        let client =
-            ControllerClient::new(settings.node_id, voters, applier.clone(), client_config);
+        // A request sent to the controller is waited for, not sent again after the quorum's
+        // short timeout: CreateTopics of 2000 partitions took longer than 2 s, and its second
+        // copy answered TOPIC_ALREADY_EXISTS for topics the first had just created.
+        let controller_client_config = ClientConfig {
+            request_timeout: settings.controller_socket_timeout,
+            ..client_config
+        };
+        let client = ControllerClient::new(
+            settings.node_id,
+            voters,
+            applier.clone(),
+            controller_client_config,
+        );
         if let Some(c) = &controller {
             client.set_local(c);
         }
         let (lifecycle, ready, fetcher) = if settings.is_broker {
             let fetcher = (!settings.is_controller)
-                .then(|| MetadataFetcher::start(client.clone(), applier.clone()));
+                .then(|| MetadataFetcher::start(settings.node_id, client.clone(), applier.clone()));
             let (lifecycle, ready) = BrokerLifecycle::start(
                 LifecycleSettings {
                     node_id: settings.node_id,
@@ -201,6 +238,7 @@ impl Cluster {
                     previous_broker_epoch: settings.previous_broker_epoch,
                     heartbeat_interval: settings.heartbeat_interval,
                     session_timeout: settings.session_timeout,
+                    initial_registration_timeout: settings.initial_registration_timeout,
                 },
                 client.clone(),
                 applier.clone(),
@@ -219,6 +257,7 @@ impl Cluster {
                 metadata_log,
                 lifecycle,
                 fetcher,
+                observers: Observers::default(),
             }),
             ready,
         ))
@@ -232,6 +271,34 @@ impl Cluster {
     /// DescribeQuorum's view, from a voter (`None` on a broker-only node).
     pub fn quorum_status(&self) -> Option<QuorumStatus> {
         self.quorum.as_ref().map(|q| q.status())
+    }
+
+    /// The quorum as DescribeQuorum shows it, from the leader; any other node says it is not
+    /// the leader and names the leader it knows of.
+    pub fn describe_quorum(&self, now_ms: i64) -> Result<QuorumDescription, DescribeError> {
+        let Some(q) = &self.quorum else {
+            return Err(DescribeError::NotLeader {
+                leader: self.active_controller(),
+            });
+        };
+        let status = q.status();
+        let observers = self.observers.list(status.term, now_ms);
+        describe::describe(
+            &status,
+            self.settings.quorum.tick_ms,
+            now_ms,
+            &self.settings.voters,
+            &self.settings.controller_listener,
+            &observers,
+        )
+    }
+
+    /// Why this node cannot go on (the metadata log failed, or the broker could not register
+    /// in time); it stops.
+    pub fn failure(&self) -> Option<String> {
+        self.applier
+            .failure()
+            .or_else(|| self.lifecycle.as_ref().and_then(|l| l.gave_up()))
     }
 
     /// The broker epoch of this node's registration.
@@ -288,7 +355,7 @@ impl Cluster {
                 let (Some(c), Some(log)) = (&self.controller, &self.metadata_log) else {
                     return Reply::Close;
                 };
-                let response = observer::serve(fetch, c, log, &self.applier).await;
+                let response = observer::serve(fetch, c, log, &self.applier, &self.observers).await;
                 Reply::Raw(vec![Part::Bytes(response.encode())])
             }
         }

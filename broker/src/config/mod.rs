@@ -433,10 +433,7 @@ pub(crate) mod tests {
                 }
                 "broker" => {
                     assert!(c.is_broker() && !c.is_controller(), "{name}");
-                    assert_eq!(
-                        (client, controller),
-                        (Some(9092 + 2 * (n as u16 - 4)), None)
-                    );
+                    assert_eq!((client, controller), (Some(9094 + n as u16), None));
                     assert_eq!(c.controller_listener_name(), Some("CONTROLLER"));
                 }
                 other => panic!("{name}: unexpected kind {other}"),

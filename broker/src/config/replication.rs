@@ -39,6 +39,11 @@ pub struct ReplicationConfig {
     /// `num.replica.fetchers` (≥ 1, Weir's floor). Weir's fetchers are per core and leader
     /// (`docs/REPLICATION.md`), so this does not multiply connections. Default 1.
     pub num_replica_fetchers: i32,
+    /// `weir.replication.acks.waiters.max` (≥ 1, Weir's): acks=all produces one partition holds
+    /// waiting for the high watermark (each costs a channel and its request); past it a produce
+    /// is answered REQUEST_TIMED_OUT at once. Kafka's purgatory has no bound; this one keeps a
+    /// stalled ISR from growing memory without limit. Default 100000.
+    pub acks_waiters_max: i32,
 }
 
 impl ReplicationConfig {
@@ -54,6 +59,7 @@ impl ReplicationConfig {
             replica_socket_receive_buffer_bytes: r
                 .int("replica.socket.receive.buffer.bytes", -1)?,
             num_replica_fetchers: r.int("num.replica.fetchers", 1)?,
+            acks_waiters_max: r.int("weir.replication.acks.waiters.max", 1)?,
         };
         let wait = c.replica_fetch_wait_max_ms;
         // Kafka's two rules: a fetch that may wait longer than the socket allows times out for
@@ -96,6 +102,7 @@ mod tests {
         assert_eq!(r.replica_socket_timeout_ms, 30_000);
         assert_eq!(r.replica_socket_receive_buffer_bytes, 65_536);
         assert_eq!(r.num_replica_fetchers, 1);
+        assert_eq!(r.acks_waiters_max, 100_000);
         let c = broker("").0;
         assert_eq!(c.transaction_state_log_replication_factor, 3);
     }
@@ -107,6 +114,7 @@ mod tests {
              replica.fetch.response.max.bytes=1000\nreplica.fetch.wait.max.ms=10000\n\
              replica.fetch.min.bytes=0\nreplica.fetch.backoff.ms=0\nreplica.socket.timeout.ms=10000\n\
              replica.socket.receive.buffer.bytes=-1\nnum.replica.fetchers=4\n\
+             weir.replication.acks.waiters.max=7\n\
              transaction.state.log.replication.factor=1",
         );
         assert!(w.is_empty(), "{w:?}");
@@ -120,6 +128,7 @@ mod tests {
         assert_eq!(r.replica_socket_timeout_ms, 10_000);
         assert_eq!(r.replica_socket_receive_buffer_bytes, -1);
         assert_eq!(r.num_replica_fetchers, 4);
+        assert_eq!(r.acks_waiters_max, 7);
         assert_eq!(c.transaction_state_log_replication_factor, 1);
     }
 
@@ -138,6 +147,10 @@ mod tests {
             ),
             ("replica.fetch.wait.max.ms=-1", "replica.fetch.wait.max.ms"),
             ("replica.fetch.min.bytes=-1", "replica.fetch.min.bytes"),
+            (
+                "weir.replication.acks.waiters.max=0",
+                "weir.replication.acks.waiters.max",
+            ),
             ("replica.fetch.backoff.ms=-1", "replica.fetch.backoff.ms"),
             ("replica.socket.timeout.ms=0", "replica.socket.timeout.ms"),
             (

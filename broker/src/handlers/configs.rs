@@ -22,7 +22,7 @@ const RESOURCE_TOPIC: i8 = 2;
 const RESOURCE_BROKER: i8 = 4;
 
 pub fn describe(core: &Rc<Core>, req: DescribeConfigsRequest) -> DescribeConfigsResponse {
-    let s = &core.settings;
+    let s = &core.settings();
     let include_synonyms = req.include_synonyms;
     let results = req
         .resources
@@ -39,8 +39,7 @@ pub fn describe(core: &Rc<Core>, req: DescribeConfigsRequest) -> DescribeConfigs
             match r.resource_type {
                 RESOURCE_TOPIC => {
                     let overrides = core
-                        .image
-                        .borrow()
+                        .image()
                         .topic(r.resource_name.as_str())
                         .map(|t| t.configs.clone());
                     let Some(overrides) = overrides else {

@@ -7,12 +7,12 @@ use crate::runtime::messages::{
     FollowerFetch, ReadResult, ReadSpec, RemoteRegion, ShardRequest, ShardResponse, WaitSpec,
 };
 use crate::shard::ShardId;
-use kafka_protocol::messages::fetch_response::{EpochEndOffset, LeaderIdAndEpoch};
+use kafka_protocol::messages::fetch_response::{EpochEndOffset, LeaderIdAndEpoch, NodeEndpoint};
 use kafka_protocol::messages::BrokerId;
 use kafka_protocol::messages::FetchRequest;
 use kafka_protocol::ResponseError as K;
 use std::cell::RefCell;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::os::fd::AsRawFd;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
@@ -98,7 +98,7 @@ pub async fn handle(
     let mut slots = Vec::new();
     for topic in &req.topics {
         let (name, id) = {
-            let image = core.image.borrow();
+            let image = core.image();
             let t = if version >= 13 {
                 image.topic_by_id(topic.topic_id.as_bytes())
             } else {
@@ -120,12 +120,7 @@ pub async fn handle(
         for p in &topic.partitions {
             let partition_count = name
                 .as_ref()
-                .and_then(|n| {
-                    core.image
-                        .borrow()
-                        .topic(n)
-                        .map(|t| t.partitions.len() as i32)
-                })
+                .and_then(|n| core.image().topic(n).map(|t| t.partitions.len() as i32))
                 .unwrap_or(0);
             let error = match &name {
                 None => Some(unknown.code()),
@@ -178,6 +173,7 @@ pub async fn handle(
         wait_for_more(core, &slots, deadline).await;
     }
     fit_to_budget(core, &mut slots, max_bytes).await;
+    let mut leaders = BTreeSet::new();
     for slot in slots {
         let mut data = FetchPartitionData::new(slot.spec.partition);
         match (slot.error, slot.result) {
@@ -197,6 +193,9 @@ pub async fn handle(
                 // Where the client should go instead (KIP-951), with the errors that send it.
                 if matches!(r.error_code, 6 | 74 | 75) {
                     if let Some((leader, epoch)) = r.current_leader {
+                        if leader >= 0 {
+                            leaders.insert(leader);
+                        }
                         data.current_leader = Some(
                             LeaderIdAndEpoch::default()
                                 .with_leader_id(BrokerId(leader))
@@ -214,6 +213,20 @@ pub async fn handle(
             data.aborted_transactions = Some(Vec::new());
         }
         response.topics[slot.topic_index].partitions.push(data);
+    }
+    // KIP-951 (v16+): the endpoints of the leaders named above, so a consumer moves to the new
+    // leader without a metadata round trip.
+    if version >= 16 {
+        response.node_endpoints = super::metadata::live_brokers_among(core, &leaders)
+            .into_iter()
+            .map(|b| {
+                NodeEndpoint::default()
+                    .with_node_id(BrokerId(b.id))
+                    .with_host(super::sb(b.host))
+                    .with_port(b.port)
+                    .with_rack(b.rack.map(super::sb))
+            })
+            .collect();
     }
     encode(version, correlation_id, &response)
 }

@@ -28,8 +28,8 @@ pub struct LiveBroker {
 /// The registered, unfenced brokers with an endpoint on the client listener, by id (Kafka lists
 /// only brokers that are alive: fenced ones are left out).
 pub fn live_brokers(core: &Core) -> Vec<LiveBroker> {
-    let image = core.image.borrow();
-    let listener = core.settings.client_listener_name.as_str();
+    let image = core.image();
+    let listener = core.settings().client_listener_name.as_str();
     let mut out: Vec<LiveBroker> = image
         .brokers()
         .filter(|b| !b.fenced)
@@ -50,6 +50,14 @@ pub fn live_brokers(core: &Core) -> Vec<LiveBroker> {
     out
 }
 
+/// The live brokers among `ids`, as clients reach them: the endpoints KIP-951 sends with a
+/// NOT_LEADER_OR_FOLLOWER so a client can go to the new leader without a metadata round trip.
+pub fn live_brokers_among(core: &Core, ids: &std::collections::BTreeSet<i32>) -> Vec<LiveBroker> {
+    let mut live = live_brokers(core);
+    live.retain(|b| ids.contains(&b.id));
+    live
+}
+
 /// The controller id clients are told. In KRaft clients cannot reach the controllers, and
 /// Kafka's brokers answer with a random live broker (every broker forwards administration to
 /// the active controller). Weir answers with itself: the client can evidently reach it, while
@@ -57,7 +65,7 @@ pub fn live_brokers(core: &Core) -> Vec<LiveBroker> {
 /// caches a dead "controller" waits for its next metadata refresh (librdkafka: minutes).
 pub fn controller_id(core: &Core) -> NodeId {
     let live = live_brokers(core);
-    let me = core.settings.node_id;
+    let me = core.settings().node_id;
     if live.iter().any(|b| b.id == me) {
         me
     } else {
@@ -66,7 +74,7 @@ pub fn controller_id(core: &Core) -> NodeId {
 }
 
 pub async fn handle(core: &Rc<Core>, req: MetadataRequest, version: i16) -> MetadataResponse {
-    let s = &core.settings;
+    let s = &core.settings();
     // v0 has no null: an empty list means every topic.
     let requested: Option<Vec<(Option<String>, uuid::Uuid)>> = match req.topics {
         None => None,
@@ -88,10 +96,14 @@ pub async fn handle(core: &Rc<Core>, req: MetadataRequest, version: i16) -> Meta
         i32::MIN
     };
     let auto_create = s.auto_create_topics_enable && (version < 4 || req.allow_auto_topic_creation);
+    let with_unclean = version >= 9
+        && req
+            .unknown_tagged_fields
+            .contains_key(&UNCLEAN_ELECTION_TAG);
     let mut topics = Vec::new();
     match requested {
         None => {
-            let image = core.image.borrow();
+            let image = core.image();
             topics.extend(image.topics().map(|t| topic_entry(t, &image)));
         }
         Some(list) => {
@@ -100,14 +112,14 @@ pub async fn handle(core: &Rc<Core>, req: MetadataRequest, version: i16) -> Meta
                 // sends "", its schema's default, and Kafka goes by the id whenever one is set.
                 let name = if id.is_nil() { name } else { None };
                 let found = {
-                    let image = core.image.borrow();
+                    let image = core.image();
                     match &name {
                         Some(n) => image.topic(n).cloned(),
                         None => image.topic_by_id(id.as_bytes()).cloned(),
                     }
                 };
                 let entry = match (found, name) {
-                    (Some(t), _) => topic_entry(&t, &core.image.borrow()),
+                    (Some(t), _) => topic_entry(&t, &core.image()),
                     (None, Some(n)) if auto_create && validate_topic_name(&n).is_ok() => {
                         auto_create_topic(core, &n).await
                     }
@@ -139,6 +151,12 @@ pub async fn handle(core: &Rc<Core>, req: MetadataRequest, version: i16) -> Meta
                 .with_rack(b.rack.map(sb))
         })
         .collect();
+    if with_unclean {
+        let image = core.image();
+        for t in &mut topics {
+            add_unclean_elections(t, &image);
+        }
+    }
     MetadataResponse::default()
         .with_brokers(brokers)
         .with_cluster_id(Some(sb(s.cluster_id.clone())))
@@ -195,6 +213,65 @@ fn topic_entry(t: &TopicMeta, image: &MetadataImage) -> MetadataResponseTopic {
         .with_partitions(partitions)
 }
 
+/// Weir's tagged field (KIP-482 lets a flexible version carry tags a peer does not know; Kafka
+/// numbers its own from 0 up, so this one stays clear of them). A Metadata request (v9+) that
+/// carries it asks for each partition's last unclean election and what replicas reported it
+/// discarded (`replicate::unclean`), as the same tag on each partition that had one; `weir-admin
+/// topic unclean` asks. Kafka's clients never send it, so their answers are Kafka's.
+pub const UNCLEAN_ELECTION_TAG: i32 = 0x5745;
+
+/// A partition's unclean election as text lines, `key=value` fields:
+/// `election leader= epoch= time_ms= replaced_isr= replaced_elr= leader_log_end=` (`-` until
+/// the leader reported it), then one `discarded broker= from= to= high_watermark= time_ms=
+/// epochs=<epoch>@<start>,...` per replica that truncated.
+pub fn unclean_election_text(u: &weir_replication::metadata::UncleanElection) -> String {
+    let ids = |v: &[NodeId]| {
+        v.iter()
+            .map(|b| b.to_string())
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    let mut out = format!(
+        "election leader={} epoch={} time_ms={} replaced_isr={} replaced_elr={} leader_log_end={}\n",
+        u.leader,
+        u.leader_epoch,
+        u.time_ms,
+        ids(&u.replaced_isr),
+        ids(&u.replaced_elr),
+        u.leader_log_end.map_or("-".to_string(), |e| e.to_string()),
+    );
+    for (b, d) in &u.discarded {
+        let epochs: Vec<String> = d.epochs.iter().map(|(e, s)| format!("{e}@{s}")).collect();
+        out.push_str(&format!(
+            "discarded broker={b} from={} to={} high_watermark={} time_ms={} epochs={}\n",
+            d.from_offset,
+            d.to_offset,
+            d.high_watermark,
+            d.time_ms,
+            epochs.join(",")
+        ));
+    }
+    out
+}
+
+fn add_unclean_elections(t: &mut MetadataResponseTopic, image: &MetadataImage) {
+    let Some(meta) = t.name.as_ref().and_then(|n| image.topic(n.0.as_str())) else {
+        return;
+    };
+    for p in &mut t.partitions {
+        let u = usize::try_from(p.partition_index)
+            .ok()
+            .and_then(|i| meta.partitions.get(i))
+            .and_then(|m| m.last_unclean_election.as_ref());
+        if let Some(u) = u {
+            p.unknown_tagged_fields.insert(
+                UNCLEAN_ELECTION_TAG,
+                bytes::Bytes::from(unclean_election_text(u)),
+            );
+        }
+    }
+}
+
 /// Creates a topic with the broker's defaults, as Kafka does for a Metadata request naming an
 /// unknown topic. Waits for the creation, so the answer already lists its partitions.
 async fn auto_create_topic(core: &Rc<Core>, name: &str) -> MetadataResponseTopic {
@@ -229,9 +306,9 @@ async fn auto_create_topic(core: &Rc<Core>, name: &str) -> MetadataResponseTopic
         },
         _ => Some(K::LeaderNotAvailable.code()),
     };
-    let found = core.image.borrow().topic(name).cloned();
+    let found = core.image().topic(name).cloned();
     match (error, found) {
-        (None, Some(t)) => topic_entry(&t, &core.image.borrow()),
+        (None, Some(t)) => topic_entry(&t, &core.image()),
         (code, _) => MetadataResponseTopic::default()
             .with_error_code(code.unwrap_or(K::LeaderNotAvailable.code()))
             .with_name(Some(TopicName(sb(name.to_string())))),

@@ -8,6 +8,7 @@ mod groups;
 mod metadata;
 mod offsets;
 mod produce;
+mod quorum;
 
 use crate::runtime::core::Core;
 use kafka_protocol::messages::{ApiKey, ApiVersionsResponse, RequestKind, ResponseKind};
@@ -33,7 +34,8 @@ pub fn supported_apis() -> SupportedApis {
         (ApiKey::AlterConfigs, v(0, 2)),
         (ApiKey::CreatePartitions, v(0, 3)),
         (ApiKey::IncrementalAlterConfigs, v(0, 1)),
-        (ApiKey::DescribeCluster, v(0, 1)),
+        (ApiKey::DescribeCluster, v(0, 2)),
+        (ApiKey::DescribeQuorum, v(0, 2)),
         (ApiKey::FindCoordinator, v(0, 4)),
         (ApiKey::JoinGroup, v(0, 9)),
         (ApiKey::SyncGroup, v(0, 5)),
@@ -45,6 +47,7 @@ pub fn supported_apis() -> SupportedApis {
         (ApiKey::DescribeGroups, v(0, 5)),
         (ApiKey::DeleteGroups, v(0, 2)),
         (ApiKey::OffsetDelete, v(0, 0)),
+        (ApiKey::ElectLeaders, v(0, 2)),
     ])
     .expect("every advertised range is decodable by kafka-protocol")
 }
@@ -126,11 +129,17 @@ pub async fn handle(core: &Rc<Core>, conn: Rc<ConnectionInfo>, request: Request)
         RequestKind::CreatePartitions(r) => Reply::Message(ResponseKind::CreatePartitions(
             admin::create_partitions(core, r).await,
         )),
+        RequestKind::ElectLeaders(r) => Reply::Message(ResponseKind::ElectLeaders(
+            admin::elect_leaders(core, r, version).await,
+        )),
         RequestKind::InitProducerId(r) => Reply::Message(ResponseKind::InitProducerId(
             admin::init_producer_id(core, r).await,
         )),
         RequestKind::DescribeCluster(r) => Reply::Message(ResponseKind::DescribeCluster(
-            admin::describe_cluster(core, r.include_cluster_authorized_operations),
+            admin::describe_cluster(core, &r, &conn),
+        )),
+        RequestKind::DescribeQuorum(r) => Reply::Message(ResponseKind::DescribeQuorum(
+            quorum::describe_quorum(core, r, version, &client_id).await,
         )),
         RequestKind::DescribeConfigs(r) => {
             Reply::Message(ResponseKind::DescribeConfigs(configs::describe(core, r)))

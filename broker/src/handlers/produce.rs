@@ -8,15 +8,17 @@ use crate::clock::now_ms;
 use crate::runtime::core::Core;
 use crate::runtime::messages::{ProduceFailure, ShardRequest, ShardResponse};
 use kafka_protocol::messages::produce_response::{
-    BatchIndexAndErrorMessage, PartitionProduceResponse, TopicProduceResponse,
+    BatchIndexAndErrorMessage, LeaderIdAndEpoch, NodeEndpoint, PartitionProduceResponse,
+    TopicProduceResponse,
 };
-use kafka_protocol::messages::{ProduceRequest, ProduceResponse, ResponseKind};
+use kafka_protocol::messages::{BrokerId, ProduceRequest, ProduceResponse, ResponseKind};
 use kafka_protocol::ResponseError as K;
+use std::collections::BTreeSet;
 use std::rc::Rc;
 use weir_net::Reply;
 use weir_storage::AppendInfo;
 
-pub async fn handle(core: &Rc<Core>, req: ProduceRequest, _version: i16) -> Reply {
+pub async fn handle(core: &Rc<Core>, req: ProduceRequest, version: i16) -> Reply {
     let acks = req.acks;
     let timeout_ms = req.timeout_ms;
     let now = now_ms();
@@ -39,12 +41,27 @@ pub async fn handle(core: &Rc<Core>, req: ProduceRequest, _version: i16) -> Repl
     }
     let mut responses = Vec::with_capacity(tasks.len());
     let mut failed = false;
+    // KIP-951 (v10+): a NOT_LEADER_OR_FOLLOWER names the leader this broker knows, and the
+    // response carries that leader's endpoint, so the producer retries there at once instead
+    // of waiting for a metadata refresh.
+    let mut leaders = BTreeSet::new();
     for (name, parts) in tasks {
         let mut partition_responses = Vec::with_capacity(parts.len());
         for t in parts {
             let (index, result) = t.await;
             failed |= result.is_err();
-            let r = PartitionProduceResponse::default().with_index(index);
+            let mut r = PartitionProduceResponse::default().with_index(index);
+            if version >= 10 && matches!(&result, Err(f) if f.code == K::NotLeaderOrFollower.code())
+            {
+                if let Some((leader, epoch)) = core.leader_of(&name.0, index) {
+                    r.current_leader = LeaderIdAndEpoch::default()
+                        .with_leader_id(BrokerId(leader))
+                        .with_leader_epoch(epoch);
+                    if leader >= 0 {
+                        leaders.insert(leader);
+                    }
+                }
+            }
             partition_responses.push(match result {
                 Ok(info) => r
                     .with_base_offset(info.first_offset)
@@ -83,8 +100,20 @@ pub async fn handle(core: &Rc<Core>, req: ProduceRequest, _version: i16) -> Repl
             Reply::NoResponse
         };
     }
+    let node_endpoints = super::metadata::live_brokers_among(core, &leaders)
+        .into_iter()
+        .map(|b| {
+            NodeEndpoint::default()
+                .with_node_id(BrokerId(b.id))
+                .with_host(super::sb(b.host))
+                .with_port(b.port)
+                .with_rack(b.rack.map(super::sb))
+        })
+        .collect();
     Reply::Message(ResponseKind::Produce(
-        ProduceResponse::default().with_responses(responses),
+        ProduceResponse::default()
+            .with_responses(responses)
+            .with_node_endpoints(node_endpoints),
     ))
 }
 
@@ -109,8 +138,7 @@ async fn produce_one(
         ));
     }
     let exists = core
-        .image
-        .borrow()
+        .image()
         .topic(topic)
         .is_some_and(|t| (partition as usize) < t.partitions.len() && partition >= 0);
     if !exists {

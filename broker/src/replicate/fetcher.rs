@@ -10,6 +10,7 @@ use crate::clock::now_ms;
 use crate::replica::Replica;
 use crate::replicate::epochs::LogEpochs;
 use crate::replicate::role::Role;
+use crate::replicate::unclean;
 use crate::runtime::core::Core;
 use glommio::channels::local_channel::{self, LocalReceiver, LocalSender};
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic, ReplicaState};
@@ -125,7 +126,7 @@ impl Fetcher {
             if core.is_stopping() {
                 return;
             }
-            let settings = core.settings.fetch.clone();
+            let settings = core.settings().fetch.clone();
             let asked = self.positions(&core);
             if asked.is_empty() {
                 drop(core);
@@ -143,7 +144,7 @@ impl Fetcher {
                     request_timeout: Duration::from_millis(settings.socket_timeout_ms.max(1) as u64),
                     ..ClientConfig::new(format!(
                         "weir-fetcher-{}-{}",
-                        core.settings.node_id,
+                        core.settings().node_id,
                         core.id()
                     ))
                 };
@@ -175,7 +176,7 @@ impl Fetcher {
             for (r, pos) in asked {
                 let answer = find_answer(&response, &r);
                 match answer {
-                    Some((answer, records)) => process(&r, pos, answer, records).await,
+                    Some((answer, records)) => process(&core, &r, pos, answer, records).await,
                     None => {
                         // Not in the response (a leader that dropped it): ask again later.
                         if let Role::Follower(f) = &mut *r.role.borrow_mut() {
@@ -229,8 +230,8 @@ async fn fetch(
     let version = c
         .version(ApiKey::Fetch, FETCH_VERSIONS.0, FETCH_VERSIONS.1)
         .map_err(|e| e.to_string())?;
-    let me = core.settings.node_id;
-    let epoch = core.image.borrow().broker(me).map_or(-1, |b| b.epoch);
+    let me = core.settings().node_id;
+    let epoch = core.image().broker(me).map_or(-1, |b| b.epoch);
     let mut topics: Vec<FetchTopic> = Vec::new();
     for (r, pos) in asked {
         let partition = FetchPartition::default()
@@ -329,6 +330,7 @@ pub fn answer_for(
 
 /// Carries out the follower's decision for one partition.
 async fn process(
+    core: &Rc<Core>,
     r: &Rc<Replica>,
     asked: FetchPosition,
     answer: FetchAnswer,
@@ -376,8 +378,13 @@ async fn process(
         }
         FollowerAction::Truncate { offset, complete } => {
             let (old_end, old_hw) = (r.log.log_end_offset(), r.log.high_watermark());
-            if offset < old_end {
-                report_truncation(r, offset, old_end, old_hw);
+            if offset < old_end
+                && !unclean::before_truncation(core, r, offset, old_end, old_hw).await
+            {
+                if let Role::Follower(f) = &mut *r.role.borrow_mut() {
+                    f.back_off(now);
+                }
+                return;
             }
             if let Err(e) = r.log.truncate_to(offset).await {
                 tracing::error!(partition = %r.tp, error = %e, "truncating to the leader's log failed");
@@ -394,8 +401,15 @@ async fn process(
         }
         FollowerAction::TruncateFullyAndStartAt { offset } => {
             let (old_end, old_hw) = (r.log.log_end_offset(), r.log.high_watermark());
-            if offset < old_end {
-                report_truncation(r, r.log.log_start_offset(), old_end, old_hw);
+            let start = r.log.log_start_offset();
+            if offset < old_end
+                && start < old_end
+                && !unclean::before_truncation(core, r, start, old_end, old_hw).await
+            {
+                if let Role::Follower(f) = &mut *r.role.borrow_mut() {
+                    f.back_off(now);
+                }
+                return;
             }
             tracing::info!(partition = %r.tp, offset, "log behind the leader's log start: starting over there");
             if let Err(e) = r.log.truncate_fully_and_start_at(offset).await {
@@ -412,31 +426,6 @@ async fn process(
         FollowerAction::Wait => {}
     }
 }
-
-/// A follower discarding records: ordinary when they were never committed (above its high
-/// watermark); when committed records go, the leader was elected uncleanly and this is what
-/// the election lost.
-fn report_truncation(r: &Replica, from: i64, old_end: i64, old_hw: i64) {
-    let epochs: Vec<(i32, i64)> = r
-        .log
-        .epoch_entries()
-        .into_iter()
-        .filter(|(_, start)| *start < old_end)
-        .collect();
-    if from < old_hw {
-        tracing::warn!(
-            partition = %r.tp,
-            from,
-            to = old_end,
-            committed_lost = old_hw - from,
-            ?epochs,
-            "truncating records this replica had as committed: the leader was elected uncleanly"
-        );
-    } else {
-        tracing::info!(partition = %r.tp, from, to = old_end, "truncating records the leader does not have (never committed)");
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -9,8 +9,11 @@
 //! - [`fetcher`]: one fetcher per (core, leader broker) copying every partition this core
 //!   follows from that leader.
 //! - [`epochs`]: a log's leader-epoch cache as the state machines read it.
+//! - [`unclean`]: what unclean elections discarded, written down by the replicas that know it
+//!   and reported to the controller.
 
 pub mod brokers;
 pub mod epochs;
 pub mod fetcher;
 pub mod role;
+pub mod unclean;

@@ -2,6 +2,10 @@
 //! the controller core) the controller. Requests for partitions this core owns run here; others
 //! are forwarded to their owner as messages.
 
+mod apply;
+mod controller_link;
+mod upkeep;
+
 use super::mesh::{Mesh, ShardMsg};
 use super::messages::{
     ReadResult, ReadSpec, RemoteRegion, ShardRequest, ShardResponse, WaitSpec, WaiterId,
@@ -27,9 +31,11 @@ use weir_storage::log::CleanOptions;
 use weir_storage::{FileRegion, PartitionLog, SegmentFileCache, TopicPartition};
 
 pub struct Core {
-    pub settings: Settings,
-    pub mesh: Mesh,
-    pub image: RefCell<MetadataImage>,
+    pub(super) settings: Settings,
+    pub(super) mesh: Mesh,
+    /// This core's copy of the committed metadata: changed only here (`apply`, `install_image`),
+    /// read everywhere through [`Core::image`].
+    image: RefCell<MetadataImage>,
     partitions: RefCell<ReplicaTable>,
     cache: Rc<SegmentFileCache>,
     /// The cluster side (quorum, controller, registration), on core 0 only.
@@ -42,7 +48,7 @@ pub struct Core {
     /// Set once this broker is registered and unfenced (core 0 tells every core).
     initial_applied: Cell<bool>,
     /// The consumer groups whose `__consumer_offsets` partition this core owns.
-    pub groups: crate::group::coordinator::Coordinator,
+    pub(super) groups: crate::group::coordinator::Coordinator,
     /// Long polls of other cores' fetches waiting here, by id: dropping one's sender cancels it.
     waits: RefCell<AHashMap<WaiterId, LocalSender<()>>>,
     /// Numbers this core's long polls (`WaiterId::id`).
@@ -93,6 +99,21 @@ impl Core {
             origin: self.id(),
             id,
         }
+    }
+
+    /// This core's copy of the committed metadata image.
+    pub fn image(&self) -> std::cell::Ref<'_, MetadataImage> {
+        self.image.borrow()
+    }
+
+    /// What the runtime took from the broker configuration at start-up.
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// The consumer groups this core coordinates.
+    pub fn groups(&self) -> &crate::group::coordinator::Coordinator {
+        &self.groups
     }
 
     pub fn id(&self) -> ShardId {
@@ -291,6 +312,10 @@ impl Core {
                 ShardResponse::Controller(Box::new(self.controller_call_here(*request).await))
             }
             ShardRequest::ProducerId => ShardResponse::ProducerId(self.producer_id_here().await),
+            ShardRequest::DescribeQuorum => ShardResponse::Quorum(match self.cluster() {
+                Some(c) => c.describe_quorum(crate::clock::now_ms()),
+                None => Err(crate::cluster::describe::DescribeError::NotLeader { leader: None }),
+            }),
         }
     }
 
@@ -371,178 +396,6 @@ impl Core {
         any.await;
     }
 
-    /// Delivers a metadata image to every core, replacing theirs (a snapshot was installed).
-    pub async fn publish_image(self: &Rc<Self>, image: MetadataImage) {
-        let calls = (0..self.cores()).map(|shard| {
-            let core = self.clone();
-            let image = Box::new(image.clone());
-            Box::pin(async move {
-                core.call(shard, ShardRequest::InstallImage(image)).await;
-            })
-        });
-        join_all(calls.collect()).await;
-    }
-
-    /// Tells every core this broker is registered and unfenced.
-    pub async fn announce_ready(self: &Rc<Self>) {
-        let calls = (0..self.cores()).map(|shard| {
-            let core = self.clone();
-            Box::pin(async move {
-                core.call(shard, ShardRequest::ClusterReady).await;
-            })
-        });
-        join_all(calls.collect()).await;
-    }
-
-    /// Delivers committed metadata records to every core (this one included) and waits until
-    /// all have applied them, so an answered CreateTopics means the partitions are ready.
-    pub async fn publish(self: &Rc<Self>, records: Vec<MetadataRecord>) {
-        let calls = (0..self.cores()).map(|shard| {
-            let core = self.clone();
-            let records = records.clone();
-            Box::pin(async move {
-                core.call(shard, ShardRequest::Apply(records)).await;
-            })
-        });
-        join_all(calls.collect()).await;
-    }
-
-    /// Applies metadata records to this core's image and opens, reconfigures or deletes the
-    /// partitions this core owns accordingly.
-    pub fn initial_metadata_applied(&self) -> bool {
-        self.initial_applied.get()
-    }
-
-    pub async fn apply(self: &Rc<Self>, records: Vec<MetadataRecord>) {
-        for record in records {
-            let change = self.image.borrow_mut().apply(&record);
-            self.react(change).await;
-        }
-    }
-
-    /// Acts on one change of the image: open a partition this node now holds a replica of,
-    /// reconfigure or delete partitions. (Leadership itself is read from the image when a
-    /// request arrives.)
-    async fn react(self: &Rc<Self>, change: Change) {
-        match change {
-            Change::PartitionAdded { topic, partition }
-            | Change::PartitionChanged {
-                topic, partition, ..
-            } => {
-                if self.owner_of(&topic, partition) == self.id()
-                    && self.is_replica(&topic, partition)
-                {
-                    if let Err(e) = self.open_partition(&topic, partition).await {
-                        tracing::error!(topic, partition, error = %e, "opening partition failed");
-                    }
-                    self.update_role(&topic, partition).await;
-                }
-            }
-            Change::TopicConfigChanged { topic } => self.reconfigure(&topic),
-            Change::TopicRemoved {
-                name, partitions, ..
-            } => self.delete_partitions(&name, partitions).await,
-            Change::UncleanElection {
-                topic,
-                partition,
-                leader,
-                leader_epoch,
-            } => {
-                if self.owner_of(&topic, partition) == self.id() {
-                    tracing::warn!(
-                        topic,
-                        partition,
-                        leader,
-                        leader_epoch,
-                        "unclean leader election: the new leader may lack acknowledged records"
-                    );
-                }
-            }
-            Change::None
-            | Change::TopicCreated { .. }
-            | Change::BrokerConfigChanged { .. }
-            | Change::BrokerRegistered { .. }
-            | Change::BrokerUnregistered { .. }
-            | Change::BrokerChanged { .. } => {}
-        }
-    }
-
-    /// Replaces this core's image with `image` (a snapshot was installed) and brings its
-    /// partitions in line: open those it now holds, delete those whose topic is gone (a topic
-    /// deleted while this node missed the records), reconfigure the rest.
-    pub async fn install_image(self: &Rc<Self>, image: MetadataImage) {
-        let old = std::mem::replace(&mut *self.image.borrow_mut(), image);
-        let gone: Vec<(String, i32)> = old
-            .topics()
-            .filter(|t| {
-                self.image
-                    .borrow()
-                    .topic(&t.name)
-                    .is_none_or(|now| now.id != t.id)
-            })
-            .map(|t| (t.name.clone(), t.partitions.len() as i32))
-            .collect();
-        for (name, partitions) in gone {
-            self.delete_partitions(&name, partitions).await;
-        }
-        let wanted: Vec<(String, i32)> = self
-            .image
-            .borrow()
-            .topics()
-            .flat_map(|t| (0..t.partitions.len() as i32).map(move |p| (t.name.clone(), p)))
-            .filter(|(t, p)| self.owner_of(t, *p) == self.id() && self.is_replica(t, *p))
-            .collect();
-        for (topic, partition) in wanted {
-            if let Err(e) = self.open_partition(&topic, partition).await {
-                tracing::error!(topic, partition, error = %e, "opening partition failed");
-            }
-            self.update_role(&topic, partition).await;
-        }
-        let topics: Vec<String> = self
-            .image
-            .borrow()
-            .topics()
-            .map(|t| t.name.clone())
-            .collect();
-        for t in topics {
-            self.reconfigure(&t);
-        }
-    }
-
-    fn reconfigure(&self, topic: &str) {
-        let configs = self
-            .image
-            .borrow()
-            .topic(topic)
-            .map(|t| t.configs.clone())
-            .unwrap_or_default();
-        match (self.settings.resolve_topic)(&configs) {
-            Ok(s) => {
-                for r in self.partitions.borrow().of_topic(topic) {
-                    r.set_settings(s.clone());
-                }
-            }
-            Err(e) => {
-                tracing::error!(topic, error = %e, "committed topic config does not resolve")
-            }
-        }
-    }
-
-    async fn delete_partitions(&self, name: &str, partitions: i32) {
-        for p in 0..partitions {
-            let removed = self.partitions.borrow_mut().remove(name, p);
-            if let Some(r) = removed {
-                if let Some(leader) = r.role.borrow().followed_leader() {
-                    self.fetchers.unfollow(leader, name, p);
-                }
-                r.role.borrow_mut().close();
-                if let Err(e) = r.log.clone().delete().await {
-                    tracing::error!(partition = %r.tp, error = %e, "deleting partition files failed");
-                }
-            }
-        }
-    }
-
     /// The partition's replica here when this node leads it: only the leader serves clients.
     pub fn leader_replica(&self, topic: &str, partition: i32) -> Option<Rc<Replica>> {
         if !self.leads(topic, partition) {
@@ -596,203 +449,6 @@ impl Core {
     /// The active controller as this node knows it (core 0 knows; other cores say none).
     pub fn active_controller(&self) -> Option<weir_replication::types::NodeId> {
         self.cluster().and_then(|c| c.active_controller())
-    }
-
-    /// Sends `request` to the active controller (through core 0) and answers once its records
-    /// are applied on this node.
-    pub async fn controller_call(self: &Rc<Self>, request: ControllerRequest) -> ControllerReply {
-        match self
-            .call(
-                CONTROLLER_SHARD,
-                ShardRequest::Controller(Box::new(request.clone())),
-            )
-            .await
-        {
-            Some(ShardResponse::Controller(r)) => *r,
-            _ => ControllerReply::refuse(
-                &request,
-                ControllerError::NotController("the broker is shutting down".into()),
-            ),
-        }
-    }
-
-    async fn controller_call_here(&self, request: ControllerRequest) -> ControllerReply {
-        let Some(cluster) = self.cluster() else {
-            return ControllerReply::refuse(
-                &request,
-                ControllerError::NotController("the cluster side is not running".into()),
-            );
-        };
-        let timeout = cluster
-            .settings
-            .request_timeout
-            .max(Duration::from_secs(30));
-        cluster.client.call_and_wait(request, timeout).await
-    }
-
-    /// A new producer id for InitProducerId, from this broker's block (core 0 asks the
-    /// controller for a block of ids when it runs out, Kafka's AllocateProducerIds).
-    pub async fn next_producer_id(self: &Rc<Self>) -> Result<i64, i16> {
-        match self.call(CONTROLLER_SHARD, ShardRequest::ProducerId).await {
-            Some(ShardResponse::ProducerId(r)) => r,
-            _ => Err(K::CoordinatorNotAvailable.code()),
-        }
-    }
-
-    async fn producer_id_here(&self) -> Result<i64, i16> {
-        let (next, end) = self.producer_ids.get();
-        if next < end {
-            self.producer_ids.set((next + 1, end));
-            return Ok(next);
-        }
-        let Some(cluster) = self.cluster() else {
-            return Err(K::CoordinatorNotAvailable.code());
-        };
-        let Some(epoch) = cluster.broker_epoch() else {
-            return Err(K::CoordinatorNotAvailable.code());
-        };
-        let request = ControllerRequest::AllocateProducerIds {
-            broker_id: self.settings.node_id,
-            broker_epoch: epoch,
-        };
-        let timeout = cluster
-            .settings
-            .request_timeout
-            .max(Duration::from_secs(30));
-        match cluster.client.call(request, timeout).await.1 {
-            ControllerReply::AllocateProducerIds(Ok(block)) if block.len > 0 => {
-                // Another InitProducerId may have refilled it while this one waited.
-                let (next, end) = self.producer_ids.get();
-                if next < end {
-                    self.producer_ids.set((next + 1, end));
-                    return Ok(next);
-                }
-                self.producer_ids
-                    .set((block.start + 1, block.start + i64::from(block.len)));
-                Ok(block.start)
-            }
-            ControllerReply::AllocateProducerIds(Err(e)) => Err(e.kafka_code()),
-            _ => Err(K::CoordinatorNotAvailable.code()),
-        }
-    }
-
-    async fn open_partition(
-        &self,
-        topic: &str,
-        partition: i32,
-    ) -> Result<(), weir_storage::StorageError> {
-        let tp = TopicPartition::new(topic, partition);
-        if self.partitions.borrow().contains(topic, partition) {
-            return Ok(());
-        }
-        let (topic_id, epoch, configs) = {
-            let image = self.image.borrow();
-            let Some(t) = image.topic(topic) else {
-                return Ok(());
-            };
-            let epoch = t
-                .partitions
-                .get(partition as usize)
-                .map_or(0, |p| p.leader_epoch);
-            (t.id, epoch, t.configs.clone())
-        };
-        let settings = match (self.settings.resolve_topic)(&configs) {
-            Ok(s) => s,
-            Err(e) => {
-                tracing::error!(topic, error = %e, "topic config does not resolve; using broker defaults");
-                (self.settings.resolve_topic)(&Default::default()).expect("broker defaults resolve")
-            }
-        };
-        let dir = self.settings.log_dir.join(tp.dir_name());
-        let log = PartitionLog::open(
-            dir,
-            tp.clone(),
-            settings.log.clone(),
-            self.cache.clone(),
-            self.clean_start,
-        )
-        .await?;
-        let replica = Rc::new(Replica::new(tp.clone(), topic_id, log, epoch, settings));
-        // The log rebuilt its producers' state; those idle past `producer.id.expiration.ms` go.
-        replica.log.remove_expired_producers(now_ms());
-        // Its role (and, for `__consumer_offsets`, its groups when it leads) comes next, from
-        // the partition's committed state: `update_role`.
-        self.partitions
-            .borrow_mut()
-            .insert(topic, partition, replica);
-        Ok(())
-    }
-
-    /// Background upkeep for this core's partitions: retention, timed flushes, high watermark
-    /// checkpoints. Runs in a low-priority task queue so it yields to produce and fetch.
-    pub async fn upkeep(self: Rc<Self>) {
-        let tick = Duration::from_millis(1000);
-        let mut since_retention = 0u64;
-        let mut since_checkpoint = 0u64;
-        let mut since_cleaning = 0u64;
-        while !self.stopping.get() {
-            glommio::timer::sleep(tick).await;
-            since_retention += 1000;
-            since_checkpoint += 1000;
-            since_cleaning += 1000;
-            let replicas: Vec<Rc<Replica>> = self.partitions.borrow().all().cloned().collect();
-            let now = now_ms();
-            for r in &replicas {
-                if let Err(e) = r.log.flush_if_due(now).await {
-                    tracing::error!(partition = %r.tp, error = %e, "timed flush failed");
-                }
-            }
-            if since_retention >= self.settings.retention_check_interval_ms {
-                since_retention = 0;
-                for r in &replicas {
-                    if let Err(e) = r.log.enforce_retention(now).await {
-                        tracing::error!(partition = %r.tp, error = %e, "retention failed");
-                    }
-                }
-            }
-            if let Some(cleaner) = self.settings.cleaner {
-                if since_cleaning >= cleaner.backoff_ms {
-                    since_cleaning = 0;
-                    self.clean_logs(&replicas, cleaner).await;
-                }
-            }
-            if since_checkpoint >= self.settings.hw_checkpoint_interval_ms {
-                since_checkpoint = 0;
-                for r in &replicas {
-                    if let Err(e) = r.log.checkpoint().await {
-                        tracing::warn!(partition = %r.tp, error = %e, "checkpoint failed");
-                    }
-                }
-            }
-        }
-    }
-
-    /// One compaction pass over this core's compacted logs (Kafka's log cleaner, here a task of
-    /// the core's low-priority queue instead of a thread pool: each core cleans what it owns).
-    async fn clean_logs(&self, replicas: &[Rc<Replica>], cleaner: CleanerSettings) {
-        for r in replicas {
-            if self.stopping.get() {
-                return;
-            }
-            let opts = CleanOptions {
-                now_ms: now_ms(),
-                dedupe_buffer_bytes: cleaner.dedupe_buffer_bytes_per_core,
-                force: false,
-            };
-            match r.log.clean(opts).await {
-                Ok(Some(o)) => tracing::info!(
-                    partition = %r.tp,
-                    segments = format!("{} -> {}", o.segments_before, o.segments_after),
-                    bytes = format!("{} -> {}", o.bytes_before, o.bytes_after),
-                    records_removed = o.records_removed,
-                    tombstones_removed = o.tombstones_removed,
-                    first_dirty = o.first_dirty,
-                    "log cleaned"
-                ),
-                Ok(None) => {}
-                Err(e) => tracing::error!(partition = %r.tp, error = %e, "log cleaning failed"),
-            }
-        }
     }
 
     /// Closes every partition (flushing it).

@@ -60,6 +60,8 @@ pub enum ShardRequest {
     Controller(Box<ControllerRequest>),
     /// A producer id for InitProducerId (core 0 holds this broker's block).
     ProducerId,
+    /// DescribeQuorum as this node's cluster side (on core 0) can answer it.
+    DescribeQuorum,
     /// Work for a consumer group owned by the receiving core.
     Group(Box<crate::group::coordinator::GroupCall>),
 }
@@ -77,6 +79,12 @@ pub enum ShardResponse {
     Applied,
     Controller(Box<ControllerReply>),
     ProducerId(Result<i64, i16>),
+    Quorum(
+        Result<
+            crate::cluster::describe::QuorumDescription,
+            crate::cluster::describe::DescribeError,
+        >,
+    ),
     Group(crate::group::coordinator::GroupReply),
 }
 

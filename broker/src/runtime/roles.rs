@@ -33,8 +33,7 @@ impl Core {
             return;
         };
         let meta = self
-            .image
-            .borrow()
+            .image()
             .topic(topic)
             .and_then(|t| t.partitions.get(partition as usize).cloned());
         let Some(meta) = meta else { return };
@@ -51,6 +50,10 @@ impl Core {
             now_ms: now_ms(),
         };
         let change = r.role.borrow_mut().apply(&meta, &cx);
+        if meta.last_unclean_election.is_some() {
+            // The new leader's log end, or reports a crash or a missing controller held back.
+            crate::replicate::unclean::start_reporting(self, &r);
+        }
         if let Some(old) = change.unfollow {
             self.fetchers.unfollow(old, topic, partition);
         }
@@ -107,8 +110,7 @@ impl Core {
             return;
         }
         let broker_epoch = self
-            .image
-            .borrow()
+            .image()
             .broker(self.settings.node_id)
             .map_or(-1, |b| b.epoch);
         let mut topics: Vec<AlterPartitionTopic> = Vec::new();

@@ -24,10 +24,6 @@ use weir_storage::checkpoint::CLEAN_SHUTDOWN_FILE;
 use weir_storage::heartbeat::{Heartbeat, HEARTBEAT_PERIOD};
 use weir_storage::SegmentFileCache;
 
-/// acks=all produces one partition holds waiting for their commit (each costs a channel); a
-/// produce past it is answered REQUEST_TIMED_OUT at once.
-const ACKS_WAITERS_MAX: usize = 100_000;
-
 /// How often a start-up still waiting for the controller quorum says so.
 const STARTUP_PROGRESS: Duration = Duration::from_secs(10);
 
@@ -106,7 +102,7 @@ impl Settings {
             replication: super::settings::ReplicationSettings {
                 replica_lag_time_max_ms: c.replication.replica_lag_time_max_ms.max(1),
                 replica_fetch_backoff_ms: i64::from(c.replication.replica_fetch_backoff_ms.max(0)),
-                acks_waiters_max: ACKS_WAITERS_MAX,
+                acks_waiters_max: c.replication.acks_waiters_max.max(1) as usize,
             },
             fetch: crate::replicate::fetcher::FetchSettings {
                 max_bytes_per_partition: c.replication.replica_fetch_max_bytes.max(1),
@@ -131,6 +127,10 @@ impl Settings {
                 } else {
                     1
                 },
+            },
+            quorum_contacts: crate::cluster::QuorumContacts {
+                voters: voters_of(c),
+                request_timeout: quorum_request_timeout(c),
             },
         })
     }
@@ -167,18 +167,27 @@ fn listen_addr(c: &BrokerConfig) -> anyhow::Result<std::net::SocketAddr> {
         .context("listeners: no address")
 }
 
-/// The cluster side's settings, from the configuration.
-fn cluster_settings(c: &BrokerConfig, previous_broker_epoch: i64) -> ClusterSettings {
-    use weir_replication::metadata::records::Endpoint;
-    let cl = &c.cluster;
-    let voters = c
-        .voters()
+/// The controller quorum's voters and their CONTROLLER listeners (`host:port`).
+fn voters_of(c: &BrokerConfig) -> Vec<Voter> {
+    c.voters()
         .into_iter()
         .map(|v| Voter {
             id: v.id,
             addr: format!("{}:{}", v.host, v.port),
         })
-        .collect();
+        .collect()
+}
+
+/// `controller.quorum.request.timeout.ms`.
+fn quorum_request_timeout(c: &BrokerConfig) -> Duration {
+    Duration::from_millis(c.cluster.controller_quorum_request_timeout_ms.max(1) as u64)
+}
+
+/// The cluster side's settings, from the configuration.
+fn cluster_settings(c: &BrokerConfig, previous_broker_epoch: i64) -> ClusterSettings {
+    use weir_replication::metadata::records::Endpoint;
+    let cl = &c.cluster;
+    let voters = voters_of(c);
     let endpoint = |l: &crate::config::Listener| Endpoint {
         listener: l.name.clone(),
         host: match l.host.as_str() {
@@ -209,6 +218,10 @@ fn cluster_settings(c: &BrokerConfig, previous_broker_epoch: i64) -> ClusterSett
         is_broker: c.is_broker(),
         is_controller: c.is_controller(),
         voters,
+        controller_listener: c
+            .controller_listener_name()
+            .unwrap_or("CONTROLLER")
+            .to_string(),
         metadata_dir: c.metadata_log_dir().to_path_buf(),
         quorum: weir_replication::quorum::QuorumTimeouts {
             election_timeout_ms: cl.controller_quorum_election_timeout_ms.max(1) as u64,
@@ -217,8 +230,12 @@ fn cluster_settings(c: &BrokerConfig, previous_broker_epoch: i64) -> ClusterSett
         },
         heartbeat_interval: Duration::from_millis(cl.broker_heartbeat_interval_ms.max(1) as u64),
         session_timeout: Duration::from_millis(cl.broker_session_timeout_ms.max(1) as u64),
-        request_timeout: Duration::from_millis(
-            cl.controller_quorum_request_timeout_ms.max(1) as u64
+        initial_registration_timeout: Duration::from_millis(
+            cl.initial_broker_registration_timeout_ms.max(1) as u64,
+        ),
+        request_timeout: quorum_request_timeout(c),
+        controller_socket_timeout: Duration::from_millis(
+            cl.controller_socket_timeout_ms.max(1) as u64
         ),
         endpoints,
         rack: None,
@@ -240,6 +257,9 @@ fn cluster_settings(c: &BrokerConfig, previous_broker_epoch: i64) -> ClusterSett
             unclean_leader_election_enable: c.unclean_leader_election_enable,
         },
         controlled_shutdown: cl.controlled_shutdown_enable,
+        leader_rebalance_interval: cl
+            .auto_leader_rebalance_enable
+            .then(|| Duration::from_secs(cl.leader_imbalance_check_interval_seconds.max(1) as u64)),
         previous_broker_epoch,
     }
 }
@@ -535,10 +555,10 @@ async fn core_main(
         }
     };
     ready();
-    match core.settings.listen {
+    match core.settings().listen {
         Some(listen) => {
             let supported = handlers::supported_apis();
-            let net = weir_net::NetCore::new(core.settings.net.clone(), supported)
+            let net = weir_net::NetCore::new(core.settings().net.clone(), supported)
                 .context("network settings")?;
             let listener = weir_net::Listener::bind(listen, net)
                 .with_context(|| format!("binding {listen}"))?;
@@ -598,8 +618,8 @@ async fn start_cluster(
         })
     });
     let validator = Box::new(super::validator::Validator::new(
-        core.settings.resolve_topic.clone(),
-        core.settings.describe_topic.clone(),
+        core.settings().resolve_topic.clone(),
+        core.settings().describe_topic.clone(),
     ));
     let settings = cluster_settings(config, previous_broker_epoch);
     let (cluster, ready) = Cluster::start(settings, cache, clean, publish, validator)
@@ -607,7 +627,7 @@ async fn start_cluster(
         .context("starting the cluster side (opening the metadata log)")?;
     core.set_cluster(cluster.clone());
     if let Some(listen) = controller_listen_addr(config)? {
-        let net = weir_net::NetCore::new(core.settings.net.clone(), handlers::supported_apis())
+        let net = weir_net::NetCore::new(core.settings().net.clone(), handlers::supported_apis())
             .context("network settings")?;
         let apis = crate::cluster::private_apis();
         let listener = weir_net::Listener::bind(listen, net)
@@ -664,7 +684,7 @@ async fn wait_until_serving(
             if unfenced {
                 break;
             }
-            if let Some(why) = c.applier.failure() {
+            if let Some(why) = c.failure() {
                 bail!("{why}");
             }
             if flags.stop.load(Ordering::SeqCst) {

@@ -54,6 +54,9 @@ pub struct Settings {
     /// Broker configs for DescribeConfigs on the broker resource.
     pub broker_configs: Vec<crate::config::ConfigEntry>,
     pub groups: crate::group::GroupSettings,
+    /// The controller quorum's voters, for any core to reach (DescribeQuorum is forwarded to
+    /// the quorum's leader).
+    pub quorum_contacts: crate::cluster::QuorumContacts,
     pub replication: ReplicationSettings,
     /// How this broker's followers fetch.
     pub fetch: crate::replicate::fetcher::FetchSettings,

@@ -294,6 +294,7 @@ impl ControllerState {
             ControllerRequest::UnregisterBroker { broker_id } => {
                 self.unregister_broker(broker_id, now_ms)
             }
+            ControllerRequest::ReportUnclean(r) => self.report_unclean(r),
         }
     }
 

@@ -7,7 +7,7 @@ use super::error::ControllerError;
 use super::request::*;
 use super::{ControllerState, MAX_ELECTIONS_PER_TICK, MAX_RECORDS_PER_USER_OP};
 use crate::metadata::image::{PartitionMeta, TopicMeta};
-use crate::metadata::records::MetadataRecord;
+use crate::metadata::records::{MetadataRecord, UncleanReport, UncleanReportRecord};
 use crate::types::{NodeId, TopicId, NO_NODE};
 use std::collections::BTreeSet;
 
@@ -122,6 +122,132 @@ impl ControllerState {
             }
         }
         records
+    }
+
+    /// Whether some led partition is not led by its preferred (first) replica: what
+    /// `auto.leader.rebalance.enable` looks for (Kafka's `arePartitionLeadersImbalanced`).
+    pub fn leaders_imbalanced(&self) -> bool {
+        self.image
+            .topics()
+            .flat_map(|t| t.partitions.iter())
+            .any(|p| p.has_leader() && !p.has_preferred_leader())
+    }
+
+    /// Leader rebalancing (Kafka 4's `maybeBalancePartitionLeaders`): a preferred election
+    /// for every partition whose leader is not its preferred replica, which moves leadership
+    /// back wherever the preferred replica is an acceptable ISR member. Any imbalanced
+    /// partition qualifies (Kafka 4 dropped `leader.imbalance.per.broker.percentage`).
+    /// Partitions without a leader are left to fencing, unfencing and unclean elections. At
+    /// most [`MAX_ELECTIONS_PER_TICK`] elections; `true` with them when more may remain, so
+    /// the caller runs it again at once (after these records committed) rather than a whole
+    /// check interval later. Empty when this node is not the active controller.
+    pub fn balance_leaders(&self, now_ms: i64) -> (Vec<MetadataRecord>, bool) {
+        if !self.active {
+            return (Vec::new(), false);
+        }
+        let acceptable = |r: NodeId| self.image.is_active(r);
+        let mut records = Vec::new();
+        let mut elections = 0;
+        for topic in self.image.topics() {
+            for (i, p) in topic.partitions.iter().enumerate() {
+                if !p.has_leader() || p.has_preferred_leader() {
+                    continue;
+                }
+                if elections == MAX_ELECTIONS_PER_TICK {
+                    return (records, true);
+                }
+                let built = self
+                    .builder(topic, i as i32, p, &acceptable, now_ms)
+                    .election(Election::Preferred)
+                    .build();
+                if let Some(built) = built.filter(|b| b.change.leader.is_some()) {
+                    tracing::info!(topic = %topic.name, partition = i, leader = ?built.change.leader,
+                        "leader rebalance: leadership back to the preferred replica");
+                    records.extend(built.into_records());
+                    elections += 1;
+                }
+            }
+        }
+        (records, false)
+    }
+
+    /// A replica's report on the partition's last unclean election: the new leader's log end
+    /// when it took over, or what a replica truncated to it. Written once (a repeated report
+    /// changes nothing); a report on an election no longer the last is refused, so the
+    /// replica stops sending it (its own file next to the log keeps it).
+    pub(super) fn report_unclean(
+        &self,
+        req: UncleanReportRequest,
+    ) -> (ControllerReply, Vec<MetadataRecord>) {
+        let refuse = |e| (ControllerReply::ReportUnclean(Err(e)), Vec::new());
+        if let Err(e) = self.check_broker_epoch(req.broker_id, req.broker_epoch) {
+            return refuse(e);
+        }
+        let Some(topic) = self.image.topic_by_id(&req.topic_id) else {
+            return refuse(ControllerError::UnknownTopicId(
+                "This server does not host this topic ID.".into(),
+            ));
+        };
+        let Some(p) = self.image.partition(&req.topic_id, req.partition) else {
+            return refuse(ControllerError::UnknownTopicOrPartition(
+                "This server does not host this topic-partition.".into(),
+            ));
+        };
+        let name = format!("{}-{}", topic.name, req.partition);
+        if !p.replicas.contains(&req.broker_id) {
+            return refuse(ControllerError::InvalidRequest(format!(
+                "Broker {} is not a replica of {name}.",
+                req.broker_id
+            )));
+        }
+        let Some(u) = p
+            .last_unclean_election
+            .as_ref()
+            .filter(|u| u.leader_epoch == req.election_epoch)
+        else {
+            return refuse(ControllerError::FencedLeaderEpoch(format!(
+                "The unclean election of {name} at leader epoch {} is not its last one.",
+                req.election_epoch
+            )));
+        };
+        let news = match &req.report {
+            UncleanReport::LeaderLogEnd(end) => {
+                if req.broker_id != u.leader || *end < 0 {
+                    return refuse(ControllerError::InvalidRequest(format!(
+                        "Only the leader {} reports its log end for {name}, and not below 0.",
+                        u.leader
+                    )));
+                }
+                u.leader_log_end.is_none()
+            }
+            UncleanReport::Discarded(d) => {
+                let in_range = d.epochs.windows(2).all(|w| w[0].1 < w[1].1)
+                    && d.epochs.first().is_some_and(|(_, s)| *s == d.from_offset)
+                    && d.epochs
+                        .iter()
+                        .all(|(e, s)| *e >= 0 && *e < req.election_epoch && *s < d.to_offset);
+                if d.from_offset < 0 || d.from_offset >= d.to_offset || !in_range {
+                    return refuse(ControllerError::InvalidRequest(format!(
+                        "Invalid discarded range of {name}: offsets [{}, {}) with epochs {:?} \
+                         (each older than {}).",
+                        d.from_offset, d.to_offset, d.epochs, req.election_epoch
+                    )));
+                }
+                u.clone().add_discarded(req.broker_id, d)
+            }
+        };
+        let records = if news {
+            vec![MetadataRecord::UncleanReport(UncleanReportRecord {
+                topic_id: req.topic_id,
+                partition: req.partition,
+                election_epoch: req.election_epoch,
+                broker: req.broker_id,
+                report: req.report,
+            })]
+        } else {
+            Vec::new()
+        };
+        (ControllerReply::ReportUnclean(Ok(())), records)
     }
 
     pub(super) fn alter_partition(
@@ -303,19 +429,34 @@ impl ControllerState {
                 }
             }
             Some(list) => {
+                // A partition named twice is refused at every mention and not elected, as
+                // Kafka's controller refuses duplicated topics in CreateTopics and DeleteTopics
+                // (Kafka's own admin client sends a set, so only a hand-made request has them).
                 let mut seen: BTreeSet<(&str, i32)> = BTreeSet::new();
+                let duplicates: BTreeSet<(&str, i32)> = list
+                    .iter()
+                    .flat_map(|t| t.partitions.iter().map(move |&i| (t.topic.as_str(), i)))
+                    .filter(|k| !seen.insert(*k))
+                    .collect();
                 for t in list {
                     let partitions = t
                         .partitions
                         .iter()
                         .map(|&i| ElectionResultItem {
                             partition: i,
-                            result: if seen.insert((&t.topic, i)) {
-                                self.elect_one(&t.topic, i, &req.election_type, now_ms, &mut records)
+                            result: if duplicates.contains(&(t.topic.as_str(), i)) {
+                                Err(ControllerError::InvalidRequest(format!(
+                                    "Duplicate partition {}-{i} in the request.",
+                                    t.topic
+                                )))
                             } else {
-                                Err(ControllerError::OperationNotAttempted(
-                                    "Duplicate partition in the request: only its first occurrence was attempted.".into(),
-                                ))
+                                self.elect_one(
+                                    &t.topic,
+                                    i,
+                                    &req.election_type,
+                                    now_ms,
+                                    &mut records,
+                                )
                             },
                         })
                         .collect();
@@ -383,3 +524,7 @@ impl ControllerState {
         Ok(())
     }
 }
+
+#[cfg(test)]
+#[path = "leadership_tests.rs"]
+mod leadership_tests;

@@ -6,7 +6,7 @@
 //! a stale broker epoch) is the outer `Err` where the reply has one, or every item's `Err`.
 
 use super::error::ControllerError;
-use crate::metadata::records::{Endpoint, IncarnationId};
+use crate::metadata::records::{Endpoint, IncarnationId, UncleanReport};
 use crate::types::{BrokerEpoch, LeaderEpoch, NodeId, PartitionEpoch, TopicId};
 
 macro_rules! wire_type {
@@ -48,6 +48,18 @@ wire_type! {
         UnregisterBroker {
             broker_id: NodeId,
         },
+        /// A replica's report on an unclean election (Weir's own; see `UncleanReportRecord`).
+        ReportUnclean(UncleanReportRequest),
+    }
+
+    pub struct UncleanReportRequest {
+        pub broker_id: NodeId,
+        pub broker_epoch: BrokerEpoch,
+        pub topic_id: TopicId,
+        pub partition: i32,
+        /// The leader epoch the reported unclean election started.
+        pub election_epoch: LeaderEpoch,
+        pub report: UncleanReport,
     }
 
     /// A topic to create, as CreateTopics asks.
@@ -188,6 +200,7 @@ wire_type! {
         AlterPartition(Result<Vec<AlterPartitionTopicResult>, ControllerError>),
         ElectLeaders(Result<Vec<ElectionTopicResult>, ControllerError>),
         UnregisterBroker(Result<(), ControllerError>),
+        ReportUnclean(Result<(), ControllerError>),
     }
 
     pub struct CreatedTopic {
@@ -303,6 +316,7 @@ impl ControllerReply {
             ControllerRequest::AlterPartition(_) => Self::AlterPartition(Err(error)),
             ControllerRequest::ElectLeaders(_) => Self::ElectLeaders(Err(error)),
             ControllerRequest::UnregisterBroker { .. } => Self::UnregisterBroker(Err(error)),
+            ControllerRequest::ReportUnclean(_) => Self::ReportUnclean(Err(error)),
         }
     }
 }

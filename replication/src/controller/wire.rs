@@ -10,8 +10,8 @@ use crate::types::NodeId;
 use rkyv::rancor;
 
 const MAGIC: &[u8; 2] = b"WC";
-/// The encoding this code writes and reads.
-pub const WIRE_VERSION: u16 = 1;
+/// The encoding this code writes and reads (2: unclean election reports).
+pub const WIRE_VERSION: u16 = 2;
 const HEADER_BYTES: usize = 4;
 
 /// What the controller sends back for one request.

@@ -97,6 +97,22 @@ fn requests() -> Vec<ControllerRequest> {
             partitions: None,
         }),
         ControllerRequest::UnregisterBroker { broker_id: 4 },
+        ControllerRequest::ReportUnclean(UncleanReportRequest {
+            broker_id: 2,
+            broker_epoch: 9,
+            topic_id: [3; 16],
+            partition: 1,
+            election_epoch: 5,
+            report: crate::metadata::records::UncleanReport::Discarded(
+                crate::metadata::records::DiscardedRange {
+                    from_offset: 10,
+                    to_offset: 20,
+                    high_watermark: 15,
+                    epochs: vec![(3, 10), (4, 12)],
+                    time_ms: 1,
+                },
+            ),
+        }),
     ]
 }
 
@@ -155,6 +171,7 @@ fn responses() -> Vec<ControllerResponse> {
             }],
         }])),
         ControllerReply::UnregisterBroker(Err(ControllerError::BrokerIdNotRegistered("b".into()))),
+        ControllerReply::ReportUnclean(Ok(())),
     ];
     let mut out: Vec<_> = replies
         .into_iter()
@@ -182,9 +199,12 @@ fn every_request_and_response_round_trips() {
 fn frames_of_another_kind_or_version_are_refused() {
     let bytes = encode_request(&requests()[0]);
     assert_eq!(decode_request(&bytes[..3]), Err(WireError::BadMagic));
-    let mut v2 = bytes.clone();
-    v2[3] = 2;
-    assert_eq!(decode_request(&v2), Err(WireError::UnsupportedVersion(2)));
+    let mut other = bytes.clone();
+    other[3] = 1;
+    assert_eq!(
+        decode_request(&other),
+        Err(WireError::UnsupportedVersion(1))
+    );
     assert!(matches!(
         decode_request(&bytes[..bytes.len() - 1]),
         Err(WireError::Malformed(_))

@@ -8,13 +8,14 @@
 //! the maps are ordered, so every node that applies the same records holds an equal image.
 
 use super::records::{
-    BrokerChangeRecord, Endpoint, IncarnationId, MetadataRecord, PartitionChangeRecord,
-    PartitionRecord, RegisterBrokerRecord,
+    BrokerChangeRecord, DiscardedRange, Endpoint, IncarnationId, MetadataRecord,
+    PartitionChangeRecord, PartitionRecord, RegisterBrokerRecord, UncleanReport,
 };
 use crate::types::{BrokerEpoch, LeaderEpoch, NodeId, PartitionEpoch, TopicId, NO_NODE};
 use std::collections::BTreeMap;
 
-/// The last election of a partition that may have lost acknowledged data.
+/// The last election of a partition that may have lost acknowledged data, and what the
+/// replicas reported it cost.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UncleanElection {
     pub leader: NodeId,
@@ -22,6 +23,43 @@ pub struct UncleanElection {
     pub replaced_isr: Vec<NodeId>,
     pub replaced_elr: Vec<NodeId>,
     pub time_ms: i64,
+    /// The new leader's log end when it took over, once it reported it.
+    pub leader_log_end: Option<i64>,
+    /// What replicas truncated to the new leader, per broker in the order reported;
+    /// contiguous or overlapping reports of one broker are merged.
+    pub discarded: Vec<(NodeId, DiscardedRange)>,
+}
+
+impl UncleanElection {
+    /// Adds one replica's truncation; false when it adds nothing (already known).
+    pub fn add_discarded(&mut self, broker: NodeId, d: &DiscardedRange) -> bool {
+        for (_, known) in self.discarded.iter_mut().filter(|(b, _)| *b == broker) {
+            if d.from_offset >= known.from_offset && d.to_offset <= known.to_offset {
+                return false;
+            }
+            if d.from_offset <= known.to_offset && d.to_offset >= known.from_offset {
+                // One broker truncating again (KIP-279's rounds walk back epoch by epoch):
+                // the ranges touch, so they are one loss.
+                let mut epochs: Vec<(LeaderEpoch, i64)> =
+                    known.epochs.iter().chain(&d.epochs).copied().collect();
+                epochs.sort_by_key(|(e, start)| (*start, *e));
+                let mut merged: Vec<(LeaderEpoch, i64)> = Vec::with_capacity(epochs.len());
+                for (e, start) in epochs {
+                    if !merged.iter().any(|(m, _)| *m == e) {
+                        merged.push((e, start));
+                    }
+                }
+                known.from_offset = known.from_offset.min(d.from_offset);
+                known.to_offset = known.to_offset.max(d.to_offset);
+                known.high_watermark = known.high_watermark.max(d.high_watermark);
+                known.time_ms = known.time_ms.max(d.time_ms);
+                known.epochs = merged;
+                return true;
+            }
+        }
+        self.discarded.push((broker, d.clone()));
+        true
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -396,6 +434,7 @@ impl MetadataImage {
                 }
             }
             MetadataRecord::BrokerChange(r) => self.change_broker(r),
+            MetadataRecord::UncleanReport(r) => self.unclean_report(r),
             MetadataRecord::UncleanElection(r) => {
                 let Some(t) = self.topic_mut(&r.topic_id) else {
                     return Change::None;
@@ -412,6 +451,8 @@ impl MetadataImage {
                     replaced_isr: r.replaced_isr.clone(),
                     replaced_elr: r.replaced_elr.clone(),
                     time_ms: r.time_ms,
+                    leader_log_end: None,
+                    discarded: Vec::new(),
                 });
                 Change::UncleanElection {
                     topic: t.name.clone(),
@@ -421,6 +462,31 @@ impl MetadataImage {
                 }
             }
         }
+    }
+
+    fn unclean_report(&mut self, r: &super::records::UncleanReportRecord) -> Change {
+        let Some(t) = self.topic_mut(&r.topic_id) else {
+            return Change::None;
+        };
+        let Some(u) = usize::try_from(r.partition)
+            .ok()
+            .and_then(|i| t.partitions.get_mut(i))
+            .and_then(|p| p.last_unclean_election.as_mut())
+            .filter(|u| u.leader_epoch == r.election_epoch)
+        else {
+            return Change::None;
+        };
+        match &r.report {
+            UncleanReport::LeaderLogEnd(end) => {
+                if r.broker == u.leader && u.leader_log_end.is_none() {
+                    u.leader_log_end = Some(*end);
+                }
+            }
+            UncleanReport::Discarded(d) => {
+                u.add_discarded(r.broker, d);
+            }
+        }
+        Change::None
     }
 
     fn register(&mut self, r: &RegisterBrokerRecord) -> Change {

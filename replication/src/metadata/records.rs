@@ -141,6 +141,53 @@ pub struct UncleanElectionRecord {
     pub time_ms: i64,
 }
 
+/// What a replica reports about an unclean election once it knows (Weir's own record; Kafka
+/// only logs a line). The controller knows the new leader, its epoch and the time; what the
+/// election gave up is known only to the replicas: the new leader's log end when it took over,
+/// and each replica that held more and truncated to the new leader. Applies only while the
+/// election is the partition's last unclean one (`election_epoch`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UncleanReportRecord {
+    pub topic_id: TopicId,
+    pub partition: i32,
+    /// The leader epoch the unclean election started.
+    pub election_epoch: LeaderEpoch,
+    /// The reporting replica.
+    pub broker: NodeId,
+    pub report: UncleanReport,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+pub enum UncleanReport {
+    /// The new leader's log end offset when it took over (where its epoch starts): records
+    /// from here on of the older epochs existed only on other replicas.
+    LeaderLogEnd(i64),
+    /// A replica truncated records that existed only on it.
+    Discarded(DiscardedRange),
+}
+
+/// Records a replica truncated: offsets `[from_offset, to_offset)`, written in the leader
+/// epochs `epochs` (each with its first offset in the range, ascending).
+#[derive(Debug, Clone, PartialEq, Eq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+pub struct DiscardedRange {
+    pub from_offset: i64,
+    /// Exclusive: the replica's log end before it truncated.
+    pub to_offset: i64,
+    /// The replica's high watermark before it truncated: `[from_offset, min(to_offset,
+    /// high_watermark))` had been committed (acknowledged to acks=all producers).
+    pub high_watermark: i64,
+    pub epochs: Vec<(LeaderEpoch, i64)>,
+    /// When the replica truncated.
+    pub time_ms: i64,
+}
+
+impl DiscardedRange {
+    /// How many committed records went: those below the replica's high watermark.
+    pub fn committed_count(&self) -> i64 {
+        (self.high_watermark.min(self.to_offset) - self.from_offset).max(0)
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MetadataRecord {
     Topic(TopicRecord),
@@ -154,6 +201,7 @@ pub enum MetadataRecord {
     UnregisterBroker(UnregisterBrokerRecord),
     BrokerChange(BrokerChangeRecord),
     UncleanElection(UncleanElectionRecord),
+    UncleanReport(UncleanReportRecord),
 }
 
 const TOPIC: u8 = 1;
@@ -167,6 +215,10 @@ const REGISTER_BROKER: u8 = 8;
 const UNREGISTER_BROKER: u8 = 9;
 const BROKER_CHANGE: u8 = 10;
 const UNCLEAN_ELECTION: u8 = 11;
+const UNCLEAN_REPORT: u8 = 12;
+/// `UncleanReport` kinds.
+const LEADER_LOG_END: u8 = 0;
+const DISCARDED: u8 = 1;
 
 /// Version 0 of `Partition` (single-node Weir) had no ELR and no partition epoch.
 const PARTITION_V1: u8 = 1;
@@ -310,6 +362,32 @@ impl MetadataRecord {
                 w.i32s(&r.replaced_elr);
                 w.i64(r.time_ms);
             }
+            MetadataRecord::UncleanReport(r) => {
+                w.u8(UNCLEAN_REPORT);
+                w.u8(0);
+                w.id(&r.topic_id);
+                w.i32(r.partition);
+                w.i32(r.election_epoch);
+                w.i32(r.broker);
+                match &r.report {
+                    UncleanReport::LeaderLogEnd(end) => {
+                        w.u8(LEADER_LOG_END);
+                        w.i64(*end);
+                    }
+                    UncleanReport::Discarded(d) => {
+                        w.u8(DISCARDED);
+                        w.i64(d.from_offset);
+                        w.i64(d.to_offset);
+                        w.i64(d.high_watermark);
+                        w.i64(d.time_ms);
+                        w.i32(d.epochs.len() as i32);
+                        for (epoch, start) in &d.epochs {
+                            w.i32(*epoch);
+                            w.i64(*start);
+                        }
+                    }
+                }
+            }
         }
     }
 
@@ -435,7 +513,42 @@ impl MetadataRecord {
                 replaced_elr: r.i32s()?,
                 time_ms: r.i64()?,
             }),
-            (TOPIC..=UNCLEAN_ELECTION, _) => return Err(RecordError("unknown record version")),
+            (UNCLEAN_REPORT, 0) => {
+                let topic_id = r.id()?;
+                let partition = r.i32()?;
+                let election_epoch = r.i32()?;
+                let broker = r.i32()?;
+                let report = match r.u8()? {
+                    LEADER_LOG_END => UncleanReport::LeaderLogEnd(r.i64()?),
+                    DISCARDED => {
+                        let from_offset = r.i64()?;
+                        let to_offset = r.i64()?;
+                        let high_watermark = r.i64()?;
+                        let time_ms = r.i64()?;
+                        let n = r.count(4 + 8)?;
+                        let mut epochs = Vec::with_capacity(n);
+                        for _ in 0..n {
+                            epochs.push((r.i32()?, r.i64()?));
+                        }
+                        UncleanReport::Discarded(DiscardedRange {
+                            from_offset,
+                            to_offset,
+                            high_watermark,
+                            epochs,
+                            time_ms,
+                        })
+                    }
+                    _ => return Err(RecordError("bad unclean report kind")),
+                };
+                MetadataRecord::UncleanReport(UncleanReportRecord {
+                    topic_id,
+                    partition,
+                    election_epoch,
+                    broker,
+                    report,
+                })
+            }
+            (TOPIC..=UNCLEAN_REPORT, _) => return Err(RecordError("unknown record version")),
             _ => return Err(RecordError("unknown record type")),
         };
         r.finish()?;

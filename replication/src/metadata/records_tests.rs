@@ -99,6 +99,26 @@ fn samples() -> Vec<MetadataRecord> {
             replaced_elr: vec![2],
             time_ms: 1_700_000_000_000,
         }),
+        MetadataRecord::UncleanReport(UncleanReportRecord {
+            topic_id: id,
+            partition: 1,
+            election_epoch: 7,
+            broker: 3,
+            report: UncleanReport::LeaderLogEnd(120),
+        }),
+        MetadataRecord::UncleanReport(UncleanReportRecord {
+            topic_id: id,
+            partition: 1,
+            election_epoch: 7,
+            broker: 1,
+            report: UncleanReport::Discarded(DiscardedRange {
+                from_offset: 120,
+                to_offset: 190,
+                high_watermark: 180,
+                epochs: vec![(5, 120), (6, 150)],
+                time_ms: 1_700_000_000_500,
+            }),
+        }),
     ]
 }
 

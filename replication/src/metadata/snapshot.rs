@@ -12,21 +12,24 @@
 //! decoder for the old one.
 
 use super::image::{BrokerMeta, MetadataImage, PartitionMeta, TopicMeta, UncleanElection};
-use super::records::Endpoint;
+use super::records::{DiscardedRange, Endpoint};
 use crate::types::NodeId;
 use rkyv::rancor;
 use std::collections::BTreeMap;
 
 const MAGIC: &[u8; 8] = b"WEIRMETA";
-/// The snapshot format this code writes and reads.
-pub const SNAPSHOT_VERSION: u32 = 1;
+/// The snapshot format this code writes and reads. Version 1 (no unclean election reports)
+/// is still read.
+pub const SNAPSHOT_VERSION: u32 = 2;
 const HEADER_BYTES: usize = 16;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SnapshotError {
     #[error("not a metadata snapshot (bad magic)")]
     BadMagic,
-    #[error("metadata snapshot format {0} is not supported (this build reads {SNAPSHOT_VERSION})")]
+    #[error(
+        "metadata snapshot format {0} is not supported (this build reads 1 to {SNAPSHOT_VERSION})"
+    )]
     UnsupportedVersion(u32),
     #[error("metadata snapshot checksum mismatch")]
     Checksum,
@@ -66,6 +69,8 @@ struct SnapUnclean {
     replaced_isr: Vec<i32>,
     replaced_elr: Vec<i32>,
     time_ms: i64,
+    leader_log_end: Option<i64>,
+    discarded: Vec<(i32, DiscardedRange)>,
 }
 
 #[derive(rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
@@ -140,6 +145,8 @@ fn to_snapshot(image: &MetadataImage) -> Snapshot {
                             replaced_isr: u.replaced_isr.clone(),
                             replaced_elr: u.replaced_elr.clone(),
                             time_ms: u.time_ms,
+                            leader_log_end: u.leader_log_end,
+                            discarded: u.discarded.clone(),
                         }),
                     })
                     .collect(),
@@ -196,6 +203,8 @@ fn from_snapshot(s: Snapshot) -> Result<MetadataImage, SnapshotError> {
                     replaced_isr: u.replaced_isr,
                     replaced_elr: u.replaced_elr,
                     time_ms: u.time_ms,
+                    leader_log_end: u.leader_log_end,
+                    discarded: u.discarded,
                 }),
             })
             .collect();
@@ -264,7 +273,7 @@ pub fn decode(bytes: &[u8]) -> Result<MetadataImage, SnapshotError> {
     let word =
         |at: usize| u32::from_be_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]]);
     let version = word(8);
-    if version != SNAPSHOT_VERSION {
+    if version != SNAPSHOT_VERSION && version != 1 {
         return Err(SnapshotError::UnsupportedVersion(version));
     }
     let payload = &bytes[HEADER_BYTES..];
@@ -275,9 +284,147 @@ pub fn decode(bytes: &[u8]) -> Result<MetadataImage, SnapshotError> {
     // buffer have no such promise, so they are copied into an aligned buffer first.
     let mut aligned = rkyv::util::AlignedVec::<16>::with_capacity(payload.len());
     aligned.extend_from_slice(payload);
-    let snapshot = rkyv::from_bytes::<Snapshot, rancor::Error>(&aligned)
-        .map_err(|e| SnapshotError::Malformed(e.to_string()))?;
+    let snapshot = if version == 1 {
+        rkyv::from_bytes::<v1::Snapshot, rancor::Error>(&aligned).map(Snapshot::from)
+    } else {
+        rkyv::from_bytes::<Snapshot, rancor::Error>(&aligned)
+    }
+    .map_err(|e| SnapshotError::Malformed(e.to_string()))?;
     from_snapshot(snapshot)
+}
+
+/// Format 1: the same but for unclean elections, which had no reports.
+mod v1 {
+    use super::{SnapBroker, SnapBrokerConfigs, SnapConfig};
+
+    #[derive(rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+    pub(super) struct Snapshot {
+        topics: Vec<SnapTopic>,
+        brokers: Vec<SnapBroker>,
+        broker_configs: Vec<SnapBrokerConfigs>,
+        next_producer_id_block: i64,
+        next_broker_epoch: i64,
+    }
+
+    #[derive(rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+    struct SnapTopic {
+        name: String,
+        id: [u8; 16],
+        partitions: Vec<SnapPartition>,
+        configs: Vec<SnapConfig>,
+    }
+
+    #[derive(rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+    struct SnapUnclean {
+        leader: i32,
+        leader_epoch: i32,
+        replaced_isr: Vec<i32>,
+        replaced_elr: Vec<i32>,
+        time_ms: i64,
+    }
+
+    #[derive(rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+    struct SnapPartition {
+        replicas: Vec<i32>,
+        isr: Vec<i32>,
+        elr: Vec<i32>,
+        last_known_elr: Vec<i32>,
+        leader: i32,
+        leader_epoch: i32,
+        partition_epoch: i32,
+        unclean: Option<SnapUnclean>,
+    }
+
+    impl From<Snapshot> for super::Snapshot {
+        fn from(s: Snapshot) -> Self {
+            let topics = s
+                .topics
+                .into_iter()
+                .map(|t| super::SnapTopic {
+                    name: t.name,
+                    id: t.id,
+                    configs: t.configs,
+                    partitions: t
+                        .partitions
+                        .into_iter()
+                        .map(|p| super::SnapPartition {
+                            replicas: p.replicas,
+                            isr: p.isr,
+                            elr: p.elr,
+                            last_known_elr: p.last_known_elr,
+                            leader: p.leader,
+                            leader_epoch: p.leader_epoch,
+                            partition_epoch: p.partition_epoch,
+                            unclean: p.unclean.map(|u| super::SnapUnclean {
+                                leader: u.leader,
+                                leader_epoch: u.leader_epoch,
+                                replaced_isr: u.replaced_isr,
+                                replaced_elr: u.replaced_elr,
+                                time_ms: u.time_ms,
+                                leader_log_end: None,
+                                discarded: Vec::new(),
+                            }),
+                        })
+                        .collect(),
+                })
+                .collect();
+            Self {
+                topics,
+                brokers: s.brokers,
+                broker_configs: s.broker_configs,
+                next_producer_id_block: s.next_producer_id_block,
+                next_broker_epoch: s.next_broker_epoch,
+            }
+        }
+    }
+
+    /// A format-1 snapshot of an image, for the test that format 1 is still read.
+    #[cfg(test)]
+    pub(crate) fn encode(image: &super::MetadataImage) -> Vec<u8> {
+        let s = super::to_snapshot(image);
+        let old = Snapshot {
+            topics: s
+                .topics
+                .into_iter()
+                .map(|t| SnapTopic {
+                    name: t.name,
+                    id: t.id,
+                    configs: t.configs,
+                    partitions: t
+                        .partitions
+                        .into_iter()
+                        .map(|p| SnapPartition {
+                            replicas: p.replicas,
+                            isr: p.isr,
+                            elr: p.elr,
+                            last_known_elr: p.last_known_elr,
+                            leader: p.leader,
+                            leader_epoch: p.leader_epoch,
+                            partition_epoch: p.partition_epoch,
+                            unclean: p.unclean.map(|u| SnapUnclean {
+                                leader: u.leader,
+                                leader_epoch: u.leader_epoch,
+                                replaced_isr: u.replaced_isr,
+                                replaced_elr: u.replaced_elr,
+                                time_ms: u.time_ms,
+                            }),
+                        })
+                        .collect(),
+                })
+                .collect(),
+            brokers: s.brokers,
+            broker_configs: s.broker_configs,
+            next_producer_id_block: s.next_producer_id_block,
+            next_broker_epoch: s.next_broker_epoch,
+        };
+        let payload = rkyv::to_bytes::<super::rancor::Error>(&old).expect("archiving");
+        let mut out = Vec::new();
+        out.extend_from_slice(super::MAGIC);
+        out.extend_from_slice(&1u32.to_be_bytes());
+        out.extend_from_slice(&crc32c::crc32c(&payload).to_be_bytes());
+        out.extend_from_slice(&payload);
+        out
+    }
 }
 
 #[cfg(test)]

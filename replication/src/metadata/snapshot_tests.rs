@@ -31,6 +31,26 @@ fn rich_image() -> MetadataImage {
             replaced_elr: vec![],
             time_ms: 77,
         }),
+        MetadataRecord::UncleanReport(UncleanReportRecord {
+            topic_id: [1; 16],
+            partition: 0,
+            election_epoch: 3,
+            broker: 1,
+            report: UncleanReport::LeaderLogEnd(40),
+        }),
+        MetadataRecord::UncleanReport(UncleanReportRecord {
+            topic_id: [1; 16],
+            partition: 0,
+            election_epoch: 3,
+            broker: 3,
+            report: UncleanReport::Discarded(DiscardedRange {
+                from_offset: 40,
+                to_offset: 55,
+                high_watermark: 50,
+                epochs: vec![(2, 40)],
+                time_ms: 90,
+            }),
+        }),
         MetadataRecord::TopicConfig(TopicConfigRecord {
             topic_id: [1; 16],
             key: "retention.ms".into(),
@@ -85,6 +105,26 @@ fn snapshots_round_trip() {
 }
 
 #[test]
+fn format_1_snapshots_are_still_read_without_unclean_reports() {
+    let img = rich_image();
+    let u = img.topic("orders").unwrap().partitions[0]
+        .last_unclean_election
+        .clone()
+        .unwrap();
+    assert_eq!(u.leader_log_end, Some(40));
+    assert_eq!(u.discarded.len(), 1);
+    let mut expected = img.clone();
+    if let Some(u) = expected.topics.get_mut("orders").unwrap().partitions[0]
+        .last_unclean_election
+        .as_mut()
+    {
+        u.leader_log_end = None;
+        u.discarded.clear();
+    }
+    assert_eq!(decode(&v1::encode(&img)).unwrap(), expected);
+}
+
+#[test]
 fn snapshots_refuse_bad_headers_and_corruption() {
     let bytes = encode(&rich_image());
     assert_eq!(decode(&bytes[..10]), Err(SnapshotError::BadMagic));
@@ -92,8 +132,8 @@ fn snapshots_refuse_bad_headers_and_corruption() {
     other[0] = b'X';
     assert_eq!(decode(&other), Err(SnapshotError::BadMagic));
     let mut newer = bytes.clone();
-    newer[8..12].copy_from_slice(&2u32.to_be_bytes());
-    assert_eq!(decode(&newer), Err(SnapshotError::UnsupportedVersion(2)));
+    newer[8..12].copy_from_slice(&3u32.to_be_bytes());
+    assert_eq!(decode(&newer), Err(SnapshotError::UnsupportedVersion(3)));
     for i in HEADER_BYTES..bytes.len() {
         let mut flipped = bytes.clone();
         flipped[i] ^= 0x40;

@@ -10,6 +10,7 @@
 //!   reset after OFFSET_OUT_OF_RANGE, or wait for new metadata after a fenced epoch.
 //! - [`epochs`]: the leader epoch arithmetic both sides share (KIP-101/KIP-279): where a
 //!   follower's log diverges from the leader's.
+//! - [`discard`]: what a truncation gave up to an unclean election, for the record.
 //! - [`acks`]: acks=all waiters, ordered by the offset they need the high watermark to pass,
 //!   bounded.
 //!
@@ -17,6 +18,7 @@
 //! high watermark to its log, sends the returned proposals, and completes the returned waiters.
 
 pub mod acks;
+pub mod discard;
 pub mod epochs;
 pub mod follower;
 pub mod leader;

@@ -262,6 +262,19 @@ impl PartitionLog {
         };
         if offset >= log_end {
             self.writes.borrow_mut().next_offset = log_end;
+            // Nothing to cut, but an epoch that starts at the log end goes, as in Kafka's
+            // truncateTo: a leadership that appended nothing before the next leader was elected
+            // left it, and a follower whose last fetched epoch the leader never had would be
+            // told to diverge there on every fetch, and never join the ISR.
+            let dropped = {
+                let mut s = self.state.borrow_mut();
+                let dropped = s.epochs.truncate_from_end(log_end);
+                s.epochs_dirty |= dropped;
+                dropped
+            };
+            if dropped {
+                self.write_checkpoint().await?;
+            }
             return Ok(());
         }
         if offset < log_start {

@@ -493,6 +493,32 @@ fn truncation_removes_the_batch_holding_the_offset_and_later_segments() {
 }
 
 #[test]
+fn truncating_at_the_log_end_drops_an_epoch_that_starts_there() {
+    // A leadership that appended nothing (epoch 2 at the end) before the next leader was
+    // elected: truncating to the end cuts no record but must drop that epoch (Kafka's
+    // truncateTo), durably.
+    run(|| async {
+        let dir = tempfile::tempdir().unwrap();
+        let one = batch(5, 100, 0);
+        let log = open(dir.path(), config(1 << 20), false).await;
+        log.append_as_leader(&one, 1, 0).await.unwrap();
+        assert!(log.assign_epoch_start(2));
+        assert_eq!(log.epoch_entries(), vec![(1, 0), (2, 5)]);
+        log.truncate_to(5).await.unwrap();
+        assert_eq!(log.log_end_offset(), 5);
+        assert_eq!(log.epoch_entries(), vec![(1, 0)]);
+        log.close().await.unwrap();
+        let log = open(dir.path(), config(1 << 20), true).await;
+        assert_eq!(log.epoch_entries(), vec![(1, 0)]);
+        // An empty log too.
+        assert!(log.assign_epoch_start(3));
+        log.truncate_to(9).await.unwrap();
+        assert_eq!(log.epoch_entries(), vec![(1, 0)]);
+        log.close().await.unwrap();
+    });
+}
+
+#[test]
 fn follower_appends_keep_leader_offsets() {
     run(|| async {
         let dir = tempfile::tempdir().unwrap();

@@ -91,6 +91,13 @@ pub struct ClusterConfig {
     pub broker_heartbeat_interval_ms: i32,
     /// `broker.session.timeout.ms` (> the heartbeat interval, Weir's rule). Default 9000.
     pub broker_session_timeout_ms: i32,
+    /// `initial.broker.registration.timeout.ms` (≥ 1, Weir's floor): a broker that could not
+    /// register with the controller quorum within this long after starting stops. Default 60000.
+    pub initial_broker_registration_timeout_ms: i32,
+    /// `controller.socket.timeout.ms` (≥ 1, Weir's floor): how long a broker waits for the
+    /// active controller's answer to a request it sent (Kafka's broker-to-controller channel).
+    /// Default 30000.
+    pub controller_socket_timeout_ms: i32,
     /// `controller.quorum.election.timeout.ms` (≥ 1, Weir's floor). Default 1000.
     pub controller_quorum_election_timeout_ms: i32,
     /// `controller.quorum.fetch.timeout.ms` (≥ 1, Weir's floor). Default 2000.
@@ -152,6 +159,9 @@ impl ClusterConfig {
             inter_broker_listener_name: inter_broker_listener_name(r)?,
             broker_heartbeat_interval_ms: heartbeat,
             broker_session_timeout_ms: session,
+            initial_broker_registration_timeout_ms: r
+                .int("initial.broker.registration.timeout.ms", 1)?,
+            controller_socket_timeout_ms: r.int("controller.socket.timeout.ms", 1)?,
             controller_quorum_election_timeout_ms: r
                 .int("controller.quorum.election.timeout.ms", 1)?,
             controller_quorum_fetch_timeout_ms: r.int("controller.quorum.fetch.timeout.ms", 1)?,
@@ -330,6 +340,8 @@ mod tests {
             (k.broker_heartbeat_interval_ms, k.broker_session_timeout_ms),
             (2000, 9000)
         );
+        assert_eq!(k.initial_broker_registration_timeout_ms, 60_000);
+        assert_eq!(k.controller_socket_timeout_ms, 30_000);
         assert_eq!(
             (
                 k.controller_quorum_election_timeout_ms,
@@ -358,7 +370,8 @@ mod tests {
              leader.imbalance.check.interval.seconds=60\n\
              metadata.log.dir=/meta\nmetadata.log.segment.bytes=8388608\n\
              metadata.log.max.record.bytes.between.snapshots=1\nmetadata.max.idle.interval.ms=0\n\
-             metadata.log.max.snapshot.interval.ms=0\n",
+             metadata.log.max.snapshot.interval.ms=0\n\
+             initial.broker.registration.timeout.ms=5000\n",
         );
         assert!(w.is_empty(), "{w:?}");
         let k = &c.cluster;
@@ -366,6 +379,7 @@ mod tests {
             (k.broker_heartbeat_interval_ms, k.broker_session_timeout_ms),
             (1000, 6000)
         );
+        assert_eq!(k.initial_broker_registration_timeout_ms, 5000);
         assert_eq!(k.controller_quorum_election_timeout_ms, 1500);
         assert_eq!(k.controller_quorum_fetch_timeout_ms, 3000);
         assert_eq!(k.controller_quorum_election_backoff_max_ms, 0);
@@ -391,6 +405,10 @@ mod tests {
                 "broker.heartbeat.interval.ms",
             ),
             ("broker.session.timeout.ms=0", "broker.session.timeout.ms"),
+            (
+                "initial.broker.registration.timeout.ms=0",
+                "initial.broker.registration.timeout.ms",
+            ),
             (
                 "controller.quorum.election.timeout.ms=0",
                 "controller.quorum.election.timeout.ms",

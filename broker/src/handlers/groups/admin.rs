@@ -22,7 +22,7 @@ pub async fn list_groups(
     version: i16,
 ) -> ListGroupsResponse {
     let mut groups = Vec::new();
-    if core.image.borrow().topic(OFFSETS_TOPIC).is_some() {
+    if core.image().topic(OFFSETS_TOPIC).is_some() {
         for shard in 0..core.cores() {
             if let Some(ShardResponse::Group(GroupReply::List(found))) = core
                 .call(shard, ShardRequest::Group(Box::new(GroupCall::List)))

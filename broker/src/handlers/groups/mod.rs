@@ -34,7 +34,7 @@ use weir_replication::controller::{
 
 /// Creates `__consumer_offsets` through the controller if it does not exist yet.
 pub async fn ensure_offsets_topic(core: &Rc<Core>) -> Result<(), GroupError> {
-    if core.image.borrow().topic(OFFSETS_TOPIC).is_some() {
+    if core.image().topic(OFFSETS_TOPIC).is_some() {
         return Ok(());
     }
     let request = ControllerRequest::CreateTopics {
@@ -58,7 +58,7 @@ pub async fn ensure_offsets_topic(core: &Rc<Core>) -> Result<(), GroupError> {
 /// `offsets.topic.replication.factor` replicas (creation fails, and groups wait, until that many
 /// brokers are registered), compacted, `offsets.topic.segment.bytes` segments.
 pub fn offsets_topic(core: &Core) -> NewTopic {
-    let s = &core.groups.settings;
+    let s = &core.groups().settings;
     NewTopic {
         name: OFFSETS_TOPIC.to_string(),
         num_partitions: s.offsets_partitions,
@@ -80,7 +80,7 @@ pub fn offsets_topic(core: &Core) -> NewTopic {
 /// The core owning `group`, once `__consumer_offsets` exists.
 async fn route(core: &Rc<Core>, group: &str) -> Result<ShardId, GroupError> {
     ensure_offsets_topic(core).await?;
-    let p = partition_for(group, core.groups.offsets_partitions());
+    let p = partition_for(group, core.groups().offsets_partitions());
     // Only the leader of the group's partition coordinates it (the client asked
     // FindCoordinator, and the leadership may have moved since).
     if !core.leads(OFFSETS_TOPIC, p) {
@@ -166,10 +166,9 @@ pub async fn find_coordinator(
 /// The broker leading `group`'s `__consumer_offsets` partition, as clients reach it; Kafka's
 /// COORDINATOR_NOT_AVAILABLE while that partition has no live leader.
 fn coordinator_of(core: &Core, group: &str) -> Result<super::metadata::LiveBroker, K> {
-    let p = partition_for(group, core.groups.offsets_partitions());
+    let p = partition_for(group, core.groups().offsets_partitions());
     let leader = core
-        .image
-        .borrow()
+        .image()
         .topic(OFFSETS_TOPIC)
         .and_then(|t| t.partitions.get(p as usize).map(|p| p.leader))
         .unwrap_or(-1);

@@ -52,7 +52,7 @@ fn commit_offset(req: &OffsetCommitRequest, topic: &str, partition: i32) -> Opti
 pub async fn offset_commit(core: &Rc<Core>, req: OffsetCommitRequest) -> OffsetCommitResponse {
     let group = req.group_id.0.to_string();
     let checked: Checked = {
-        let image = core.image.borrow();
+        let image = core.image();
         req.topics
             .iter()
             .map(|t| {
