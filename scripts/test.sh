@@ -21,6 +21,9 @@ export WEIR_ADMIN_BIN="${WEIR_ADMIN_BIN:-$PWD/target/debug/weir-admin}"
 step "unit and property tests"
 cargo test --workspace --locked
 
+step "fuzz targets: each for 5 s from the checked-in corpus (stable toolchain; fuzz/README.md)"
+scripts/fuzz.sh --smoke
+
 step "latency histograms: weir-bench produce, consume and e2e against the broker (verifies counts)"
 cargo test -p weir-bench --locked --test against_broker -- --nocapture
 

@@ -15,3 +15,6 @@ pub mod metadata;
 pub mod partition;
 pub mod quorum;
 pub mod types;
+
+#[cfg(test)]
+mod test_alloc;

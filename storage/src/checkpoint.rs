@@ -43,7 +43,9 @@ impl PartitionCheckpoint {
         .into_bytes()
     }
 
-    fn decode(path: &Path, bytes: &[u8]) -> Result<Self> {
+    /// Reads a version-1 file (`path` only names it in errors). Public for the fuzz targets:
+    /// the bytes are whatever the disk holds.
+    pub fn decode(path: &Path, bytes: &[u8]) -> Result<Self> {
         let bad = |reason: &str| StorageError::CorruptFile {
             path: path.to_path_buf(),
             reason: reason.to_string(),
@@ -151,7 +153,8 @@ impl PartitionCheckpoint {
         out
     }
 
-    fn decode_slot(path: &Path, bytes: &[u8]) -> Result<(Self, u64)> {
+    /// Reads one version-2 slot and its sequence number. Public for the fuzz targets.
+    pub fn decode_slot(path: &Path, bytes: &[u8]) -> Result<(Self, u64)> {
         let bad = |reason: &str| StorageError::CorruptFile {
             path: path.to_path_buf(),
             reason: reason.to_string(),
@@ -198,7 +201,8 @@ impl LeaderEpochCache {
         s.into_bytes()
     }
 
-    fn decode(path: &Path, bytes: &[u8]) -> Result<Self> {
+    /// Reads Kafka's leader-epoch checkpoint format. Public for the fuzz targets.
+    pub fn decode(path: &Path, bytes: &[u8]) -> Result<Self> {
         let bad = |reason: &str| StorageError::CorruptFile {
             path: path.to_path_buf(),
             reason: reason.to_string(),

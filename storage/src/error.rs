@@ -21,6 +21,14 @@ pub enum BatchError {
     },
     #[error("batch of {size} bytes exceeds max.message.bytes {max}")]
     TooLarge { size: usize, max: usize },
+    /// Offsets the batch keeps (a follower's) that would pass the largest offset.
+    #[error(
+        "base offset {base_offset} + lastOffsetDelta {last_offset_delta} passes the largest offset"
+    )]
+    OffsetOverflow {
+        base_offset: i64,
+        last_offset_delta: i32,
+    },
 }
 
 /// One record of a produced batch the leader refused, as Produce v8+ lists it in

@@ -155,9 +155,12 @@ pub(crate) fn parse_records(h: &BatchHeader, data: &[u8]) -> Result<Vec<RecordVi
         let fields = p..end;
         let key = read_bytes(body, &mut p).ok_or(bad.clone())?;
         let value = read_bytes(body, &mut p).ok_or(bad.clone())?;
+        // The base offset is outside the CRC and the delta anything a peer wrote: an offset
+        // past i64::MAX is a malformed record, not an overflow.
+        let offset = h.base_offset.checked_add(offset_delta).ok_or(bad.clone())?;
         out.push(RecordView {
             raw: start..end,
-            offset: h.base_offset + offset_delta,
+            offset,
             timestamp: h.base_timestamp.wrapping_add(ts_delta),
             key,
             value,
@@ -483,6 +486,22 @@ mod tests {
             headers: vec![("h".into(), Some(b"x".to_vec()))],
             timestamp_delta: ts,
         }
+    }
+
+    /// Found by fuzz/fuzz_targets/records.rs: a record whose offset (base offset + delta)
+    /// passes i64::MAX panicked the reader (the cleaner's, on bytes a leader sent).
+    #[test]
+    fn a_record_offset_past_the_largest_is_malformed() {
+        let mut batch = build_batch(
+            &[rec(Some("a"), Some("1"), 0), rec(Some("b"), Some("2"), 1)],
+            1_000,
+            ProducerFields::NONE,
+        );
+        assign(&mut batch, i64::MAX, 0);
+        assert_eq!(
+            BatchRecords::parse(&batch).map(|b| b.records.len()),
+            Err(RecordsError::Malformed { index: 1 })
+        );
     }
 
     #[test]

@@ -43,6 +43,18 @@ use weir_replication::quorum::{QuorumConfig, QuorumNode, QuorumStatus, QuorumTim
 use weir_replication::types::{BrokerEpoch, NodeId};
 use weir_storage::SegmentFileCache;
 
+/// The private apis and versions the CONTROLLER listener accepts ([`Cluster::handle_weir`]
+/// answers them). One table, so the fuzz target of request frames decodes what is served.
+pub fn private_apis() -> weir_net::WeirApis {
+    weir_net::WeirApis::new(WeirApi::ALL.iter().map(|a| {
+        (
+            *a,
+            kafka_protocol::protocol::VersionRange { min: 0, max: 0 },
+        )
+    }))
+    .expect("every private api is at version 0")
+}
+
 /// A voter of the controller quorum and where its CONTROLLER listener is.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Voter {

@@ -45,6 +45,10 @@ pub struct FetchSettings {
     pub listener: String,
 }
 
+/// The Fetch versions a follower speaks (lowest, highest): v12 brings diverging epochs (KIP-595),
+/// v15 the replica state (KIP-903).
+pub const FETCH_VERSIONS: (i16, i16) = (12, 15);
+
 /// The fetchers of one core, by leader.
 #[derive(Default)]
 pub struct Fetchers {
@@ -170,7 +174,7 @@ impl Fetcher {
                 }
             };
             for (r, pos) in asked {
-                let answer = find_answer(&core, &response, &r);
+                let answer = find_answer(&response, &r);
                 match answer {
                     Some((answer, records)) => process(&core, &r, pos, answer, records).await,
                     None => {
@@ -224,7 +228,7 @@ async fn fetch(
 ) -> Result<FetchResponse, String> {
     let c = conn.connection().await.map_err(|e| e.to_string())?;
     let version = c
-        .version(ApiKey::Fetch, 12, 15)
+        .version(ApiKey::Fetch, FETCH_VERSIONS.0, FETCH_VERSIONS.1)
         .map_err(|e| e.to_string())?;
     let me = core.settings().node_id;
     let epoch = core.image().broker(me).map_or(-1, |b| b.epoch);
@@ -276,19 +280,30 @@ async fn fetch(
 
 /// The leader's answer for `r`, if the response has one.
 fn find_answer(
-    core: &Core,
     response: &FetchResponse,
     r: &Replica,
 ) -> Option<(FetchAnswer, Option<bytes::Bytes>)> {
-    let id = uuid::Uuid::from_bytes(r.topic_id);
+    answer_for(response, r.topic_id, &r.tp.topic, r.tp.partition)
+}
+
+/// The leader's answer for one partition as the follower acts on it: found by topic id (or by
+/// name, from a leader below Fetch v13), its error told apart, a diverging epoch only when the
+/// leader set one, the records as they came (a slice of the response frame). Pure, so the fuzz
+/// target of follower fetches (fuzz/fuzz_targets/follower_fetch.rs) reads responses as this does.
+pub fn answer_for(
+    response: &FetchResponse,
+    topic_id: [u8; 16],
+    topic_name: &str,
+    partition: i32,
+) -> Option<(FetchAnswer, Option<bytes::Bytes>)> {
+    let id = uuid::Uuid::from_bytes(topic_id);
     let topic = response.responses.iter().find(|t| {
-        t.topic_id == id || (!t.topic.0.is_empty() && t.topic.0.as_str() == r.tp.topic)
+        t.topic_id == id || (!t.topic.0.is_empty() && t.topic.0.as_str() == topic_name)
     })?;
-    let _ = core;
     let p = topic
         .partitions
         .iter()
-        .find(|p| p.partition_index == r.tp.partition)?;
+        .find(|p| p.partition_index == partition)?;
     let error = match p.error_code {
         0 => FetchError::None,
         1 => FetchError::OffsetOutOfRange,
@@ -409,5 +424,55 @@ async fn process(
             }
         }
         FollowerAction::Wait => {}
+    }
+}
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kafka_protocol::messages::fetch_response::{
+        EpochEndOffset, FetchableTopicResponse, PartitionData,
+    };
+    use kafka_protocol::messages::TopicName;
+    use kafka_protocol::protocol::StrBytes;
+
+    fn response(partitions: Vec<PartitionData>) -> FetchResponse {
+        FetchResponse::default().with_responses(vec![FetchableTopicResponse::default()
+            .with_topic(TopicName(StrBytes::from_static_str("t")))
+            .with_topic_id(uuid::Uuid::from_bytes([7; 16]))
+            .with_partitions(partitions)])
+    }
+
+    #[test]
+    fn answers_are_found_by_id_or_name_and_read_as_the_follower_acts() {
+        let r = response(vec![
+            PartitionData::default()
+                .with_partition_index(0)
+                .with_high_watermark(9)
+                .with_records(Some(bytes::Bytes::from_static(b"x"))),
+            PartitionData::default()
+                .with_partition_index(1)
+                .with_diverging_epoch(EpochEndOffset::default().with_epoch(2).with_end_offset(4)),
+            PartitionData::default()
+                .with_partition_index(2)
+                .with_error_code(74),
+        ]);
+        let (a, records) = answer_for(&r, [7; 16], "other", 0).expect("by id");
+        assert_eq!(
+            (a.error, a.high_watermark, a.diverging_epoch),
+            (FetchError::None, 9, None)
+        );
+        assert_eq!(records.as_deref(), Some(&b"x"[..]));
+        let (a, _) = answer_for(&r, [0; 16], "t", 1).expect("by name");
+        assert_eq!(
+            a.diverging_epoch,
+            Some(DivergingEpoch {
+                epoch: 2,
+                end_offset: 4
+            })
+        );
+        let (a, _) = answer_for(&r, [7; 16], "t", 2).unwrap();
+        assert_eq!(a.error, FetchError::FencedLeaderEpoch);
+        assert!(answer_for(&r, [7; 16], "t", 3).is_none());
+        assert!(answer_for(&r, [1; 16], "u", 0).is_none());
     }
 }

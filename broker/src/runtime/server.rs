@@ -629,13 +629,7 @@ async fn start_cluster(
     if let Some(listen) = controller_listen_addr(config)? {
         let net = weir_net::NetCore::new(core.settings().net.clone(), handlers::supported_apis())
             .context("network settings")?;
-        let apis = weir_net::WeirApis::new(weir_net::WeirApi::ALL.iter().map(|a| {
-            (
-                *a,
-                kafka_protocol::protocol::VersionRange { min: 0, max: 0 },
-            )
-        }))
-        .context("private apis")?;
+        let apis = crate::cluster::private_apis();
         let listener = weir_net::Listener::bind(listen, net)
             .with_context(|| format!("binding the controller listener {listen}"))?
             .accepting_weir_apis(apis);

@@ -76,9 +76,11 @@ pub fn truncation_offset(
     fetch_offset: Offset,
     diverging: DivergingEpoch,
 ) -> Truncation {
-    if diverging.end_offset == UNDEFINED_EPOCH_OFFSET {
-        // The leader cannot say: keep what was fetched so far (the follower's high watermark in
-        // Kafka; the fetch offset here, which never passes what the leader confirmed).
+    if diverging.end_offset < 0 {
+        // The leader cannot say (-1; any other negative offset is as meaningless, and a log
+        // cannot be truncated to one): keep what was fetched so far (the follower's high
+        // watermark in Kafka; the fetch offset here, which never passes what the leader
+        // confirmed).
         return Truncation {
             offset: fetch_offset.min(follower_log_end),
             complete: true,
@@ -164,6 +166,27 @@ mod tests {
                 complete: true
             }
         );
+    }
+
+    /// A leader's answer with a negative end offset other than -1 (a broken or hostile peer;
+    /// found by fuzz/fuzz_targets/follower_fetch.rs) is as undefined as -1: the follower keeps
+    /// what it fetched instead of truncating to a negative offset (Kafka's log refuses one).
+    #[test]
+    fn a_negative_diverging_end_offset_is_undefined() {
+        let follower = log(&[(0, 0), (2, 9)], 18);
+        for end_offset in [-2, -7, i64::MIN] {
+            for epoch in [0, 2, 5] {
+                let t = truncation_offset(&follower, 18, 18, DivergingEpoch { epoch, end_offset });
+                assert_eq!(
+                    t,
+                    Truncation {
+                        offset: 18,
+                        complete: true
+                    },
+                    "epoch {epoch}, end offset {end_offset}"
+                );
+            }
+        }
     }
 
     /// KIP-279: two quick failovers. The follower's last epoch (3) never existed on the leader,

@@ -6,7 +6,7 @@
 //! `QuorumNode::step`'s check (`validate.rs`), so messages built in memory pass the same gate.
 
 use bytes::Bytes;
-use protobuf::Message as _;
+use protobuf::{CodedInputStream, Message as _};
 use raft::eraftpb::Message;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -24,8 +24,18 @@ pub fn encode(msg: &Message) -> Result<Vec<u8>, WireError> {
 }
 
 /// Decodes a message without copying its entries' data (they share `frame`'s buffer).
+///
+/// The parse is limited to the frame: rust-protobuf checks a length-delimited field against
+/// the innermost limit only, and a top-level parse has none, so a few bytes declaring a 16 MiB
+/// unknown field made it reserve 10 MB before finding the frame short.
 pub fn decode(frame: &Bytes) -> Result<Message, WireError> {
-    Message::parse_from_carllerche_bytes(frame).map_err(|e| WireError::Decode(e.to_string()))
+    let bad = |e: protobuf::ProtobufError| WireError::Decode(e.to_string());
+    let mut is = CodedInputStream::from_carllerche_bytes(frame);
+    let outer = is.push_limit(frame.len() as u64).map_err(bad)?;
+    let msg = Message::parse_from(&mut is).map_err(bad)?;
+    is.check_eof().map_err(bad)?;
+    is.pop_limit(outer);
+    Ok(msg)
 }
 
 /// The node that sent `msg`, by its Kafka node id (`None` for raft's "no peer"). The broker
@@ -72,6 +82,20 @@ mod tests {
         s.mut_snapshot().mut_metadata().index = 100;
         let bytes = Bytes::from(encode(&s).unwrap());
         assert_eq!(decode(&bytes).unwrap(), s);
+    }
+
+    #[test]
+    fn a_length_past_the_frame_reserves_nothing() {
+        // An unknown length-delimited field (number 100) declaring 16 MiB in a 6-byte frame:
+        // rust-protobuf reserves up to 10 MB for such a field unless the parse is bounded by
+        // the frame (found by fuzz/fuzz_targets/raft.rs).
+        let frame = Bytes::from_static(&[0xa2, 0x06, 0x80, 0x80, 0x80, 0x08]);
+        let (result, allocated) = crate::test_alloc::allocated_during(|| decode(&frame));
+        assert!(result.is_err());
+        assert!(
+            allocated < 4096,
+            "{allocated} bytes allocated decoding a 6-byte frame"
+        );
     }
 
     #[test]

@@ -193,25 +193,7 @@ impl PartitionLog {
     ) -> Result<AppendInfo> {
         self.ensure_open()?;
         let max_bytes = self.config.borrow().max_message_bytes;
-        let parsed = batch::split_and_validate(&records)?;
-        if let Some((range, _)) = parsed.iter().find(|(r, _)| r.len() > max_bytes) {
-            return Err(BatchError::TooLarge {
-                size: range.len(),
-                max: max_bytes,
-            }
-            .into());
-        }
-        if parsed.is_empty() {
-            return Err(BatchError::TooShort {
-                len: 0,
-                min: batch::HEADER_LEN,
-            }
-            .into());
-        }
-        let batches = parsed
-            .into_iter()
-            .map(|(range, h)| (records.slice(range), h))
-            .collect();
+        let batches = follower_batches(&records, max_bytes)?;
         self.enqueue(batches, Origin::Replica, now_ms, -1).await
     }
 
@@ -232,16 +214,7 @@ impl PartitionLog {
             // Check the whole set before touching the queue, so a refused follower append
             // leaves nothing behind.
             if let Origin::Replica = origin {
-                for (_, h) in &batches {
-                    if h.base_offset < next {
-                        return Err(StorageError::NonMonotonicOffset {
-                            base_offset: h.base_offset,
-                            log_end: next,
-                        });
-                    }
-                    next = h.last_offset() + 1;
-                }
-                next = q.next_offset;
+                follower_next_offset(batches.iter().map(|(_, h)| h), next)?;
                 self.track_replicated(batches.iter().map(|(_, h)| h));
             }
             for (bytes, h) in batches {
@@ -505,5 +478,106 @@ impl PartitionLog {
         // check, sees the state of exactly what is written.
         self.record_written(batches.iter().map(|b| &b.header));
         Ok(())
+    }
+}
+
+/// A fetch response's records as a follower appends them: split into batches (slices of
+/// `records`, not copies), each framed and CRC-checked, none larger than `max_message_bytes`,
+/// at least one. Pure, so the fuzz target of follower fetches runs exactly this.
+pub fn follower_batches(
+    records: &Bytes,
+    max_message_bytes: usize,
+) -> Result<Vec<(Bytes, BatchHeader)>> {
+    let parsed = batch::split_and_validate(records)?;
+    if let Some((range, _)) = parsed.iter().find(|(r, _)| r.len() > max_message_bytes) {
+        return Err(BatchError::TooLarge {
+            size: range.len(),
+            max: max_message_bytes,
+        }
+        .into());
+    }
+    if parsed.is_empty() {
+        return Err(BatchError::TooShort {
+            len: 0,
+            min: batch::HEADER_LEN,
+        }
+        .into());
+    }
+    Ok(parsed
+        .into_iter()
+        .map(|(range, h)| (records.slice(range), h))
+        .collect())
+}
+
+/// Where a log ending at `log_end` ends after a follower appends batches with `headers`: they
+/// keep the leader's offsets, so they must start at or after the end and increase (Kafka's
+/// follower append refuses the rest the same way). The base offset is outside the CRC, so a
+/// batch whose offsets would pass i64::MAX is refused rather than wrapped.
+pub fn follower_next_offset<'a>(
+    headers: impl IntoIterator<Item = &'a BatchHeader>,
+    log_end: Offset,
+) -> Result<Offset> {
+    let mut next = log_end;
+    for h in headers {
+        if h.base_offset < next {
+            return Err(StorageError::NonMonotonicOffset {
+                base_offset: h.base_offset,
+                log_end: next,
+            });
+        }
+        next = h
+            .base_offset
+            .checked_add(i64::from(h.last_offset_delta) + 1)
+            .ok_or(BatchError::OffsetOverflow {
+                base_offset: h.base_offset,
+                last_offset_delta: h.last_offset_delta,
+            })?;
+    }
+    Ok(next)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::batch::{assign, build_batch, ProducerFields, Record};
+
+    fn batch_at(base_offset: Offset, records: usize) -> Bytes {
+        let r = Record {
+            key: None,
+            value: Some(b"v".to_vec()),
+            headers: vec![],
+            timestamp_delta: 0,
+        };
+        let mut b = build_batch(&vec![r; records], 1_000, ProducerFields::NONE);
+        assign(&mut b, base_offset, 0);
+        Bytes::from(b)
+    }
+
+    #[test]
+    fn follower_batches_continue_the_log() {
+        let mut records = batch_at(10, 3).to_vec();
+        records.extend_from_slice(&batch_at(13, 2));
+        let batches = follower_batches(&Bytes::from(records), 1 << 20).unwrap();
+        let headers = || batches.iter().map(|(_, h)| h);
+        assert_eq!(follower_next_offset(headers(), 10).unwrap(), 15);
+        assert!(matches!(
+            follower_next_offset(headers(), 11),
+            Err(StorageError::NonMonotonicOffset { .. })
+        ));
+    }
+
+    /// A leader's batch whose last offset passes i64::MAX (the base offset is outside the CRC)
+    /// panicked the follower's append in a debug build and, wrapping in release, would have
+    /// moved the log end below zero.
+    #[test]
+    fn a_follower_batch_past_the_largest_offset_is_refused() {
+        let records = batch_at(i64::MAX - 1, 3);
+        let batches = follower_batches(&records, 1 << 20).unwrap();
+        assert!(matches!(
+            follower_next_offset(batches.iter().map(|(_, h)| h), 0),
+            Err(StorageError::InvalidBatch(
+                BatchError::OffsetOverflow { .. }
+            ))
+        ));
     }
 }

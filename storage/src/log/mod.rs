@@ -15,7 +15,7 @@ mod preallocate;
 mod producers;
 mod read;
 
-pub use append::AppendInfo;
+pub use append::{follower_batches, follower_next_offset, AppendInfo};
 pub use clean::{CleanOptions, CleanOutcome};
 pub use maintenance::RetentionOutcome;
 pub use open::OpenReport;
