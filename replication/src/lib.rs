@@ -14,4 +14,6 @@ pub mod controller;
 pub mod metadata;
 pub mod partition;
 pub mod quorum;
+#[cfg(test)]
+mod sim;
 pub mod types;
