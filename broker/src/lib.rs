@@ -19,5 +19,6 @@ pub mod group;
 pub mod handlers;
 pub mod kstr;
 pub mod replica;
+pub mod replicate;
 pub mod runtime;
 pub mod shard;

@@ -2,12 +2,18 @@
 //! state), the leader epoch, the topic's settings. Everything here runs on that one core.
 
 use crate::errors::{storage_error, ApiError};
+use crate::replicate::epochs::LogEpochs;
+use crate::replicate::role::{AckOutcome, Role};
 use crate::runtime::messages::{ListedOffset, ProduceFailure, ReadResult, ReadSpec};
 use crate::runtime::settings::TopicSettings;
 use bytes::Bytes;
 use kafka_protocol::ResponseError as K;
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
+use weir_replication::partition::epochs::{
+    diverging_epoch, UNDEFINED_EPOCH, UNDEFINED_EPOCH_OFFSET,
+};
+use weir_replication::partition::leader::{BrokerView, FollowerFetchError, LeaderActions};
 use weir_replication::types::TopicId;
 use weir_storage::{AppendInfo, FileRegion, Offset, PartitionLog, StorageError, TopicPartition};
 
@@ -26,10 +32,12 @@ pub struct Replica {
     pub tp: TopicPartition,
     pub topic_id: TopicId,
     pub log: Rc<PartitionLog>,
+    /// The partition's leader epoch as the metadata says (stamped into batches appended here
+    /// as leader, checked against fetchers' epochs).
     pub leader_epoch: Cell<i32>,
     pub settings: RefCell<TopicSettings>,
-    /// In-sync replicas, this broker included (replication will change it).
-    pub isr_size: Cell<i32>,
+    /// Leader, follower or idle (see `replicate::role`).
+    pub role: RefCell<Role>,
 }
 
 impl Replica {
@@ -46,7 +54,7 @@ impl Replica {
             log,
             leader_epoch: Cell::new(leader_epoch),
             settings: RefCell::new(settings),
-            isr_size: Cell::new(1),
+            role: RefCell::new(Role::Idle),
         }
     }
 
@@ -81,9 +89,17 @@ impl Replica {
         timeout_ms: i32,
         now_ms: i64,
     ) -> Result<AppendInfo, ProduceFailure> {
-        let min_isr = self.settings.borrow().min_insync_replicas;
-        if acks == -1 && self.isr_size.get() < min_isr {
-            return Err(self.content_failure(K::NotEnoughReplicas.code(), format!("The size of the current ISR {} is insufficient to satisfy the min.isr requirement of {min_isr} for partition {}", self.isr_size.get(), self.tp)));
+        match &*self.role.borrow() {
+            Role::Leader(l) if acks == -1 => {
+                if let Err(e) = l.state.check_acks_all_append() {
+                    return Err(self.content_failure(
+                        K::NotEnoughReplicas.code(),
+                        format!("{e} for partition {}", self.tp),
+                    ));
+                }
+            }
+            Role::Leader(_) => {}
+            _ => return Err(ProduceFailure::code(K::NotLeaderOrFollower.code())),
         }
         // Headers only: the log validates every byte (CRC included) once, below.
         let batches = weir_storage::batch::split_headers(&records)
@@ -104,16 +120,14 @@ impl Replica {
         // The log's validator, then the producer's sequence, as Kafka orders them (a retried
         // batch with bad records is refused, not acknowledged). A duplicate comes back with its
         // original offsets, as Kafka answers it; the wait below then covers those.
+        let epoch = self.leader_epoch.get();
         let info = self
             .log
-            .append_bytes_as_leader(records, self.leader_epoch.get(), now_ms)
+            .append_bytes_as_leader(records, epoch, now_ms)
             .await
             .map_err(|e| self.storage_failure(e))?;
-        if self.isr_size.get() == 1 {
-            // This replica is the whole ISR: what it wrote is committed. With followers in the
-            // ISR the high watermark is the least of their log ends, which replication moves.
-            self.log.set_high_watermark(self.log.log_end_offset());
-        }
+        // The leader's own log end moved: with no follower to wait for, that commits it.
+        self.after_append(now_ms);
         if acks == -1 {
             self.wait_for_commit(info.last_offset + 1, timeout_ms)
                 .await?;
@@ -121,35 +135,72 @@ impl Replica {
         Ok(info)
     }
 
-    /// acks=all: waits until the high watermark reaches `end` (the batch is committed), at most
-    /// `timeout_ms`, as Kafka's delayed produce does; `REQUEST_TIMED_OUT` after that. The batch
-    /// stays in the log either way: a retry of an idempotent producer is then a duplicate.
-    async fn wait_for_commit(&self, end: Offset, timeout_ms: i32) -> Result<(), ProduceFailure> {
-        let committed = || self.log.high_watermark() >= end;
-        if committed() {
-            return Ok(());
+    /// The leader's log end moved (an append finished): the high watermark may follow.
+    pub fn after_append(&self, now_ms: i64) {
+        let mut role = self.role.borrow_mut();
+        let hw = match &mut *role {
+            Role::Leader(l) => l.state.on_append(self.log.log_end_offset(), now_ms),
+            _ => None,
+        };
+        if let Some(hw) = hw {
+            role.publish_high_watermark(&self.log, hw);
         }
-        let wait = async {
-            while !committed() && !self.log.is_closed() && !self.log.is_offline() {
-                // Wakes when the high watermark passes end - 1, or the log closes.
-                self.log.wait_for_progress(Offset::MAX, end - 1).await;
+    }
+
+    /// acks=all: waits, in offset order with the other waiters of this partition, until the
+    /// high watermark passes `end` (the batch is committed), at most `timeout_ms` as Kafka's
+    /// delayed produce does (`REQUEST_TIMED_OUT` then; the batch stays in the log, so an
+    /// idempotent retry is a duplicate); NOT_ENOUGH_REPLICAS_AFTER_APPEND if the ISR fell below
+    /// `min.insync.replicas` meanwhile; NOT_LEADER_OR_FOLLOWER if this broker stops leading.
+    async fn wait_for_commit(&self, end: Offset, timeout_ms: i32) -> Result<(), ProduceFailure> {
+        let waiting = {
+            let mut role = self.role.borrow_mut();
+            let Role::Leader(l) = &mut *role else {
+                return Err(ProduceFailure::code(K::NotLeaderOrFollower.code()));
+            };
+            if self.log.high_watermark() >= end {
+                return match l.state.ack_status(end - 1) {
+                    weir_replication::partition::leader::AckStatus::NotEnoughReplicasAfterAppend => {
+                        Err(self.not_enough_after_append())
+                    }
+                    _ => Ok(()),
+                };
             }
+            let (tx, rx) = glommio::channels::local_channel::new_bounded(1);
+            if l.acks.push(end - 1, tx).is_err() {
+                // Too many produces already waiting here: this one is not tracked.
+                return Err(ProduceFailure::code(K::RequestTimedOut.code()));
+            }
+            rx
         };
         let bound = std::time::Duration::from_millis(u64::try_from(timeout_ms).unwrap_or(0));
-        let _ = glommio::timer::timeout(bound, async {
-            wait.await;
-            Ok(())
-        })
-        .await;
-        if committed() {
-            Ok(())
-        } else if self.log.is_closed() {
-            Err(ProduceFailure::code(K::NotLeaderOrFollower.code()))
-        } else if self.log.is_offline() {
-            Err(ProduceFailure::code(K::KafkaStorageError.code()))
-        } else {
-            Err(ProduceFailure::code(K::RequestTimedOut.code()))
+        let outcome = glommio::timer::timeout(bound, async { Ok(waiting.recv().await) }).await;
+        match outcome {
+            Ok(Some(AckOutcome::Committed)) => Ok(()),
+            Ok(Some(AckOutcome::NotEnoughReplicasAfterAppend)) => {
+                Err(self.not_enough_after_append())
+            }
+            Ok(Some(AckOutcome::NotLeader)) | Ok(None) => {
+                Err(ProduceFailure::code(K::NotLeaderOrFollower.code()))
+            }
+            // The waiter stays queued until the high watermark or a role change removes it;
+            // its receiver is gone, so that answer goes nowhere.
+            Err(_) if self.log.is_offline() => {
+                Err(ProduceFailure::code(K::KafkaStorageError.code()))
+            }
+            Err(_) => Err(ProduceFailure::code(K::RequestTimedOut.code())),
         }
+    }
+
+    fn not_enough_after_append(&self) -> ProduceFailure {
+        ProduceFailure::with_message(
+            K::NotEnoughReplicasAfterAppend.code(),
+            format!(
+                "The size of the current ISR is insufficient to satisfy the min.isr requirement of {} for partition {}",
+                self.settings.borrow().min_insync_replicas,
+                self.tp
+            ),
+        )
     }
 
     /// A refusal of the batch's content: Kafka reports the log start offset with it.
@@ -176,13 +227,88 @@ impl Replica {
         }
     }
 
-    /// Reads for a consumer: up to the high watermark (READ_UNCOMMITTED) or the last stable
-    /// offset (READ_COMMITTED; equal to the high watermark, as no transactions exist).
+    /// Checks a fetcher's leader epoch against this partition's (KIP-320): older is
+    /// FENCED_LEADER_EPOCH, newer UNKNOWN_LEADER_EPOCH (this broker has not seen it yet).
+    pub fn check_epoch(&self, current_leader_epoch: i32) -> Result<(), i16> {
+        let mine = self.leader_epoch.get();
+        if current_leader_epoch < 0 || current_leader_epoch == mine {
+            Ok(())
+        } else if current_leader_epoch < mine {
+            Err(K::FencedLeaderEpoch.code())
+        } else {
+            Err(K::UnknownLeaderEpoch.code())
+        }
+    }
+
+    /// Reads for a consumer (up to the high watermark; READ_COMMITTED is the same, as no
+    /// transactions exist) or for a follower (up to the log end, after checking where its log
+    /// diverges). The caller then records a follower's position
+    /// ([`Self::record_follower_fetch`]) when the read succeeded without divergence.
     pub async fn read(&self, spec: &ReadSpec) -> ReadResult<FileRegion> {
-        let hw = self.log.high_watermark();
+        let mut result = ReadResult::error(0);
+        result.current_leader = Some((-1, self.leader_epoch.get()));
+        if let Err(code) = self.check_epoch(spec.current_leader_epoch) {
+            result.error_code = code;
+            return result;
+        }
+        let Some(f) = spec.follower else {
+            let hw = self.log.high_watermark();
+            return self.read_to(spec, hw).await;
+        };
+        if !matches!(&*self.role.borrow(), Role::Leader(_)) {
+            result.error_code = K::NotLeaderOrFollower.code();
+            return result;
+        }
+        if let Some(d) = diverging_epoch(&LogEpochs(&self.log), f.last_fetched_epoch, spec.offset) {
+            // Kafka answers with the divergence and no records, and records no position.
+            let o = self.log.offsets();
+            result.high_watermark = o.high_watermark;
+            result.log_start_offset = o.log_start_offset;
+            result.diverging_epoch = Some(d);
+            return result;
+        }
+        self.read_to(spec, self.log.log_end_offset()).await
+    }
+
+    /// Records a follower's fetch at `spec.offset`: the high watermark may move and the
+    /// follower may be proposed into the ISR (the returned actions). A fetch from a replica
+    /// this leader does not know, or from an older incarnation of one, is refused with the
+    /// code Kafka answers.
+    pub fn record_follower_fetch(
+        &self,
+        spec: &ReadSpec,
+        brokers: &impl BrokerView,
+        now_ms: i64,
+    ) -> Result<LeaderActions, i16> {
+        let Some(f) = spec.follower else {
+            return Ok(LeaderActions::default());
+        };
+        let recorded = match &mut *self.role.borrow_mut() {
+            Role::Leader(l) => l.state.on_follower_fetch(
+                f.replica_id,
+                f.broker_epoch,
+                spec.offset,
+                f.log_start_offset,
+                now_ms,
+                brokers,
+            ),
+            _ => return Err(K::NotLeaderOrFollower.code()),
+        };
+        match recorded {
+            Ok(actions) => Ok(actions),
+            // Kafka: the (replica, epoch) pair is not valid here yet; the follower retries.
+            Err(FollowerFetchError::NotAReplica(_)) => Err(K::UnknownLeaderEpoch.code()),
+            Err(e @ FollowerFetchError::StaleBrokerEpoch { .. }) => {
+                tracing::warn!(partition = %self.tp, replica = f.replica_id, error = %e, "fetch from an older incarnation of a follower refused");
+                Err(K::NotLeaderOrFollower.code())
+            }
+        }
+    }
+
+    async fn read_to(&self, spec: &ReadSpec, max_offset: Offset) -> ReadResult<FileRegion> {
         match self
             .log
-            .read(spec.offset, spec.max_bytes, hw, spec.min_one_batch)
+            .read(spec.offset, spec.max_bytes, max_offset, spec.min_one_batch)
             .await
         {
             Ok(out) => ReadResult {
@@ -190,14 +316,15 @@ impl Replica {
                 high_watermark: out.high_watermark,
                 log_start_offset: out.log_start_offset,
                 region: out.region,
+                diverging_epoch: None,
+                current_leader: None,
             },
             Err(e) => {
                 let offsets = self.log.offsets();
                 ReadResult {
-                    error_code: storage_error(&e).code(),
                     high_watermark: offsets.high_watermark,
                     log_start_offset: offsets.log_start_offset,
-                    region: None,
+                    ..ReadResult::error(storage_error(&e).code())
                 }
             }
         }
@@ -206,11 +333,14 @@ impl Replica {
     /// Whether a long poll that last saw `seen_high_watermark` for a fetch at `offset` has
     /// something new to read: the high watermark moved, or the offset left the log (an error
     /// to report).
-    pub fn moved_past(&self, offset: Offset, seen_high_watermark: Offset) -> bool {
+    pub fn moved_past(&self, offset: Offset, seen_high_watermark: Offset, follower: bool) -> bool {
         let o = self.log.offsets();
-        o.high_watermark != seen_high_watermark
-            || offset < o.log_start_offset
-            || offset > o.log_end_offset
+        let moved = if follower {
+            o.log_end_offset > offset
+        } else {
+            o.high_watermark != seen_high_watermark
+        };
+        moved || offset < o.log_start_offset || offset > o.log_end_offset
     }
 
     /// Kafka's DeleteRecords on the leader: moves the log start offset to `offset` (-1: the
@@ -251,10 +381,46 @@ impl Replica {
         Ok(self.log.log_start_offset())
     }
 
-    /// Kafka's ListOffsets for a consumer.
-    pub async fn list_offset(&self, timestamp: i64) -> Result<ListedOffset, i16> {
+    /// Kafka's OffsetForLeaderEpoch (`Partition.lastOffsetForLeaderEpoch`): the largest epoch
+    /// at or below `leader_epoch` in this leader's log and the offset where it ends (the log end
+    /// for the current epoch). An epoch older than the log keeps answers -1/-1 with no error,
+    /// as Kafka answers; clients then fall back to ListOffsets (their reset policy).
+    pub fn offset_for_epoch(
+        &self,
+        current_leader_epoch: i32,
+        leader_epoch: i32,
+    ) -> Result<(i32, i64), i16> {
+        self.check_epoch(current_leader_epoch)?;
+        if !matches!(&*self.role.borrow(), Role::Leader(_)) {
+            return Err(K::NotLeaderOrFollower.code());
+        }
+        if leader_epoch < 0 {
+            return Ok((UNDEFINED_EPOCH, UNDEFINED_EPOCH_OFFSET));
+        }
+        Ok(self
+            .log
+            .end_offset_for_epoch(leader_epoch)
+            .unwrap_or((UNDEFINED_EPOCH, UNDEFINED_EPOCH_OFFSET)))
+    }
+
+    /// Kafka's ListOffsets for a consumer. A new leader whose high watermark has not reached
+    /// its epoch's start offset yet answers OFFSET_NOT_AVAILABLE for the latest offset and
+    /// timestamp lookups (what it would answer could be below what the old leader answered).
+    pub async fn list_offset(
+        &self,
+        timestamp: i64,
+        current_leader_epoch: i32,
+    ) -> Result<ListedOffset, i16> {
+        self.check_epoch(current_leader_epoch)?;
         let epoch = self.leader_epoch.get();
         let o = self.log.offsets();
+        let behind = match &*self.role.borrow() {
+            Role::Leader(l) => l.state.epoch_start_offset() > o.high_watermark,
+            _ => return Err(K::NotLeaderOrFollower.code()),
+        };
+        if behind && timestamp != EARLIEST_TIMESTAMP {
+            return Err(K::OffsetNotAvailable.code());
+        }
         let at = |offset| {
             Ok(ListedOffset {
                 offset,
@@ -345,7 +511,73 @@ mod tests {
         )
         .await
         .unwrap();
-        Replica::new(tp, [0; 16], log, 0, s)
+        let r = Replica::new(tp, [0; 16], log, 0, s);
+        lead(&r, &[1, 2], &[1]);
+        r
+    }
+
+    /// Makes broker 1 the leader of `r` with these replicas and ISR.
+    fn lead(r: &Replica, replicas: &[i32], isr: &[i32]) {
+        let meta = weir_replication::metadata::PartitionMeta {
+            replicas: replicas.to_vec(),
+            isr: isr.to_vec(),
+            elr: vec![],
+            last_known_elr: vec![],
+            leader: 1,
+            leader_epoch: 0,
+            partition_epoch: isr.len() as i32,
+            last_unclean_election: None,
+        };
+        let cx = crate::replicate::role::RoleContext {
+            node_id: 1,
+            log: &r.log,
+            leader: weir_replication::partition::leader::LeaderConfig {
+                replica_lag_time_max_ms: 30_000,
+                min_insync_replicas: 1,
+            },
+            fetch_backoff_ms: 100,
+            acks_max: 100,
+            now_ms: NOW,
+        };
+        let change = r.role.borrow_mut().apply(&meta, &cx);
+        if let Some(hw) = change.actions.high_watermark {
+            r.role.borrow_mut().publish_high_watermark(&r.log, hw);
+        }
+    }
+
+    struct Brokers;
+
+    impl BrokerView for Brokers {
+        fn broker(&self, id: i32) -> Option<weir_replication::partition::leader::BrokerStatus> {
+            Some(weir_replication::partition::leader::BrokerStatus {
+                epoch: 10 + i64::from(id),
+                fenced: false,
+                shutting_down: false,
+            })
+        }
+    }
+
+    /// Broker 2 fetches at `offset` as a follower.
+    fn follower_fetch(r: &Replica, offset: i64) {
+        let spec = ReadSpec {
+            topic: "t".into(),
+            partition: 0,
+            offset,
+            max_bytes: 1 << 20,
+            min_one_batch: true,
+            committed: false,
+            current_leader_epoch: 0,
+            follower: Some(crate::runtime::messages::FollowerFetch {
+                replica_id: 2,
+                broker_epoch: 12,
+                last_fetched_epoch: 0,
+                log_start_offset: 0,
+            }),
+        };
+        let actions = r.record_follower_fetch(&spec, &Brokers, NOW).unwrap();
+        if let Some(hw) = actions.high_watermark {
+            r.role.borrow_mut().publish_high_watermark(&r.log, hw);
+        }
     }
 
     fn batch(keys: &[Option<&str>], producer: ProducerFields) -> Bytes {
@@ -372,24 +604,35 @@ mod tests {
             assert_eq!(info.first_offset, 0);
             assert_eq!(r.log.high_watermark(), 1);
 
-            // A follower in the ISR that has not caught up: the high watermark stays, and
-            // acks=all is answered REQUEST_TIMED_OUT once timeout_ms has passed; the batch
-            // stays in the log. acks=1 does not wait.
-            r.isr_size.set(2);
+            // Broker 2 joins the ISR at offset 1; then it stops fetching: the high watermark
+            // stays, and acks=all is answered REQUEST_TIMED_OUT once timeout_ms has passed;
+            // the batch stays in the log. acks=1 does not wait.
+            lead(&r, &[1, 2], &[1, 2]);
+            follower_fetch(&r, 1);
             let e = r.produce_within(one(), -1, 50, NOW).await.unwrap_err();
             assert_eq!(e.code, K::RequestTimedOut.code());
             assert_eq!((r.log.log_end_offset(), r.log.high_watermark()), (2, 1));
             let info = r.produce_within(one(), 1, 50, NOW).await.unwrap();
             assert_eq!(info.first_offset, 2);
 
-            // The high watermark moving (as replication will move it) answers the wait.
+            // The follower catching up moves the high watermark, which answers the wait.
             let waiting = r.produce_within(one(), -1, 60_000, NOW);
             let advance = async {
                 glommio::timer::sleep(std::time::Duration::from_millis(20)).await;
-                r.log.set_high_watermark(r.log.log_end_offset());
+                follower_fetch(&r, r.log.log_end_offset());
             };
             let (result, ()) = futures_lite::future::zip(waiting, advance).await;
             assert_eq!(result.unwrap().first_offset, 3);
+            assert_eq!(r.log.high_watermark(), 4);
+
+            // Losing the leadership answers the waiters NOT_LEADER_OR_FOLLOWER.
+            let waiting = r.produce_within(one(), -1, 60_000, NOW);
+            let demote = async {
+                glommio::timer::sleep(std::time::Duration::from_millis(20)).await;
+                r.role.borrow_mut().close();
+            };
+            let (result, ()) = futures_lite::future::zip(waiting, demote).await;
+            assert_eq!(result.unwrap_err().code, K::NotLeaderOrFollower.code());
         });
     }
 

@@ -280,19 +280,41 @@ impl LeaderEpochCache {
         true
     }
 
-    /// Kafka's OffsetForLeaderEpoch answer: the largest epoch at or below `epoch` and the offset
-    /// where it ended (the next epoch's start, or the log end for the latest). `None` when no such
-    /// epoch is known.
+    /// Kafka's OffsetForLeaderEpoch answer, see [`end_offset_for_epoch`].
     pub fn end_offset_for(
         &self,
         epoch: LeaderEpoch,
         log_end: Offset,
     ) -> Option<(LeaderEpoch, Offset)> {
-        let n = self.entries.partition_point(|e| e.0 <= epoch);
-        let (found, _) = *self.entries.get(n.checked_sub(1)?)?;
-        let end = self.entries.get(n).map_or(log_end, |next| next.1);
-        Some((found, end))
+        end_offset_for_epoch(&self.entries, epoch, log_end)
     }
+}
+
+/// Where leader epoch `epoch` ends in a log whose epoch cache is `entries` (`(epoch, start
+/// offset)`, increasing) and whose end is `log_end`: Kafka's `LeaderEpochFileCache.endOffsetFor`,
+/// answer for answer, because followers and consumers (KIP-320 validation) act on it.
+/// - the latest epoch ends at the log end;
+/// - an older epoch ends where the next known epoch starts, and is answered as the largest
+///   known epoch at or below it — or as itself when the cache starts later (retention removed
+///   its start): "whatever you had of it ends where my first epoch starts";
+/// - an epoch newer than the latest, or -1, is unknown (`None`: Kafka's -1/-1).
+pub fn end_offset_for_epoch(
+    entries: &[(LeaderEpoch, Offset)],
+    epoch: LeaderEpoch,
+    log_end: Offset,
+) -> Option<(LeaderEpoch, Offset)> {
+    if epoch < 0 {
+        return None;
+    }
+    if entries.last()?.0 == epoch {
+        return Some((epoch, log_end));
+    }
+    let higher = entries.partition_point(|e| e.0 <= epoch);
+    let (_, end) = *entries.get(higher)?;
+    let found = higher
+        .checked_sub(1)
+        .map_or(epoch, |floor| entries[floor].0);
+    Some((found, end))
 }
 
 /// Whether the log directory was shut down cleanly. The marker is removed (durably) so that a
@@ -327,7 +349,12 @@ mod tests {
         assert_eq!(c.end_offset_for(0, 500), Some((0, 100)));
         assert_eq!(c.end_offset_for(1, 500), Some((0, 100)));
         assert_eq!(c.end_offset_for(3, 500), Some((2, 300)));
-        assert_eq!(c.end_offset_for(9, 500), Some((5, 500)));
+        assert_eq!(c.end_offset_for(5, 500), Some((5, 500)));
+        assert_eq!(
+            c.end_offset_for(9, 500),
+            None,
+            "newer than the latest: unknown"
+        );
         assert_eq!(c.end_offset_for(-1, 500), None);
         let path = Path::new("x");
         assert_eq!(LeaderEpochCache::decode(path, &c.encode()).unwrap(), c);
@@ -335,6 +362,10 @@ mod tests {
         assert_eq!(c.latest_epoch(), Some(2));
         c.truncate_from_start(150);
         assert_eq!(c.entries(), &[(2, 150)]);
+        // Retention removed epoch 0's start: what anyone had of it ends at 150 here.
+        assert_eq!(c.end_offset_for(0, 200), Some((0, 150)));
+        assert_eq!(c.end_offset_for(1, 200), Some((1, 150)));
+        assert_eq!(c.end_offset_for(2, 200), Some((2, 200)));
     }
 
     #[test]

@@ -4,9 +4,11 @@
 
 use crate::runtime::core::{join_all, select_all, Core};
 use crate::runtime::messages::{
-    ReadResult, ReadSpec, RemoteRegion, ShardRequest, ShardResponse, WaitSpec,
+    FollowerFetch, ReadResult, ReadSpec, RemoteRegion, ShardRequest, ShardResponse, WaitSpec,
 };
 use crate::shard::ShardId;
+use kafka_protocol::messages::fetch_response::{EpochEndOffset, LeaderIdAndEpoch};
+use kafka_protocol::messages::BrokerId;
 use kafka_protocol::messages::FetchRequest;
 use kafka_protocol::ResponseError as K;
 use std::cell::RefCell;
@@ -80,6 +82,17 @@ pub async fn handle(
         return encode(version, correlation_id, &response);
     }
     let committed = req.isolation_level == 1;
+    // A follower fetches as a replica (Kafka's replica fetch): v15+ in ReplicaState, before in
+    // the top-level replica id; consumers send -1.
+    let (replica_id, replica_epoch) = if version >= 15 {
+        (
+            req.replica_state.replica_id.0,
+            req.replica_state.replica_epoch,
+        )
+    } else {
+        (req.replica_id.0, -1)
+    };
+    let is_follower = replica_id >= 0;
     // The response's budget (KIP-74): no partition reads more than the whole response may hold.
     let max_bytes = req.max_bytes.max(0) as u64;
     let mut slots = Vec::new();
@@ -132,6 +145,21 @@ pub async fn handle(
                     // below keeps an oversized first batch only for the first one.
                     min_one_batch: true,
                     committed,
+                    current_leader_epoch: if version >= 9 {
+                        p.current_leader_epoch
+                    } else {
+                        -1
+                    },
+                    follower: is_follower.then_some(FollowerFetch {
+                        replica_id,
+                        broker_epoch: replica_epoch,
+                        last_fetched_epoch: if version >= 12 {
+                            p.last_fetched_epoch
+                        } else {
+                            -1
+                        },
+                        log_start_offset: p.log_start_offset,
+                    }),
                 },
                 error,
                 result: None,
@@ -159,6 +187,23 @@ pub async fn handle(
                 data.high_watermark = r.high_watermark;
                 data.last_stable_offset = r.high_watermark;
                 data.log_start_offset = r.log_start_offset;
+                if let Some(d) = r.diverging_epoch {
+                    data.diverging_epoch = Some(
+                        EpochEndOffset::default()
+                            .with_epoch(d.epoch)
+                            .with_end_offset(d.end_offset),
+                    );
+                }
+                // Where the client should go instead (KIP-951), with the errors that send it.
+                if matches!(r.error_code, 6 | 74 | 75) {
+                    if let Some((leader, epoch)) = r.current_leader {
+                        data.current_leader = Some(
+                            LeaderIdAndEpoch::default()
+                                .with_leader_id(BrokerId(leader))
+                                .with_leader_epoch(epoch),
+                        );
+                    }
+                }
                 if let Some(region) = r.region {
                     data.records.push(region.into_part());
                 }
@@ -178,7 +223,11 @@ pub async fn handle(
 fn enough(slots: &[Slot], min_bytes: u64) -> bool {
     let mut bytes = 0u64;
     for s in slots {
-        if s.error.is_some() || s.result.as_ref().is_some_and(|r| r.error_code != 0) {
+        let answer_now = s
+            .result
+            .as_ref()
+            .is_some_and(|r| r.error_code != 0 || r.diverging_epoch.is_some());
+        if s.error.is_some() || answer_now {
             return true;
         }
         bytes += s.region_len();
@@ -282,12 +331,7 @@ async fn read_all(core: &Rc<Core>, slots: &mut [Slot]) {
                         .collect(),
                     _ => idx
                         .iter()
-                        .map(|_| ReadResult {
-                            error_code: K::NotLeaderOrFollower.code(),
-                            high_watermark: -1,
-                            log_start_offset: -1,
-                            region: None,
-                        })
+                        .map(|_| ReadResult::error(K::NotLeaderOrFollower.code()))
                         .collect(),
                 }
             };
@@ -307,6 +351,8 @@ fn map_region<R>(r: ReadResult<R>, f: impl FnOnce(R) -> Region) -> ReadResult<Re
         high_watermark: r.high_watermark,
         log_start_offset: r.log_start_offset,
         region: r.region.map(f),
+        diverging_epoch: r.diverging_epoch,
+        current_leader: r.current_leader,
     }
 }
 
@@ -325,6 +371,7 @@ async fn wait_for_more(core: &Rc<Core>, slots: &[Slot], deadline: Instant) {
                 partition: s.spec.partition,
                 fetch_offset: s.spec.offset,
                 seen_high_watermark: r.high_watermark,
+                follower: s.spec.follower.is_some(),
             });
     }
     let wait_ms = deadline

@@ -23,6 +23,7 @@ pub fn supported_apis() -> SupportedApis {
         (ApiKey::Fetch, v(4, 16)),
         (ApiKey::ListOffsets, v(1, 8)),
         (ApiKey::DeleteRecords, v(0, 2)),
+        (ApiKey::OffsetForLeaderEpoch, v(2, 4)),
         (ApiKey::Metadata, v(0, 12)),
         (ApiKey::ApiVersions, v(0, 3)),
         (ApiKey::CreateTopics, v(2, 7)),
@@ -109,6 +110,9 @@ pub async fn handle(core: &Rc<Core>, conn: Rc<ConnectionInfo>, request: Request)
         }
         RequestKind::ListOffsets(r) => Reply::Message(ResponseKind::ListOffsets(
             offsets::list_offsets(core, r, version).await,
+        )),
+        RequestKind::OffsetForLeaderEpoch(r) => Reply::Message(ResponseKind::OffsetForLeaderEpoch(
+            offsets::offset_for_leader_epoch(core, r).await,
         )),
         RequestKind::DeleteRecords(r) => Reply::Message(ResponseKind::DeleteRecords(
             offsets::delete_records(core, r).await,

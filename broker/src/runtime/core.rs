@@ -47,6 +47,15 @@ pub struct Core {
     waits: RefCell<AHashMap<WaiterId, LocalSender<()>>>,
     /// Numbers this core's long polls (`WaiterId::id`).
     next_waiter: Cell<u64>,
+    /// This core's replica fetchers, by leader.
+    pub(crate) fetchers: crate::replicate::fetcher::Fetchers,
+    /// ISR proposals waiting to go to the controller together (`roles::send_proposals`).
+    pub(crate) proposals: RefCell<
+        Vec<(
+            Rc<Replica>,
+            weir_replication::partition::leader::IsrProposal,
+        )>,
+    >,
 }
 
 impl Core {
@@ -71,6 +80,8 @@ impl Core {
             initial_applied: Cell::new(false),
             waits: RefCell::default(),
             next_waiter: Cell::new(0),
+            fetchers: Default::default(),
+            proposals: RefCell::default(),
         })
     }
 
@@ -96,8 +107,41 @@ impl Core {
         crate::shard::shard_for_parts(topic, partition, self.cores())
     }
 
+    /// The owning core of a partition the metadata knows, `None` for an unknown topic or
+    /// partition (UNKNOWN_TOPIC_OR_PARTITION).
+    pub fn owner_of_existing(&self, topic: &str, partition: i32) -> Option<ShardId> {
+        let count = self
+            .image
+            .borrow()
+            .topic(topic)
+            .map_or(0, |m| m.partitions.len() as i32);
+        (0..count)
+            .contains(&partition)
+            .then(|| self.owner_of(topic, partition))
+    }
+
     pub fn replica(&self, topic: &str, partition: i32) -> Option<Rc<Replica>> {
         self.partitions.borrow().get(topic, partition).cloned()
+    }
+
+    /// Every partition this core holds.
+    pub fn all_replicas(&self) -> Vec<Rc<Replica>> {
+        self.partitions.borrow().all().cloned().collect()
+    }
+
+    /// Where another broker serves `listener` (its registration), as `host:port`.
+    pub fn broker_endpoint(
+        &self,
+        broker: weir_replication::types::NodeId,
+        listener: &str,
+    ) -> Option<String> {
+        let image = self.image.borrow();
+        let b = image.broker(broker)?;
+        let e = b
+            .endpoints
+            .iter()
+            .find(|e| e.listener.eq_ignore_ascii_case(listener))?;
+        Some(format!("{}:{}", e.host, e.port))
     }
 
     pub fn owned_partitions(&self) -> usize {
@@ -195,11 +239,25 @@ impl Core {
                 partition,
                 timestamp,
                 committed: _,
+                current_leader_epoch,
             } => {
                 let Some(r) = self.leader_replica(&topic, partition) else {
                     return ShardResponse::ListOffset(Err(self.not_here(&topic, partition)));
                 };
-                ShardResponse::ListOffset(r.list_offset(timestamp).await)
+                ShardResponse::ListOffset(r.list_offset(timestamp, current_leader_epoch).await)
+            }
+            ShardRequest::OffsetForEpoch {
+                topic,
+                partition,
+                current_leader_epoch,
+                leader_epoch,
+            } => {
+                let Some(r) = self.leader_replica(&topic, partition) else {
+                    return ShardResponse::OffsetForEpoch(Err(self.not_here(&topic, partition)));
+                };
+                ShardResponse::OffsetForEpoch(
+                    r.offset_for_epoch(current_leader_epoch, leader_epoch),
+                )
             }
             ShardRequest::DeleteRecords {
                 topic,
@@ -236,21 +294,47 @@ impl Core {
         }
     }
 
-    /// Reads partitions this core owns.
-    pub async fn read_local(&self, specs: &[ReadSpec]) -> Vec<ReadResult<FileRegion>> {
+    /// Reads partitions this core owns, for consumers or followers (whose positions may move
+    /// the high watermark and the ISR).
+    pub async fn read_local(self: &Rc<Self>, specs: &[ReadSpec]) -> Vec<ReadResult<FileRegion>> {
         let mut out = Vec::with_capacity(specs.len());
         for spec in specs {
             match self.leader_replica(&spec.topic, spec.partition) {
-                Some(r) => out.push(r.read(spec).await),
-                None => out.push(ReadResult {
-                    error_code: self.not_here(&spec.topic, spec.partition),
-                    high_watermark: -1,
-                    log_start_offset: -1,
-                    region: None,
-                }),
+                Some(r) => {
+                    let mut result = r.read(spec).await;
+                    if spec.follower.is_some()
+                        && result.error_code == 0
+                        && result.diverging_epoch.is_none()
+                    {
+                        let recorded = {
+                            let image = self.image.borrow();
+                            let brokers = crate::replicate::brokers::ImageBrokers(&image);
+                            r.record_follower_fetch(spec, &brokers, now_ms())
+                        };
+                        match recorded {
+                            Ok(actions) => self.leader_actions(&r, actions),
+                            Err(code) => result = ReadResult::error(code),
+                        }
+                    }
+                    out.push(result);
+                }
+                None => {
+                    let mut result = ReadResult::error(self.not_here(&spec.topic, spec.partition));
+                    result.current_leader = self.leader_of(&spec.topic, spec.partition);
+                    out.push(result);
+                }
             }
         }
         out
+    }
+
+    /// The partition's leader and leader epoch as this core's image says (KIP-951 hints).
+    pub fn leader_of(&self, topic: &str, partition: i32) -> Option<(i32, i32)> {
+        self.image
+            .borrow()
+            .topic(topic)
+            .and_then(|t| t.partitions.get(partition as usize))
+            .map(|p| (p.leader, p.leader_epoch))
     }
 
     /// Resolves when any listed partition this core owns moved past what the fetch saw, or
@@ -260,8 +344,8 @@ impl Core {
         let mut replicas = Vec::with_capacity(parts.len());
         for p in parts {
             match self.replica(&p.topic, p.partition) {
-                Some(r) if !r.moved_past(p.fetch_offset, p.seen_high_watermark) => {
-                    replicas.push((r, p.seen_high_watermark))
+                Some(r) if !r.moved_past(p.fetch_offset, p.seen_high_watermark, p.follower) => {
+                    replicas.push((r, p))
                 }
                 _ => return,
             }
@@ -269,10 +353,16 @@ impl Core {
         if replicas.is_empty() {
             return;
         }
-        // Consumers read up to the high watermark, so only its movement can answer them.
-        let waits = replicas.iter().map(|(r, seen)| {
-            let (hw, log) = (*seen, r.log.clone());
-            Box::pin(async move { log.wait_for_progress(i64::MAX, hw).await })
+        // Consumers read up to the high watermark, so only its movement can answer them;
+        // followers read up to the log end.
+        let waits = replicas.iter().map(|(r, p)| {
+            let log = r.log.clone();
+            let (end, hw) = if p.follower {
+                (p.fetch_offset, i64::MAX)
+            } else {
+                (i64::MAX, p.seen_high_watermark)
+            };
+            Box::pin(async move { log.wait_for_progress(end, hw).await })
         });
         let any = futures_lite::future::or(
             select_all(waits.collect()),
@@ -323,7 +413,7 @@ impl Core {
         self.initial_applied.get()
     }
 
-    pub async fn apply(&self, records: Vec<MetadataRecord>) {
+    pub async fn apply(self: &Rc<Self>, records: Vec<MetadataRecord>) {
         for record in records {
             let change = self.image.borrow_mut().apply(&record);
             self.react(change).await;
@@ -333,7 +423,7 @@ impl Core {
     /// Acts on one change of the image: open a partition this node now holds a replica of,
     /// reconfigure or delete partitions. (Leadership itself is read from the image when a
     /// request arrives.)
-    async fn react(&self, change: Change) {
+    async fn react(self: &Rc<Self>, change: Change) {
         match change {
             Change::PartitionAdded { topic, partition }
             | Change::PartitionChanged {
@@ -345,6 +435,7 @@ impl Core {
                     if let Err(e) = self.open_partition(&topic, partition).await {
                         tracing::error!(topic, partition, error = %e, "opening partition failed");
                     }
+                    self.update_role(&topic, partition).await;
                 }
             }
             Change::TopicConfigChanged { topic } => self.reconfigure(&topic),
@@ -379,7 +470,7 @@ impl Core {
     /// Replaces this core's image with `image` (a snapshot was installed) and brings its
     /// partitions in line: open those it now holds, delete those whose topic is gone (a topic
     /// deleted while this node missed the records), reconfigure the rest.
-    pub async fn install_image(&self, image: MetadataImage) {
+    pub async fn install_image(self: &Rc<Self>, image: MetadataImage) {
         let old = std::mem::replace(&mut *self.image.borrow_mut(), image);
         let gone: Vec<(String, i32)> = old
             .topics()
@@ -405,6 +496,7 @@ impl Core {
             if let Err(e) = self.open_partition(&topic, partition).await {
                 tracing::error!(topic, partition, error = %e, "opening partition failed");
             }
+            self.update_role(&topic, partition).await;
         }
         let topics: Vec<String> = self
             .image
@@ -440,6 +532,10 @@ impl Core {
         for p in 0..partitions {
             let removed = self.partitions.borrow_mut().remove(name, p);
             if let Some(r) = removed {
+                if let Some(leader) = r.role.borrow().followed_leader() {
+                    self.fetchers.unfollow(leader, name, p);
+                }
+                r.role.borrow_mut().close();
                 if let Err(e) = r.log.clone().delete().await {
                     tracing::error!(partition = %r.tp, error = %e, "deleting partition files failed");
                 }
@@ -616,18 +712,11 @@ impl Core {
             self.clean_start,
         )
         .await?;
-        // Single replica: everything in the log is committed.
-        log.set_high_watermark(log.log_end_offset());
         let replica = Rc::new(Replica::new(tp.clone(), topic_id, log, epoch, settings));
         // The log rebuilt its producers' state; those idle past `producer.id.expiration.ms` go.
         replica.log.remove_expired_producers(now_ms());
-        if topic == crate::group::OFFSETS_TOPIC {
-            // The groups of this partition live on this core: rebuild their offsets first.
-            let n = self.groups.load(self, &replica.log).await?;
-            if n > 0 {
-                tracing::info!(partition, records = n, "committed offsets loaded");
-            }
-        }
+        // Its role (and, for `__consumer_offsets`, its groups when it leads) comes next, from
+        // the partition's committed state: `update_role`.
         self.partitions
             .borrow_mut()
             .insert(topic, partition, replica);
@@ -709,9 +798,11 @@ impl Core {
     /// Closes every partition (flushing it).
     pub async fn shutdown(&self) -> bool {
         self.stopping.set(true);
+        self.fetchers.stop_all();
         let replicas: Vec<Rc<Replica>> = self.partitions.borrow_mut().take_all();
         let mut clean = true;
         for r in replicas {
+            r.role.borrow_mut().close();
             if let Err(e) = r.log.close().await {
                 tracing::error!(partition = %r.tp, error = %e, "close failed");
                 clean = false;
@@ -792,6 +883,8 @@ fn to_remote(r: ReadResult<FileRegion>) -> ReadResult<RemoteRegion> {
         high_watermark: r.high_watermark,
         log_start_offset: r.log_start_offset,
         region,
+        diverging_epoch: r.diverging_epoch,
+        current_leader: r.current_leader,
     }
 }
 

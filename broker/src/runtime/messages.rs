@@ -34,6 +34,14 @@ pub enum ShardRequest {
         partition: i32,
         timestamp: i64,
         committed: bool,
+        current_leader_epoch: i32,
+    },
+    /// Where `leader_epoch` ends in the leader's log (OffsetForLeaderEpoch).
+    OffsetForEpoch {
+        topic: String,
+        partition: i32,
+        current_leader_epoch: i32,
+        leader_epoch: i32,
     },
     /// Move a partition's log start offset forward (DeleteRecords); -1 means the high
     /// watermark.
@@ -62,6 +70,8 @@ pub enum ShardResponse {
     Waited,
     WaitCancelled,
     ListOffset(Result<ListedOffset, i16>),
+    /// The largest epoch at or below the one asked and where it ends.
+    OffsetForEpoch(Result<(i32, i64), i16>),
     /// The new low watermark.
     DeleteRecords(Result<i64, crate::errors::ApiError>),
     Applied,
@@ -81,6 +91,22 @@ pub struct ReadSpec {
     pub min_one_batch: bool,
     /// READ_COMMITTED: bounded by the last stable offset (the high watermark: no transactions).
     pub committed: bool,
+    /// The fetcher's view of the leader epoch (KIP-320), -1 when it sent none.
+    pub current_leader_epoch: i32,
+    /// Set when a follower fetches (Kafka's replica fetch): it reads up to the log end, not the
+    /// high watermark, and its position moves the high watermark and the ISR.
+    pub follower: Option<FollowerFetch>,
+}
+
+/// What a follower's fetch says of it, per partition.
+#[derive(Debug, Clone, Copy)]
+pub struct FollowerFetch {
+    pub replica_id: i32,
+    /// Its registration epoch (KIP-903's `ReplicaEpoch`), -1 if it sent none.
+    pub broker_epoch: i64,
+    /// The epoch of its last batch (KIP-595's `LastFetchedEpoch`), -1 if none.
+    pub last_fetched_epoch: i32,
+    pub log_start_offset: i64,
 }
 
 /// A long poll's partition: wake when its high watermark passes `seen_high_watermark` (what the
@@ -91,6 +117,8 @@ pub struct WaitSpec {
     pub partition: i32,
     pub fetch_offset: i64,
     pub seen_high_watermark: i64,
+    /// A follower waits for the log end to pass its fetch offset (it reads up to the log end).
+    pub follower: bool,
 }
 
 /// Names one long poll across cores: the core it started on and a number unique there.
@@ -107,6 +135,24 @@ pub struct ReadResult<R> {
     pub high_watermark: i64,
     pub log_start_offset: i64,
     pub region: Option<R>,
+    /// For a follower whose log holds an epoch the leader's does not: where to truncate.
+    pub diverging_epoch: Option<weir_replication::partition::epochs::DivergingEpoch>,
+    /// The leader and epoch this broker knows, for NOT_LEADER / FENCED answers (KIP-951).
+    pub current_leader: Option<(i32, i32)>,
+}
+
+impl<R> ReadResult<R> {
+    /// A read refused with `error_code`.
+    pub fn error(error_code: i16) -> Self {
+        Self {
+            error_code,
+            high_watermark: -1,
+            log_start_offset: -1,
+            region: None,
+            diverging_epoch: None,
+            current_leader: None,
+        }
+    }
 }
 
 /// A file region sent to another core: its own descriptor (a `dup`), so the bytes can still go

@@ -4,6 +4,7 @@ pub mod core;
 pub mod mesh;
 pub mod messages;
 pub mod replicas;
+mod roles;
 pub mod server;
 pub mod settings;
 pub mod validator;

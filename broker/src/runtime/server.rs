@@ -24,6 +24,10 @@ use weir_storage::checkpoint::CLEAN_SHUTDOWN_FILE;
 use weir_storage::heartbeat::{Heartbeat, HEARTBEAT_PERIOD};
 use weir_storage::SegmentFileCache;
 
+/// acks=all produces one partition holds waiting for their commit (each costs a channel); a
+/// produce past it is answered REQUEST_TIMED_OUT at once.
+const ACKS_WAITERS_MAX: usize = 100_000;
+
 /// How often a start-up still waiting for the controller quorum says so.
 const STARTUP_PROGRESS: Duration = Duration::from_secs(10);
 
@@ -99,6 +103,20 @@ impl Settings {
                     .collect()
             }),
             broker_configs: c.describe(),
+            replication: super::settings::ReplicationSettings {
+                replica_lag_time_max_ms: c.replication.replica_lag_time_max_ms.max(1),
+                replica_fetch_backoff_ms: i64::from(c.replication.replica_fetch_backoff_ms.max(0)),
+                acks_waiters_max: ACKS_WAITERS_MAX,
+            },
+            fetch: crate::replicate::fetcher::FetchSettings {
+                max_bytes_per_partition: c.replication.replica_fetch_max_bytes.max(1),
+                response_max_bytes: c.replication.replica_fetch_response_max_bytes.max(1),
+                wait_max_ms: c.replication.replica_fetch_wait_max_ms.max(0),
+                min_bytes: c.replication.replica_fetch_min_bytes.max(1),
+                backoff_ms: i64::from(c.replication.replica_fetch_backoff_ms.max(0)),
+                socket_timeout_ms: i64::from(c.replication.replica_socket_timeout_ms.max(1)),
+                listener: c.cluster.inter_broker_listener_name.clone(),
+            },
             groups: crate::group::GroupSettings {
                 offsets_partitions: c.offsets_topic_num_partitions.max(1),
                 initial_rebalance_delay_ms: c.group_initial_rebalance_delay_ms.max(0) as i64,
@@ -494,6 +512,7 @@ async fn core_main(
         .map_err(|e| anyhow::anyhow!("spawning upkeep: {e}"))?
         .detach();
     glommio::spawn_local(core.clone().run_group_timers()).detach();
+    glommio::spawn_local(core.clone().run_isr_checks()).detach();
     // Core 0 turns a stop request into a controlled shutdown, then tells every core to close.
     let closing = {
         let (stop, close, cluster) = (flags.stop.clone(), flags.close.clone(), cluster.clone());

@@ -54,4 +54,19 @@ pub struct Settings {
     /// Broker configs for DescribeConfigs on the broker resource.
     pub broker_configs: Vec<crate::config::ConfigEntry>,
     pub groups: crate::group::GroupSettings,
+    pub replication: ReplicationSettings,
+    /// How this broker's followers fetch.
+    pub fetch: crate::replicate::fetcher::FetchSettings,
+}
+
+/// What a partition's leader runs with.
+#[derive(Debug, Clone, Copy)]
+pub struct ReplicationSettings {
+    /// `replica.lag.time.max.ms`.
+    pub replica_lag_time_max_ms: i64,
+    /// `replica.fetch.backoff.ms`.
+    pub replica_fetch_backoff_ms: i64,
+    /// `weir.replica.acks.waiters.max`: acks=all produces one partition may hold waiting for
+    /// their commit; beyond it a produce is answered REQUEST_TIMED_OUT at once.
+    pub acks_waiters_max: usize,
 }

@@ -11,10 +11,11 @@ use crate::types::{LeaderEpoch, Offset};
 pub const UNDEFINED_EPOCH: LeaderEpoch = -1;
 pub const UNDEFINED_EPOCH_OFFSET: Offset = -1;
 
-/// What a log answers to "where does epoch E end on you" (Kafka's
-/// `LeaderEpochFileCache.endOffsetFor`): the largest epoch ≤ E it knows, and the offset where that
-/// epoch ended (the next known epoch's start, or the log end for its latest epoch). `None` when
-/// it knows no epoch ≤ E.
+/// What a log answers to "where does epoch E end on you", exactly as Kafka's
+/// `LeaderEpochFileCache.endOffsetFor` ([`weir_storage::checkpoint::end_offset_for_epoch`]):
+/// the largest epoch ≤ E it knows (E itself when its cache starts after E), and the offset where
+/// that epoch ended (the next known epoch's start, or the log end for its latest epoch). `None`
+/// when E is newer than its latest epoch, or its cache is empty.
 pub trait EpochLookup {
     fn end_offset_for_epoch(&self, epoch: LeaderEpoch) -> Option<(LeaderEpoch, Offset)>;
 }
@@ -29,10 +30,7 @@ pub struct EpochList {
 
 impl EpochLookup for EpochList {
     fn end_offset_for_epoch(&self, epoch: LeaderEpoch) -> Option<(LeaderEpoch, Offset)> {
-        let n = self.entries.partition_point(|e| e.0 <= epoch);
-        let (found, _) = *self.entries.get(n.checked_sub(1)?)?;
-        let end = self.entries.get(n).map_or(self.log_end, |next| next.1);
-        Some((found, end))
+        weir_storage::checkpoint::end_offset_for_epoch(&self.entries, epoch, self.log_end)
     }
 }
 
@@ -50,18 +48,14 @@ pub fn diverging_epoch(
     if last_fetched_epoch < 0 {
         return None;
     }
-    match leader.end_offset_for_epoch(last_fetched_epoch) {
-        Some((epoch, end_offset)) if end_offset < fetch_offset || epoch < last_fetched_epoch => {
-            Some(DivergingEpoch { epoch, end_offset })
-        }
-        Some(_) => None,
-        // The leader knows no epoch that early (its log start moved past it): the follower's
-        // fetch offset decides (OFFSET_OUT_OF_RANGE below the log start).
-        None => Some(DivergingEpoch {
-            epoch: UNDEFINED_EPOCH,
-            end_offset: UNDEFINED_EPOCH_OFFSET,
-        }),
-    }
+    // An epoch newer than the leader's latest has no answer (-1/-1), which counts as diverging.
+    // An epoch older than the leader's cache is answered as ending where the cache starts: a
+    // follower still below that offset is not diverging, its fetch is out of range instead.
+    let (epoch, end_offset) = leader
+        .end_offset_for_epoch(last_fetched_epoch)
+        .unwrap_or((UNDEFINED_EPOCH, UNDEFINED_EPOCH_OFFSET));
+    (epoch < last_fetched_epoch || end_offset < fetch_offset)
+        .then_some(DivergingEpoch { epoch, end_offset })
 }
 
 /// A fetch response's `DivergingEpoch`: the leader's largest epoch ≤ the follower's last fetched
@@ -134,8 +128,9 @@ mod tests {
         assert_eq!(l.end_offset_for_epoch(2), Some((2, 30)));
         assert_eq!(l.end_offset_for_epoch(4), Some((2, 30)));
         assert_eq!(l.end_offset_for_epoch(5), Some((5, 42)));
-        assert_eq!(l.end_offset_for_epoch(9), Some((5, 42)));
-        assert_eq!(log(&[(3, 7)], 9).end_offset_for_epoch(2), None);
+        assert_eq!(l.end_offset_for_epoch(9), None);
+        assert_eq!(log(&[(3, 7)], 9).end_offset_for_epoch(2), Some((2, 7)));
+        assert_eq!(EpochList::default().end_offset_for_epoch(0), None);
     }
 
     #[test]
@@ -214,16 +209,44 @@ mod tests {
         );
     }
 
+    /// Retention removed the leader's epochs before 5 (its log starts at 100, in epoch 5). A
+    /// follower still at 40 is not diverging: its fetch is out of range and it starts over at the
+    /// leader's log start. One that has epoch 2 up to 120 kept 20 batches the leader never had
+    /// at those offsets, and cuts at 100.
     #[test]
-    fn a_leader_that_lost_the_epoch_to_retention_defers_to_the_fetch_offset() {
+    fn a_leader_that_lost_the_epoch_to_retention_answers_where_its_log_starts() {
         let leader = log(&[(5, 100)], 150);
-        let d = diverging_epoch(&leader, 2, 40).unwrap();
-        assert_eq!(d.end_offset, UNDEFINED_EPOCH_OFFSET);
-        let follower = log(&[(2, 0)], 40);
+        assert_eq!(diverging_epoch(&leader, 2, 40), None);
+        let d = diverging_epoch(&leader, 2, 120).unwrap();
         assert_eq!(
-            truncation_offset(&follower, 40, 40, d),
+            d,
+            DivergingEpoch {
+                epoch: 2,
+                end_offset: 100
+            }
+        );
+        let follower = log(&[(2, 0)], 120);
+        assert_eq!(
+            truncation_offset(&follower, 120, 120, d),
             Truncation {
-                offset: 40,
+                offset: 100,
+                complete: true
+            }
+        );
+    }
+
+    /// A last fetched epoch newer than any the leader knows cannot be answered (-1/-1): the
+    /// follower keeps what it fetched so far.
+    #[test]
+    fn an_epoch_newer_than_the_leaders_is_unknown() {
+        let leader = log(&[(0, 0), (1, 10)], 20);
+        let d = diverging_epoch(&leader, 3, 15).unwrap();
+        assert_eq!(d.end_offset, UNDEFINED_EPOCH_OFFSET);
+        let follower = log(&[(0, 0), (3, 12)], 15);
+        assert_eq!(
+            truncation_offset(&follower, 15, 15, d),
+            Truncation {
+                offset: 15,
                 complete: true
             }
         );

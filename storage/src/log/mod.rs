@@ -233,6 +233,21 @@ impl PartitionLog {
         self.state.borrow().epochs.entries().to_vec()
     }
 
+    /// A new leader epoch starts at the log end (Kafka's `maybeAssignEpochStartOffset` when a
+    /// replica becomes leader): recorded before any batch of it exists, so a follower that
+    /// diverged learns where this leader's log stops being the old one's even when nothing new
+    /// was written. Ignored unless newer than every epoch the log has. Checkpointed with the
+    /// others.
+    pub fn assign_epoch_start(&self, epoch: LeaderEpoch) -> bool {
+        let mut s = self.state.borrow_mut();
+        let end = s.log_end_offset;
+        let assigned = s.epochs.assign(epoch, end);
+        if assigned {
+            s.epochs_dirty = true;
+        }
+        assigned
+    }
+
     /// Kafka's OffsetForLeaderEpoch: the largest epoch at or below `epoch` and its end offset.
     pub fn end_offset_for_epoch(&self, epoch: LeaderEpoch) -> Option<(LeaderEpoch, Offset)> {
         let s = self.state.borrow();

@@ -105,8 +105,6 @@ pub struct ClusterConfig {
     pub auto_leader_rebalance_enable: bool,
     /// `leader.imbalance.check.interval.seconds` (≥ 1, Kafka's). Default 300.
     pub leader_imbalance_check_interval_seconds: i64,
-    /// `leader.imbalance.per.broker.percentage` (≥ 0, Weir's floor). Default 10.
-    pub leader_imbalance_per_broker_percentage: i32,
     /// `metadata.log.dir`; unset: the first of `log.dirs` (see
     /// [`BrokerConfig::metadata_log_dir`]).
     pub metadata_log_dir: Option<PathBuf>,
@@ -165,8 +163,6 @@ impl ClusterConfig {
             auto_leader_rebalance_enable: r.boolean("auto.leader.rebalance.enable")?,
             leader_imbalance_check_interval_seconds: r
                 .long("leader.imbalance.check.interval.seconds", 1)?,
-            leader_imbalance_per_broker_percentage: r
-                .int("leader.imbalance.per.broker.percentage", 0)?,
             metadata_log_dir: r.opt_string("metadata.log.dir").map(PathBuf::from),
             metadata_log_segment_bytes: r
                 .int("metadata.log.segment.bytes", METADATA_LOG_SEGMENT_BYTES_MIN)?,
@@ -345,7 +341,6 @@ mod tests {
         );
         assert!(k.controlled_shutdown_enable && k.auto_leader_rebalance_enable);
         assert_eq!(k.leader_imbalance_check_interval_seconds, 300);
-        assert_eq!(k.leader_imbalance_per_broker_percentage, 10);
         assert_eq!(k.metadata_log_dir, None);
         assert_eq!(k.metadata_log_segment_bytes, 1 << 30);
         assert_eq!(k.metadata_log_max_record_bytes_between_snapshots, 20 << 20);
@@ -360,7 +355,7 @@ mod tests {
              controller.quorum.election.timeout.ms=1500\ncontroller.quorum.fetch.timeout.ms=3000\n\
              controller.quorum.election.backoff.max.ms=0\ncontroller.quorum.request.timeout.ms=4000\n\
              controlled.shutdown.enable=false\nauto.leader.rebalance.enable=FALSE\n\
-             leader.imbalance.check.interval.seconds=60\nleader.imbalance.per.broker.percentage=0\n\
+             leader.imbalance.check.interval.seconds=60\n\
              metadata.log.dir=/meta\nmetadata.log.segment.bytes=8388608\n\
              metadata.log.max.record.bytes.between.snapshots=1\nmetadata.max.idle.interval.ms=0\n\
              metadata.log.max.snapshot.interval.ms=0\n",
@@ -377,7 +372,6 @@ mod tests {
         assert_eq!(k.controller_quorum_request_timeout_ms, 4000);
         assert!(!k.controlled_shutdown_enable && !k.auto_leader_rebalance_enable);
         assert_eq!(k.leader_imbalance_check_interval_seconds, 60);
-        assert_eq!(k.leader_imbalance_per_broker_percentage, 0);
         assert_eq!(c.metadata_log_dir(), Path::new("/meta"));
         assert_eq!(k.metadata_log_segment_bytes, 8 << 20);
         assert_eq!(k.metadata_log_max_record_bytes_between_snapshots, 1);
@@ -424,10 +418,6 @@ mod tests {
             (
                 "leader.imbalance.check.interval.seconds=0",
                 "leader.imbalance.check.interval.seconds",
-            ),
-            (
-                "leader.imbalance.per.broker.percentage=-1",
-                "leader.imbalance.per.broker.percentage",
             ),
             (
                 "metadata.log.segment.bytes=8388607",

@@ -295,7 +295,7 @@ pub static TOPIC_CONFIGS: &[TopicConfigDef] = &[
         &[same("log.preallocate")],
     ),
     inert(
-        def("remote.copy.lag.bytes", J, "0", Check::AtLeast(-1), &[]),
+        def("remote.copy.lag.bytes", J, "-1", Check::AtLeast(-1), &[]),
         NO_TIERING,
     ),
     inert(

@@ -117,6 +117,23 @@ impl Coordinator {
         }
     }
 
+    /// Forgets the groups of one `__consumer_offsets` partition: this broker stopped leading
+    /// it, and the new leader's coordinator rebuilds them from its copy of the log.
+    pub fn unload(&self, partition: i32) {
+        let n = self.offsets_partitions();
+        let mut groups = self.groups.borrow_mut();
+        let before = groups.len();
+        groups.retain(|id, _| crate::group::partition_for(id, n) != partition);
+        let gone = before - groups.len();
+        if gone > 0 {
+            tracing::info!(
+                partition,
+                groups = gone,
+                "groups unloaded: this broker no longer leads their __consumer_offsets partition"
+            );
+        }
+    }
+
     /// The partition count of `__consumer_offsets`: `offsets.topic.num.partitions`, as Kafka
     /// maps groups. Never the count in the metadata image: while the topic is being created a
     /// core's image lists only the partitions applied so far, and a group must never map
