@@ -90,6 +90,9 @@ impl Broker {
         env: &mut Env,
     ) -> Self {
         let previous_epoch = disk.clean_epoch.take().unwrap_or(-1);
+        for log in disk.logs.values_mut() {
+            log.open();
+        }
         let mut incarnation_id = [0u8; 16];
         incarnation_id[..8].copy_from_slice(&incarnation.to_be_bytes());
         incarnation_id[8..12].copy_from_slice(&id.to_be_bytes());

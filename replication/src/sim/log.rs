@@ -35,6 +35,9 @@ pub struct SimLog {
     /// `batches[..durable]` survive a crash.
     durable: usize,
     epochs: LeaderEpochCache,
+    /// The leader-epoch checkpoint file as last written (with the offsets checkpoint, at a
+    /// flush and at a truncation); a crash starts from it.
+    epochs_file: LeaderEpochCache,
     hw: Offset,
     /// The high watermark as last checkpointed (Kafka's replication-offset-checkpoint).
     hw_checkpoint: Offset,
@@ -102,6 +105,20 @@ impl SimLog {
         }
     }
 
+    /// A new leader epoch starts at the log end (storage's `assign_epoch_start`, Kafka's
+    /// `makeLeader`): recorded before any batch of it exists. Ignored unless newer.
+    pub fn assign_epoch_start(&mut self, epoch: LeaderEpoch) {
+        let end = self.end();
+        self.epochs.assign(epoch, end);
+    }
+
+    /// Opening the log at a start (storage's `load`): epochs starting at or past the log end
+    /// are dropped, as recovery drops them (an epoch start no batch followed).
+    pub fn open(&mut self) {
+        let end = self.end();
+        self.epochs.truncate_from_end(end);
+    }
+
     fn push(&mut self, batch: Batch) {
         self.epochs.assign(batch.epoch, batch.base);
         self.batches.push(batch);
@@ -127,6 +144,7 @@ impl SimLog {
         self.epochs.truncate_from_end(end);
         self.hw = self.hw.min(end);
         self.hw_checkpoint = self.hw;
+        self.epochs_file = self.epochs.clone();
         removed
     }
 
@@ -136,6 +154,7 @@ impl SimLog {
         self.start = offset;
         self.durable = 0;
         self.epochs = LeaderEpochCache::default();
+        self.epochs_file = LeaderEpochCache::default();
         self.hw = offset;
         self.hw_checkpoint = offset;
         removed
@@ -148,32 +167,36 @@ impl SimLog {
     }
 
     /// Writes the high watermark checkpoint.
+    /// Writes the high watermark checkpoint, and the leader-epoch file with it.
     pub fn checkpoint(&mut self) {
         self.hw_checkpoint = self.hw;
+        self.epochs_file = self.epochs.clone();
     }
 
-    /// Makes every batch durable (the log's fsync).
+    /// Makes every batch durable (the log's fsync), and the leader-epoch file.
     pub fn fsync(&mut self) {
         self.durable = self.batches.len();
+        self.epochs_file = self.epochs.clone();
     }
 
-    pub fn unsynced_batches(&self) -> usize {
-        self.batches.len() - self.durable
-    }
-
-    /// A power loss: the fsynced batches and a random prefix of the others survive; the epoch
-    /// cache is rebuilt from them, the high watermark read back from its checkpoint (capped at
-    /// the log end, as on load). Returns how many batches were lost.
+    /// A power loss: the fsynced batches and a random prefix of the others survive (the
+    /// batch after them torn, cut by recovery's CRC check); the epoch cache is the last
+    /// leader-epoch file, cut at the log end and completed from the surviving batches, as
+    /// storage's recovery scan does; the high watermark is read back from its checkpoint
+    /// (capped at the log end, as on load). Returns how many batches were lost.
     pub fn crash(&mut self, rng: &mut SplitMix64) -> usize {
         let volatile = (self.batches.len() - self.durable) as u64;
         let kept = self.durable + rng.range(0, volatile + 1) as usize;
         let lost = self.batches.len() - kept;
         self.batches.truncate(kept);
         self.durable = kept;
-        self.epochs = LeaderEpochCache::default();
+        self.epochs = self.epochs_file.clone();
+        let end = self.end();
+        self.epochs.truncate_from_end(end);
         for b in &self.batches {
             self.epochs.assign(b.epoch, b.base);
         }
+        self.epochs_file = self.epochs.clone();
         self.hw = self.hw_checkpoint.clamp(self.start, self.end());
         self.hw_checkpoint = self.hw;
         lost

@@ -126,12 +126,6 @@ impl Replica {
         format!("b{me}/{}", self.tp)
     }
 
-    pub fn leader_epoch(&self) -> Option<LeaderEpoch> {
-        match &self.role {
-            Role::Leader(l) => Some(l.state.leader_epoch()),
-            _ => None,
-        }
-    }
 
     /// Brings the role in line with the image (after metadata was applied).
     pub fn reconcile(&mut self, log: &mut SimLog, view: &View, env: &mut Env) -> Option<Propose> {
@@ -161,8 +155,22 @@ impl Replica {
                 if state.leader_epoch < old_epoch {
                     return None;
                 }
-                let reconfigured = l.state.set_config(config);
-                let actions = l.state.update_state(state.clone(), now);
+                // As the broker's `Role::apply`: a new epoch starts at the log end in the epoch
+                // cache; the new state may commit what the log already holds.
+                if state.leader_epoch > old_epoch {
+                    log.assign_epoch_start(state.leader_epoch);
+                }
+                // Then a changed `min.insync.replicas` (the broker does not pass it to a
+                // running leader yet; the simulator does, as it should).
+                let mut actions = l.state.update_state(state.clone(), now);
+                let later = [
+                    l.state.set_config(config).high_watermark,
+                    l.state.on_append(log.end(), now),
+                ];
+                // Each is returned only when above everything before it: the last one stands.
+                if let Some(hw) = later.into_iter().flatten().last() {
+                    actions.high_watermark = Some(hw);
+                }
                 if state.leader_epoch > old_epoch {
                     env.log(&who, format!(
                         "leads again in epoch {} (was {old_epoch}): end {} hw {} isr {:?}",
@@ -170,7 +178,6 @@ impl Replica {
                     ));
                     self.took_over(log, view, state.leader_epoch, env);
                 }
-                self.apply(reconfigured, log, view, env);
                 return self.apply(actions, log, view, env);
             }
             let unclean = meta.last_unclean_election.as_ref().is_some_and(|u| {
@@ -185,7 +192,10 @@ impl Replica {
                 state.isr,
                 meta.elr
             ));
-            let lead = LeaderState::new(
+            // Kafka's `makeLeader`: the epoch's start is recorded before anything of it is
+            // written, so a diverged follower learns where this leader's log departs.
+            log.assign_epoch_start(state.leader_epoch);
+            let mut lead = LeaderState::new(
                 view.me,
                 state.clone(),
                 log.end(),
@@ -198,6 +208,8 @@ impl Replica {
                 log.high_watermark(),
                 "a new leader starts from its log's high watermark"
             );
+            // A leader alone in its ISR commits what it has at once.
+            let high_watermark = lead.on_append(log.end(), now);
             self.role = Role::Leader(Box::new(Lead {
                 state: lead,
                 acks: AckQueue::new(env.params.acks_waiting_max),
@@ -205,16 +217,30 @@ impl Replica {
                 next_tick_ms: now + env.params.lag_ms / 2,
             }));
             self.took_over(log, view, state.leader_epoch, env);
-            return None;
+            let actions = LeaderActions {
+                high_watermark,
+                propose: None,
+            };
+            return self.apply(actions, log, view, env);
         }
         self.lose_leadership(view.me, env);
         match &mut self.role {
+            // As the broker's `Role::apply`: a new leader or epoch starts a fresh fetch state
+            // from the log's end and latest epoch; the log is not truncated until a fetch
+            // says where it diverged.
             Role::Follower(f) => {
-                if (f.state.leader(), f.state.leader_epoch()) != (meta.leader, meta.leader_epoch) {
+                if f.state.leader() != meta.leader || meta.leader_epoch > f.state.leader_epoch() {
                     env.log(&who, format!(
-                        "follows {} in epoch {}", meta.leader, meta.leader_epoch
+                        "follows {} in epoch {}: end {} hw {}",
+                        meta.leader, meta.leader_epoch, log.end(), log.high_watermark()
                     ));
-                    f.state.update_leader(meta.leader, meta.leader_epoch);
+                    f.state = FollowerState::new(
+                        meta.leader,
+                        meta.leader_epoch,
+                        log.end(),
+                        log.latest_epoch(),
+                        env.params.fetch_backoff_ms,
+                    );
                     f.in_flight = None;
                     f.next_fetch_ms = now;
                 }
@@ -304,6 +330,10 @@ impl Replica {
             );
             let set = log.set_high_watermark(hw);
             assert_eq!(set, hw, "the leader's high watermark is within its log");
+            if std::env::var("SIMDBG").is_ok() {
+                let f: Vec<_> = l.state.state().replicas.iter().filter_map(|r| l.state.follower(*r).map(|f| (*r, f.log_end))).collect();
+                env.log(&who, format!("DBG hw {before} -> {hw}, isr {:?} maximal {:?} followers {f:?} end {}", l.state.isr(), l.state.maximal_isr(), log.end()));
+            }
             env.oracle.published(tp, l.state.leader_epoch(), hw, log);
             for w in l.acks.complete_below(hw) {
                 let last = w.batch.end() - 1;
@@ -533,9 +563,8 @@ impl Replica {
                 let got = !resp.batches.is_empty();
                 if got {
                     log.append_as_follower(&resp.batches);
-                    let last = resp.batches.last().map(|b| b.epoch);
-                    f.state.on_appended(log.end(), last);
                 }
+                f.state.on_appended(log.end(), log.latest_epoch());
                 let hw = follower_high_watermark(leader_high_watermark, log.end());
                 log.set_high_watermark(hw);
                 f.next_fetch_ms = if got {

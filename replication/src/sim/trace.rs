@@ -23,10 +23,6 @@ impl Trace {
         self.lines.push(line);
     }
 
-    pub fn len(&self) -> usize {
-        self.lines.len()
-    }
-
     /// The last `n` lines (all of them for `usize::MAX`), one per line.
     pub fn tail(&self, n: usize) -> String {
         let from = self.lines.len().saturating_sub(n);
