@@ -161,16 +161,23 @@ impl Broker {
     ) {
         let id = env.next_id();
         let target = self.target(quorum_leader);
-        env.send(self.id, target, Msg::Call {
-            id,
-            request: request.clone(),
-        });
-        self.calls.insert(id, Call {
-            purpose,
-            request,
+        env.send(
+            self.id,
             target,
-            sent_ms: env.now_ms,
-        });
+            Msg::Call {
+                id,
+                request: request.clone(),
+            },
+        );
+        self.calls.insert(
+            id,
+            Call {
+                purpose,
+                request,
+                target,
+                sent_ms: env.now_ms,
+            },
+        );
     }
 
     /// Sends a call again (to the hinted or next controller), rebuilding what must be current.
@@ -262,7 +269,10 @@ impl Broker {
                             env.params.heartbeat_ms
                         };
                 }
-                Err(e @ (ControllerError::StaleBrokerEpoch(_) | ControllerError::BrokerIdNotRegistered(_))) => {
+                Err(
+                    e @ (ControllerError::StaleBrokerEpoch(_)
+                    | ControllerError::BrokerIdNotRegistered(_)),
+                ) => {
                     env.log(&who, format!("heartbeat refused ({e}): registering again"));
                     self.epoch = None;
                     self.fenced = true;
@@ -304,9 +314,7 @@ impl Broker {
                                     isr: s.isr.clone(),
                                 })
                             }
-                            Err(e) => ProposalResult::Refused {
-                                kind: refusal(e),
-                            },
+                            Err(e) => ProposalResult::Refused { kind: refusal(e) },
                         }
                     }
                 };
@@ -373,7 +381,10 @@ impl Broker {
                 let me = self.image.broker(self.id);
                 if me.is_some_and(|b| b.incarnation_id == self.incarnation_id) {
                     self.caught_up = true;
-                    env.log(&self.who(), format!("caught up with its registration at {index}"));
+                    env.log(
+                        &self.who(),
+                        format!("caught up with its registration at {index}"),
+                    );
                 }
             }
             if self.caught_up {
@@ -400,7 +411,8 @@ impl Broker {
         for tp in mine {
             self.disk.logs.entry(tp).or_default();
             self.replicas.entry(tp).or_insert_with(|| Replica::new(tp));
-            let propose = self.with_replica(tp, env, |r, log, view, env| r.reconcile(log, view, env));
+            let propose =
+                self.with_replica(tp, env, |r, log, view, env| r.reconcile(log, view, env));
             if let Some(p) = propose {
                 self.propose(p, quorum_leader, env);
             }
@@ -443,7 +455,9 @@ impl Broker {
                 if !self.replicas.contains_key(&tp) {
                     return;
                 }
-                self.with_replica(tp, env, |r, log, view, env| r.serve_fetch(log, view, req, env))
+                self.with_replica(tp, env, |r, log, view, env| {
+                    r.serve_fetch(log, view, req, env)
+                })
             }
             Msg::FetchAnswer(resp) => {
                 let tp = resp.tp;
@@ -455,10 +469,14 @@ impl Broker {
             Msg::Produce(req) => {
                 let tp = req.tp;
                 if !self.caught_up || !self.replicas.contains_key(&tp) {
-                    env.send(self.id, from, Msg::ProduceAnswer(super::msg::ProduceResponse {
-                        id: req.id,
-                        result: Err(super::msg::ProduceError::NotLeaderOrFollower),
-                    }));
+                    env.send(
+                        self.id,
+                        from,
+                        Msg::ProduceAnswer(super::msg::ProduceResponse {
+                            id: req.id,
+                            result: Err(super::msg::ProduceError::NotLeaderOrFollower),
+                        }),
+                    );
                     return;
                 }
                 self.with_replica(tp, env, |r, log, view, env| {
@@ -476,8 +494,8 @@ impl Broker {
                         MetadataAnswer::Entries { entries, applied } => {
                             let more = !entries.is_empty();
                             self.apply_entries(&entries, applied, quorum_leader, env);
-                            self.next_metadata_fetch_ms = env.now_ms
-                                + if more { 0 } else { super::world::TICK_MS * 2 };
+                            self.next_metadata_fetch_ms =
+                                env.now_ms + if more { 0 } else { super::world::TICK_MS * 2 };
                         }
                         MetadataAnswer::NotController { leader } => {
                             self.hint = leader;
@@ -541,10 +559,14 @@ impl Broker {
                 let id = env.next_id();
                 let target = self.target(None);
                 self.metadata_fetch = Some((id, target, now));
-                env.send(self.id, target, Msg::MetadataFetch {
-                    id,
-                    after: self.applied,
-                });
+                env.send(
+                    self.id,
+                    target,
+                    Msg::MetadataFetch {
+                        id,
+                        after: self.applied,
+                    },
+                );
             }
         }
         if let Some(every) = env.params.flush_interval_ms {
@@ -563,7 +585,8 @@ impl Broker {
         }
         let tps: Vec<Tp> = self.replicas.keys().copied().collect();
         for tp in tps {
-            if let Some(p) = self.with_replica(tp, env, |r, log, view, env| r.poll(log, view, env)) {
+            if let Some(p) = self.with_replica(tp, env, |r, log, view, env| r.poll(log, view, env))
+            {
                 self.propose(p, quorum_leader, env);
             }
         }
@@ -588,7 +611,9 @@ impl Broker {
             log.fsync();
             log.checkpoint();
         }
-        self.disk.clean_epoch = self.epoch.or((self.last_epoch >= 0).then_some(self.last_epoch));
+        self.disk.clean_epoch = self
+            .epoch
+            .or((self.last_epoch >= 0).then_some(self.last_epoch));
         env.log(
             &self.who(),
             format!("stops cleanly (clean epoch {:?})", self.disk.clean_epoch),
@@ -608,7 +633,10 @@ impl Broker {
             }
         }
         disk.clean_epoch = None;
-        env.log(&format!("b{}", self.id), format!("CRASHES; unflushed lost: [{}]", lost.join(", ")));
+        env.log(
+            &format!("b{}", self.id),
+            format!("CRASHES; unflushed lost: [{}]", lost.join(", ")),
+        );
         disk
     }
 }

@@ -31,13 +31,24 @@ pub struct Producer {
 
 impl Producer {
     /// Sends one produce to `tp`'s leader as `image` names it.
-    pub fn produce(&mut self, tp: Tp, acks: Acks, records: usize, image: &MetadataImage, env: &mut Env) {
+    pub fn produce(
+        &mut self,
+        tp: Tp,
+        acks: Acks,
+        records: usize,
+        image: &MetadataImage,
+        env: &mut Env,
+    ) {
         let leader = image
             .topic(&tp.topic_name())
             .and_then(|t| t.partitions.get(tp.partition as usize))
             .map_or(NO_NODE, |p| p.leader);
         if leader == NO_NODE {
-            *self.stats.errors.entry("LEADER_NOT_AVAILABLE".into()).or_default() += 1;
+            *self
+                .stats
+                .errors
+                .entry("LEADER_NOT_AVAILABLE".into())
+                .or_default() += 1;
             return;
         }
         let values = (0..records)

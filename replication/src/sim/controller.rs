@@ -96,7 +96,10 @@ impl ControllerNode {
         self.state.activate(env.now_ms);
         self.active_term = Some(term);
         self.next_tick_ms = env.now_ms;
-        env.log(&format!("c{}", self.id), format!("active controller of term {term}"));
+        env.log(
+            &format!("c{}", self.id),
+            format!("active controller of term {term}"),
+        );
     }
 
     pub fn resign(&mut self, term: u64, leader: Option<NodeId>, env: &mut Env) {
@@ -132,16 +135,26 @@ impl ControllerNode {
     }
 
     /// What the quorum did with the proposal carrying `nonce`.
-    pub fn on_outcome(&mut self, nonce: u64, outcome: &Outcome, leader: Option<NodeId>, env: &mut Env) {
+    pub fn on_outcome(
+        &mut self,
+        nonce: u64,
+        outcome: &Outcome,
+        leader: Option<NodeId>,
+        env: &mut Env,
+    ) {
         let Some(f) = self.in_flight.take_if(|f| f.nonce == nonce) else {
             return;
         };
         match (outcome, f.answer) {
             (Outcome::Committed, Some((to, id, reply))) => {
-                env.send(self.id, to, Msg::CallAnswer {
-                    id,
-                    answer: CallAnswer::Done(reply),
-                });
+                env.send(
+                    self.id,
+                    to,
+                    Msg::CallAnswer {
+                        id,
+                        answer: CallAnswer::Done(reply),
+                    },
+                );
             }
             (Outcome::Committed, None) => {
                 // A tick's records: tick again at once, the next broker may be stale too.
@@ -160,10 +173,14 @@ impl ControllerNode {
         while let Some(call) = self.queue.pop_front() {
             let (reply, records) = self.state.handle(call.request, env.now_ms);
             if records.is_empty() {
-                env.send(self.id, call.from, Msg::CallAnswer {
-                    id: call.id,
-                    answer: CallAnswer::Done(reply),
-                });
+                env.send(
+                    self.id,
+                    call.from,
+                    Msg::CallAnswer {
+                        id: call.id,
+                        answer: CallAnswer::Done(reply),
+                    },
+                );
                 continue;
             }
             self.propose(records, Some((call.from, call.id, reply)), env);
@@ -193,10 +210,14 @@ impl ControllerNode {
 }
 
 fn not_controller(env: &mut Env, me: NodeId, to: NodeId, id: u64, leader: Option<NodeId>) {
-    env.send(me, to, Msg::CallAnswer {
-        id,
-        answer: CallAnswer::NotController { leader },
-    });
+    env.send(
+        me,
+        to,
+        Msg::CallAnswer {
+            id,
+            answer: CallAnswer::NotController { leader },
+        },
+    );
 }
 
 /// The records of an entry, short, for the trace.
@@ -238,7 +259,10 @@ pub fn describe(records: &[MetadataRecord], image: &MetadataImage) -> String {
             MetadataRecord::UncleanElection(u) => format!(
                 "UNCLEAN election {} leader {} epoch {} replaced isr {:?} elr {:?}",
                 name(&u.topic_id, u.partition),
-                u.leader, u.leader_epoch, u.replaced_isr, u.replaced_elr
+                u.leader,
+                u.leader_epoch,
+                u.replaced_isr,
+                u.replaced_elr
             ),
             MetadataRecord::Topic(t) => format!("topic {}", t.name),
             MetadataRecord::Partition(p) => format!(

@@ -21,7 +21,8 @@
 //! acts with).
 //!
 //! `cargo test -p weir-replication sim::` runs a few seeds; `WEIR_SIM_SEEDS=N` runs seeds
-//! `0..N`; `WEIR_SIM_SEED=S` replays seed `S` alone and prints its whole trace. A failing
+//! `0..N` (`WEIR_SIM_FIRST_SEED` moves the start); `WEIR_SIM_SEED=S` replays seed `S` alone and
+//! prints its whole trace (`WEIR_SIM_VERBOSE=1` adds every high watermark move). A failing
 //! seed prints the tail of its trace and the line to replay it.
 
 mod broker;
@@ -38,8 +39,18 @@ mod world;
 
 use plan::Tally;
 
-/// Seeds that once broke an invariant, replayed by every run (see each fix's commit).
-const REGRESSIONS: &[u64] = &[];
+/// Seeds that once broke an invariant, replayed by every run (see each fix's commit): 273, a
+/// leader dropping its pending ISR expansion on metadata repeating its partition epoch
+/// (`leader::tests::the_same_partition_epoch_again_keeps_a_pending_expansion`); 173, the ELR
+/// kept across a `min.insync.replicas` change (`scenarios::a_min_isr_change_clears_the_elr`).
+const REGRESSIONS: &[u64] = &[173, 273];
+
+/// `WEIR_SIM_VERBOSE=1`: the trace also gets every high watermark move with the leader's view
+/// of its followers (long; for reading one replayed seed).
+fn verbose() -> bool {
+    static VERBOSE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *VERBOSE.get_or_init(|| std::env::var("WEIR_SIM_VERBOSE").is_ok_and(|v| v == "1"))
+}
 
 /// How many seeds a default run takes: a few seconds in a debug build.
 const DEFAULT_SEEDS: u64 = 4;

@@ -110,20 +110,8 @@ pub enum Msg {
     FetchAnswer(FetchResponse),
     Produce(ProduceRequest),
     ProduceAnswer(ProduceResponse),
-    Call {
-        id: u64,
-        request: ControllerRequest,
-    },
-    CallAnswer {
-        id: u64,
-        answer: CallAnswer,
-    },
-    MetadataFetch {
-        id: u64,
-        after: u64,
-    },
-    MetadataAnswer {
-        id: u64,
-        answer: MetadataAnswer,
-    },
+    Call { id: u64, request: ControllerRequest },
+    CallAnswer { id: u64, answer: CallAnswer },
+    MetadataFetch { id: u64, after: u64 },
+    MetadataAnswer { id: u64, answer: MetadataAnswer },
 }

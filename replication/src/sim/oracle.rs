@@ -116,7 +116,6 @@ fn log_records(log: &SimLog) -> Vec<(LeaderEpoch, Value)> {
 }
 
 impl Oracle {
-
     /// `node` (incarnation `incarnation`) became leader of `tp` in `epoch` with `log`;
     /// `unclean` when its image records an unclean election for that epoch and leader.
     /// Returns how many committed records the election lost (reported), for the trace.
@@ -138,12 +137,18 @@ impl Oracle {
             );
         }
         let mut lost = 0;
+        // A newer epoch took over already: this node learns of its election late (it applies
+        // metadata behind) and was replaced before it acted. Its election cannot lose what the
+        // newer leaders committed: only the history committed before it counts.
+        let stale = h.takeovers.range(epoch + 1..).next().is_some();
         if unclean {
             let at = h
                 .committed
                 .iter()
                 .enumerate()
-                .find(|(o, c)| log.record(*o as Offset) != Some((c.epoch, c.value)))
+                .find(|(o, c)| {
+                    (stale && c.by > epoch) || log.record(*o as Offset) != Some((c.epoch, c.value))
+                })
                 .map_or(h.committed.len(), |(o, _)| o);
             lost = h.committed.len() - at;
             let lost_acks = h
@@ -152,7 +157,9 @@ impl Oracle {
                 .filter(|a| a.epoch < epoch && a.offset >= at as Offset)
                 .filter(|a| !h.excused(a, epoch))
                 .count();
-            h.committed.truncate(at);
+            if !stale {
+                h.committed.truncate(at);
+            }
             h.cuts.push(Cut {
                 epoch,
                 offset: at as Offset,

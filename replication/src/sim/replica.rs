@@ -14,8 +14,7 @@ use crate::metadata::image::MetadataImage;
 use crate::partition::acks::AckQueue;
 use crate::partition::epochs::diverging_epoch;
 use crate::partition::follower::{
-    follower_high_watermark, FetchAnswer, FetchError, FetchPosition, FollowerAction,
-    FollowerState,
+    follower_high_watermark, FetchAnswer, FetchError, FetchPosition, FollowerAction, FollowerState,
 };
 use crate::partition::leader::{
     AckStatus, BrokerStatus, BrokerView, FollowerFetchError, IsrProposal, LeaderActions,
@@ -126,7 +125,6 @@ impl Replica {
         format!("b{me}/{}", self.tp)
     }
 
-
     /// Brings the role in line with the image (after metadata was applied).
     pub fn reconcile(&mut self, log: &mut SimLog, view: &View, env: &mut Env) -> Option<Propose> {
         let tp = self.tp;
@@ -172,26 +170,36 @@ impl Replica {
                     actions.high_watermark = Some(hw);
                 }
                 if state.leader_epoch > old_epoch {
-                    env.log(&who, format!(
-                        "leads again in epoch {} (was {old_epoch}): end {} hw {} isr {:?}",
-                        state.leader_epoch, log.end(), log.high_watermark(), state.isr
-                    ));
+                    env.log(
+                        &who,
+                        format!(
+                            "leads again in epoch {} (was {old_epoch}): end {} hw {} isr {:?}",
+                            state.leader_epoch,
+                            log.end(),
+                            log.high_watermark(),
+                            state.isr
+                        ),
+                    );
                     self.took_over(log, view, state.leader_epoch, env);
                 }
                 return self.apply(actions, log, view, env);
             }
-            let unclean = meta.last_unclean_election.as_ref().is_some_and(|u| {
-                u.leader == view.me && u.leader_epoch == state.leader_epoch
-            });
-            env.log(&who, format!(
-                "becomes leader of epoch {}{}: end {} hw {} isr {:?} elr {:?}",
-                state.leader_epoch,
-                if unclean { " (UNCLEAN)" } else { "" },
-                log.end(),
-                log.high_watermark(),
-                state.isr,
-                meta.elr
-            ));
+            let unclean = meta
+                .last_unclean_election
+                .as_ref()
+                .is_some_and(|u| u.leader == view.me && u.leader_epoch == state.leader_epoch);
+            env.log(
+                &who,
+                format!(
+                    "becomes leader of epoch {}{}: end {} hw {} isr {:?} elr {:?}",
+                    state.leader_epoch,
+                    if unclean { " (UNCLEAN)" } else { "" },
+                    log.end(),
+                    log.high_watermark(),
+                    state.isr,
+                    meta.elr
+                ),
+            );
             // Kafka's `makeLeader`: the epoch's start is recorded before anything of it is
             // written, so a diverged follower learns where this leader's log departs.
             log.assign_epoch_start(state.leader_epoch);
@@ -230,10 +238,16 @@ impl Replica {
             // says where it diverged.
             Role::Follower(f) => {
                 if f.state.leader() != meta.leader || meta.leader_epoch > f.state.leader_epoch() {
-                    env.log(&who, format!(
-                        "follows {} in epoch {}: end {} hw {}",
-                        meta.leader, meta.leader_epoch, log.end(), log.high_watermark()
-                    ));
+                    env.log(
+                        &who,
+                        format!(
+                            "follows {} in epoch {}: end {} hw {}",
+                            meta.leader,
+                            meta.leader_epoch,
+                            log.end(),
+                            log.high_watermark()
+                        ),
+                    );
                     f.state = FollowerState::new(
                         meta.leader,
                         meta.leader_epoch,
@@ -246,10 +260,16 @@ impl Replica {
                 }
             }
             _ => {
-                env.log(&who, format!(
-                    "becomes follower of {} in epoch {}: end {} hw {}",
-                    meta.leader, meta.leader_epoch, log.end(), log.high_watermark()
-                ));
+                env.log(
+                    &who,
+                    format!(
+                        "becomes follower of {} in epoch {}: end {} hw {}",
+                        meta.leader,
+                        meta.leader_epoch,
+                        log.end(),
+                        log.high_watermark()
+                    ),
+                );
                 self.role = Role::Follower(Follow {
                     state: FollowerState::new(
                         meta.leader,
@@ -295,13 +315,22 @@ impl Replica {
             return;
         };
         let waiting = l.acks.drain_all();
-        env.log(&who, format!(
-            "no longer leads epoch {} ({} acks=all waiters answered NOT_LEADER_OR_FOLLOWER)",
-            l.state.leader_epoch(),
-            waiting.len()
-        ));
+        env.log(
+            &who,
+            format!(
+                "no longer leads epoch {} ({} acks=all waiters answered NOT_LEADER_OR_FOLLOWER)",
+                l.state.leader_epoch(),
+                waiting.len()
+            ),
+        );
         for w in waiting {
-            answer_produce(env, me, w.client, w.id, Err(ProduceError::NotLeaderOrFollower));
+            answer_produce(
+                env,
+                me,
+                w.client,
+                w.id,
+                Err(ProduceError::NotLeaderOrFollower),
+            );
         }
         self.role = Role::Idle;
     }
@@ -330,9 +359,20 @@ impl Replica {
             );
             let set = log.set_high_watermark(hw);
             assert_eq!(set, hw, "the leader's high watermark is within its log");
-            if std::env::var("SIMDBG").is_ok() {
-                let f: Vec<_> = l.state.state().replicas.iter().filter_map(|r| l.state.follower(*r).map(|f| (*r, f.log_end))).collect();
-                env.log(&who, format!("DBG hw {before} -> {hw}, isr {:?} maximal {:?} followers {f:?} end {}", l.state.isr(), l.state.maximal_isr(), log.end()));
+            if super::verbose() {
+                let followers: Vec<(NodeId, Offset)> = l
+                    .state
+                    .state()
+                    .replicas
+                    .iter()
+                    .filter_map(|r| l.state.follower(*r).map(|f| (*r, f.log_end)))
+                    .collect();
+                env.log(&who, format!(
+                    "hw {before} -> {hw}: isr {:?}, maximal {:?}, followers' ends {followers:?}, end {}",
+                    l.state.isr(),
+                    l.state.maximal_isr(),
+                    log.end()
+                ));
             }
             env.oracle.published(tp, l.state.leader_epoch(), hw, log);
             for w in l.acks.complete_below(hw) {
@@ -340,7 +380,13 @@ impl Replica {
                 match l.state.ack_status(last) {
                     AckStatus::Done => {
                         env.oracle.acked(tp, l.state.leader_epoch(), &w.batch);
-                        answer_produce(env, view.me, w.client, w.id, Ok((w.batch.base, w.batch.epoch)));
+                        answer_produce(
+                            env,
+                            view.me,
+                            w.client,
+                            w.id,
+                            Ok((w.batch.base, w.batch.epoch)),
+                        );
                     }
                     AckStatus::NotEnoughReplicasAfterAppend => answer_produce(
                         env,
@@ -354,12 +400,15 @@ impl Replica {
             }
         }
         let proposal = actions.propose?;
-        env.log(&who, format!(
-            "proposes ISR {:?} (leader epoch {}, partition epoch {})",
-            proposal.members(),
-            proposal.leader_epoch,
-            proposal.partition_epoch
-        ));
+        env.log(
+            &who,
+            format!(
+                "proposes ISR {:?} (leader epoch {}, partition epoch {})",
+                proposal.members(),
+                proposal.leader_epoch,
+                proposal.partition_epoch
+            ),
+        );
         Some(Propose {
             tp,
             leader_epoch: l.state.leader_epoch(),
@@ -377,11 +426,23 @@ impl Replica {
         env: &mut Env,
     ) -> Option<Propose> {
         let Role::Leader(l) = &mut self.role else {
-            answer_produce(env, view.me, client, req.id, Err(ProduceError::NotLeaderOrFollower));
+            answer_produce(
+                env,
+                view.me,
+                client,
+                req.id,
+                Err(ProduceError::NotLeaderOrFollower),
+            );
             return None;
         };
         if req.acks == Acks::All && l.state.check_acks_all_append().is_err() {
-            answer_produce(env, view.me, client, req.id, Err(ProduceError::NotEnoughReplicas));
+            answer_produce(
+                env,
+                view.me,
+                client,
+                req.id,
+                Err(ProduceError::NotEnoughReplicas),
+            );
             return None;
         }
         let batch = log.append_as_leader(l.state.leader_epoch(), req.values);
@@ -588,7 +649,10 @@ impl Replica {
             FollowerAction::TruncateFullyAndStartAt { offset } => {
                 let end = log.end();
                 let removed = log.truncate_fully_and_start_at(offset);
-                env.log(&who, format!("empties its log (end was {end}) to start at {offset}"));
+                env.log(
+                    &who,
+                    format!("empties its log (end was {end}) to start at {offset}"),
+                );
                 env.oracle.truncated(tp, view.me, &removed);
                 f.state.on_truncated(log.end(), None);
             }
@@ -669,5 +733,9 @@ fn answer_produce(
     id: u64,
     result: Result<(Offset, LeaderEpoch), ProduceError>,
 ) {
-    env.send(me, client, Msg::ProduceAnswer(ProduceResponse { id, result }));
+    env.send(
+        me,
+        client,
+        Msg::ProduceAnswer(ProduceResponse { id, result }),
+    );
 }

@@ -124,7 +124,7 @@ impl World {
             producer: Producer::default(),
             oracle: Oracle::default(),
             trace: Trace::default(),
-            rng: SplitMix64::new(seed ^ 0x5EED_0F_DA7A),
+            rng: SplitMix64::new(seed ^ 0x005E_ED0F_DA7A),
             ids: 0,
             out: Vec::new(),
             seen_activations: 0,
@@ -171,7 +171,8 @@ impl World {
         let starts = self.starts;
         let voters = self.voter_ids();
         let node = &mut self.nodes[i];
-        let NodeState::Down(disk) = std::mem::replace(&mut node.state, NodeState::Down(Disk::default()))
+        let NodeState::Down(disk) =
+            std::mem::replace(&mut node.state, NodeState::Down(Disk::default()))
         else {
             panic!("node {} is already up", node.id);
         };
@@ -266,10 +267,15 @@ impl World {
         let voters = self.voter_ids();
         self.heal();
         self.net.partition(side, &all);
-        let voter_side: Vec<NodeId> = side.iter().copied().filter(|n| voters.contains(n)).collect();
+        let voter_side: Vec<NodeId> = side
+            .iter()
+            .copied()
+            .filter(|n| voters.contains(n))
+            .collect();
         self.cluster.net.partition(&voter_side, &voters);
         let now = self.now_ms();
-        self.trace.log(now, "net", format!("PARTITION {side:?} | rest"));
+        self.trace
+            .log(now, "net", format!("PARTITION {side:?} | rest"));
     }
 
     pub fn heal(&mut self) {
@@ -303,11 +309,14 @@ impl World {
                 request: request.clone(),
             },
         });
-        self.admin.insert(id, AdminCall {
-            request,
-            sent_ms: now,
-            target,
-        });
+        self.admin.insert(
+            id,
+            AdminCall {
+                request,
+                sent_ms: now,
+                target,
+            },
+        );
     }
 
     fn on_admin_answer(&mut self, id: u64, answer: CallAnswer) {
@@ -392,7 +401,8 @@ impl World {
             self.run_node(i, now);
         }
         self.poll_controllers(now);
-        self.producer.expire(now, 4 * self.params.produce_timeout_ms);
+        self.producer
+            .expire(now, 4 * self.params.produce_timeout_ms);
         let stale: Vec<u64> = self
             .admin
             .iter()
@@ -418,10 +428,9 @@ impl World {
             }
             let mut config = self.controller_config.clone();
             config.node_id = node.id;
-            let ctrl = self
-                .controllers
-                .entry(node.id)
-                .or_insert_with(|| ControllerNode::new(node.id, config, self.seed ^ node.id as u64));
+            let ctrl = self.controllers.entry(node.id).or_insert_with(|| {
+                ControllerNode::new(node.id, config, self.seed ^ node.id as u64)
+            });
             ctrl.catch_up(&self.cluster.nodes[ci].sm.entries);
         }
         let outcomes = std::mem::take(&mut self.cluster.outcomes);
@@ -436,8 +445,16 @@ impl World {
         // Leadership changes in order: by term, a turn's start before its end.
         let h = &self.cluster.history;
         let mut events: Vec<(u64, u8, NodeId)> = Vec::new();
-        events.extend(h.activations[self.seen_activations..].iter().map(|(_, n, t)| (*t, 0, *n)));
-        events.extend(h.resignations[self.seen_resignations..].iter().map(|(_, n, t)| (*t, 1, *n)));
+        events.extend(
+            h.activations[self.seen_activations..]
+                .iter()
+                .map(|(_, n, t)| (*t, 0, *n)),
+        );
+        events.extend(
+            h.resignations[self.seen_resignations..]
+                .iter()
+                .map(|(_, n, t)| (*t, 1, *n)),
+        );
         self.seen_activations = h.activations.len();
         self.seen_resignations = h.resignations.len();
         events.sort_unstable();
@@ -457,7 +474,10 @@ impl World {
 
     fn quorum_leader_of(&self, node: NodeId) -> Option<NodeId> {
         let ci = self.cluster.voters.iter().position(|v| *v == node)?;
-        self.cluster.nodes[ci].node.as_ref().and_then(|q| q.leader())
+        self.cluster.nodes[ci]
+            .node
+            .as_ref()
+            .and_then(|q| q.leader())
     }
 
     fn run_node(&mut self, i: usize, now: i64) {
@@ -486,12 +506,16 @@ impl World {
             match msg {
                 Msg::Call { id: call, request } => match self.controllers.get_mut(&id) {
                     Some(ctrl) => ctrl.on_call(from, call, request, quorum_leader, &mut env),
-                    None if node.voter.is_some() => env.send(id, from, Msg::CallAnswer {
-                        id: call,
-                        answer: CallAnswer::NotController {
-                            leader: quorum_leader,
+                    None if node.voter.is_some() => env.send(
+                        id,
+                        from,
+                        Msg::CallAnswer {
+                            id: call,
+                            answer: CallAnswer::NotController {
+                                leader: quorum_leader,
+                            },
                         },
-                    }),
+                    ),
                     None => {}
                 },
                 Msg::MetadataFetch { id: fetch, after } => {

@@ -213,7 +213,11 @@ impl Cluster {
         }
         self.rng = rng;
         let now = self.now;
-        for node in self.nodes.iter_mut().filter(|n| n.is_up() && !n.is_paused(now)) {
+        for node in self
+            .nodes
+            .iter_mut()
+            .filter(|n| n.is_up() && !n.is_paused(now))
+        {
             node.inbox.push_back(Input::Tick);
         }
         let mut order: Vec<usize> = (0..self.nodes.len()).collect();
