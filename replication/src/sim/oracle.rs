@@ -13,7 +13,9 @@
 //!   committed history where the new leader's log departs from it, and that cut is the report.
 //!   Writes acknowledged by older leaders at or past the cut are then excused, and so are
 //!   commits and acknowledgements a deposed older leader makes past it afterwards (a "zombie":
-//!   it does not know yet that it was replaced).
+//!   it does not know yet that it was replaced). A node that learns of its unclean election
+//!   only after a newer epoch took over (it applies metadata late) cannot lose what the newer
+//!   leaders committed: its cut counts only the history committed before its epoch.
 //!
 //! Checks: a leader elected without an `UncleanElection` record holds every record committed
 //! by older leaders and every write they acknowledged, not excused; a leader's high watermark

@@ -310,7 +310,7 @@ fn settle(w: &mut World) {
     w.trace.log(now, "plan", "SETTLE: heal, restart everyone");
     w.heal();
     w.set_faults(Faults::LAN);
-    for _ in 0..SETTLE_STEPS {
+    for step in 0..SETTLE_STEPS {
         for i in 0..w.nodes.len() {
             if !w.is_up(i) {
                 w.restart(i);
@@ -318,6 +318,21 @@ fn settle(w: &mut World) {
         }
         if converged(w) {
             break;
+        }
+        // A partition with no ISR and no ELR member left (the last one crashed uncleanly, or a
+        // min.insync.replicas change cleared the ELR) waits for an operator, as in Kafka:
+        // the operator chooses an unclean election, which the oracle holds to its report.
+        if step % 500 == 499 && stranded(w) && w.admin_pending() == 0 {
+            let now = w.now_ms();
+            w.trace.log(
+                now,
+                "plan",
+                "operator: unclean election of stranded partitions",
+            );
+            w.admin(ControllerRequest::ElectLeaders(ElectLeadersRequest {
+                election_type: ElectionType::Unclean,
+                partitions: None,
+            }));
         }
         w.step();
     }
@@ -336,6 +351,17 @@ fn settle(w: &mut World) {
         let log = &leader.disk.logs[&tp];
         w.oracle.check_final(tp, p.leader_epoch, log);
     }
+}
+
+/// Some partition has no leader and nobody a clean election could choose.
+fn stranded(w: &World) -> bool {
+    w.active_image().is_some_and(|img| {
+        img.topics().any(|t| {
+            t.partitions
+                .iter()
+                .any(|p| !p.has_leader() && p.isr.is_empty() && p.elr.is_empty())
+        })
+    })
 }
 
 /// Every broker is up, registered, unfenced and caught up; every partition has a leader whose
