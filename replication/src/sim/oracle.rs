@@ -73,22 +73,30 @@ struct History {
     acked: Vec<Ack>,
     /// The last high watermark each leader epoch published.
     published: BTreeMap<LeaderEpoch, Offset>,
+    /// Epochs whose leader was elected uncleanly and took over only after a newer epoch had:
+    /// a branch that is discarded whole (what it commits and acknowledges is lost, reported
+    /// by its own election).
+    stale_unclean: std::collections::BTreeSet<LeaderEpoch>,
 }
 
 impl History {
     /// A leader of `epoch` committing at `offset` was replaced by an unclean election since.
     fn is_zombie(&self, epoch: LeaderEpoch, offset: Offset) -> bool {
-        self.cuts
-            .iter()
-            .any(|c| epoch < c.epoch && offset >= c.offset)
+        self.stale_unclean.contains(&epoch)
+            || self
+                .cuts
+                .iter()
+                .any(|c| epoch < c.epoch && offset >= c.offset)
     }
 
     /// `ack` may be missing on a leader of `upto`: an unclean election between its leader and
     /// that one reported the loss.
     fn excused(&self, ack: &Ack, upto: LeaderEpoch) -> bool {
-        self.cuts
-            .iter()
-            .any(|c| ack.epoch < c.epoch && c.epoch <= upto && ack.offset >= c.offset)
+        self.stale_unclean.contains(&ack.epoch)
+            || self
+                .cuts
+                .iter()
+                .any(|c| ack.epoch < c.epoch && c.epoch <= upto && ack.offset >= c.offset)
     }
 }
 
@@ -159,7 +167,9 @@ impl Oracle {
                 .filter(|a| a.epoch < epoch && a.offset >= at as Offset)
                 .filter(|a| !h.excused(a, epoch))
                 .count();
-            if !stale {
+            if stale {
+                h.stale_unclean.insert(epoch);
+            } else {
                 h.committed.truncate(at);
             }
             h.cuts.push(Cut {
@@ -321,7 +331,8 @@ impl Oracle {
                 Some(c) => (c.epoch, c.value) == (e, v),
                 None => false,
             };
-            let excused = h.cuts.iter().any(|c| e < c.epoch && o >= c.offset);
+            let excused =
+                h.stale_unclean.contains(&e) || h.cuts.iter().any(|c| e < c.epoch && o >= c.offset);
             if !ok && !excused {
                 panic!(
                     "invariant: {tp}: node {node} holds (epoch {e}, value {v}) at offset {o}, below its \
