@@ -127,7 +127,7 @@ fn log_records(log: &SimLog) -> Vec<(LeaderEpoch, Value)> {
 
 impl Oracle {
     /// `node` (incarnation `incarnation`) became leader of `tp` in `epoch` with `log`;
-    /// `unclean` when its image records an unclean election for that epoch and leader.
+    /// `unclean_epoch`: the epoch of the latest unclean election its image records for it.
     /// Returns how many committed records the election lost (reported), for the trace.
     pub fn took_over(
         &mut self,
@@ -135,11 +135,15 @@ impl Oracle {
         epoch: LeaderEpoch,
         node: NodeId,
         incarnation: u64,
-        unclean: bool,
+        unclean_epoch: Option<LeaderEpoch>,
         log: &SimLog,
     ) -> usize {
         self.stats.takeovers += 1;
         let h = self.parts.entry(tp).or_default();
+        // Unclean: elected so in this epoch, or in an earlier one that no takeover carried
+        // out (its leader never acted; this node, re-elected cleanly from the ISR of one, is
+        // that election's outcome).
+        let unclean = unclean_epoch.is_some_and(|u| h.takeovers.range(u..epoch).next().is_none());
         if let Some(t) = h.takeovers.get(&epoch) {
             panic!(
                 "invariant: two leaders of {tp} epoch {epoch}: node {} (start {}) and node {node} (start {incarnation})",

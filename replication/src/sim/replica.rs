@@ -292,10 +292,14 @@ impl Replica {
             .topic(&self.tp.topic_name())
             .and_then(|t| t.partitions.get(self.tp.partition as usize))
             .expect("the partition exists");
+        // The latest unclean election that chose this node, up to this epoch: this one, or an
+        // earlier one whose leader never acted (paused, or its image jumped past it) and that
+        // this clean re-election of the same node inherits.
         let unclean = meta
             .last_unclean_election
             .as_ref()
-            .is_some_and(|u| u.leader == view.me && u.leader_epoch == epoch);
+            .filter(|u| u.leader == view.me && u.leader_epoch <= epoch)
+            .map(|u| u.leader_epoch);
         let lost = env
             .oracle
             .took_over(self.tp, epoch, view.me, view.incarnation, unclean, log);
