@@ -20,9 +20,9 @@
 //! Checks: a leader elected without an `UncleanElection` record holds every record committed
 //! by older leaders and every write they acknowledged, not excused; a leader's high watermark
 //! never goes back within its epoch; a replica's records below its high watermark are the
-//! committed ones (or excused); a truncation never removes a committed record; an
-//! acknowledged write is committed when it is acknowledged, and is in the log every newer clean
-//! leader took over with.
+//! committed ones (or excused); a truncation never removes a committed record below the
+//! replica's own high watermark; an acknowledged write is committed when it is acknowledged,
+//! and is in the log every newer clean leader took over with.
 
 use super::log::{Batch, SimLog, Value};
 use super::msg::Tp;
@@ -300,12 +300,18 @@ impl Oracle {
     }
 
     /// A replica of `node` truncated `removed` (not a crash: those lose only unflushed data).
-    pub fn truncated(&mut self, tp: Tp, node: NodeId, removed: &[Batch]) {
+    /// Only what the replica held below its own high watermark `hw` is checked: above it, a
+    /// follower of a deposed leader may cut records a newer leader committed meanwhile (it
+    /// fetches them back from that one), as Kafka's followers do.
+    pub fn truncated(&mut self, tp: Tp, node: NodeId, hw: Offset, removed: &[Batch]) {
         self.stats.truncations += 1;
         let h = self.parts.entry(tp).or_default();
         for b in removed {
             for (i, v) in b.values.iter().enumerate() {
                 let o = b.base + i as Offset;
+                if o >= hw {
+                    continue;
+                }
                 if let Some(c) = h.committed.get(o as usize) {
                     if (c.epoch, c.value) == (b.epoch, *v) {
                         panic!(

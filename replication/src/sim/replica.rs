@@ -647,17 +647,17 @@ impl Replica {
                     removed.iter().map(|b| b.values.len()).sum::<usize>(),
                     if complete { "" } else { "; more to check" }
                 ));
-                env.oracle.truncated(tp, view.me, &removed);
+                env.oracle.truncated(tp, view.me, hw, &removed);
                 f.state.on_truncated(log.end(), log.latest_epoch());
             }
             FollowerAction::TruncateFullyAndStartAt { offset } => {
-                let end = log.end();
+                let (end, hw) = (log.end(), log.high_watermark());
                 let removed = log.truncate_fully_and_start_at(offset);
                 env.log(
                     &who,
                     format!("empties its log (end was {end}) to start at {offset}"),
                 );
-                env.oracle.truncated(tp, view.me, &removed);
+                env.oracle.truncated(tp, view.me, hw, &removed);
                 f.state.on_truncated(log.end(), None);
             }
             FollowerAction::Wait => {
