@@ -35,6 +35,7 @@ fn min_isr_raise() -> bool {
 #[derive(Debug, Default, Clone)]
 pub struct Tally {
     pub seeds: u64,
+    pub steps: u64,
     pub produce_sent: u64,
     pub produce_ok: u64,
     pub acked_all: u64,
@@ -57,6 +58,7 @@ impl Tally {
     fn add(&mut self, w: &World, faults: &Tally) {
         let s = &w.oracle.stats;
         self.seeds += 1;
+        self.steps += w.steps;
         self.produce_sent += w.producer.stats.sent;
         self.produce_ok += w.producer.stats.ok;
         self.acked_all += s.acked_all;

@@ -76,6 +76,8 @@ pub struct World {
     admin: BTreeMap<u64, AdminCall>,
     /// Every partition of the run.
     pub partitions: Vec<Tp>,
+    /// Steps taken (50 ms of virtual time each).
+    pub steps: u64,
 }
 
 /// Builds the `Env` from the world's fields, leaving `nodes`, `cluster` and `controllers`
@@ -132,6 +134,7 @@ impl World {
             starts: 0,
             admin: BTreeMap::new(),
             partitions: Vec::new(),
+            steps: 0,
         };
         for (i, &id) in voters.iter().chain(brokers_only).enumerate() {
             w.nodes.push(Node {
@@ -365,6 +368,7 @@ impl World {
     // ---- one step ----
 
     pub fn step(&mut self) {
+        self.steps += 1;
         self.cluster.step();
         let now = self.now_ms();
         self.follow_quorum(now);
