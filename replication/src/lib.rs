@@ -14,6 +14,8 @@ pub mod controller;
 pub mod metadata;
 pub mod partition;
 pub mod quorum;
+#[cfg(test)]
+mod sim;
 pub mod types;
 
 #[cfg(test)]

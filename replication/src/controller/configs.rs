@@ -7,7 +7,9 @@ use super::error::ControllerError;
 use super::request::*;
 use super::{ConfigKind, ControllerState};
 use crate::metadata::image::TopicMeta;
-use crate::metadata::records::{BrokerConfigRecord, MetadataRecord, TopicConfigRecord};
+use crate::metadata::records::{
+    BrokerConfigRecord, MetadataRecord, PartitionChangeRecord, TopicConfigRecord,
+};
 use crate::types::NodeId;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -78,7 +80,48 @@ impl ControllerState {
                 Ok(())
             })
             .collect();
+        let clear = self.clear_elr_records(&records);
+        records.extend(clear);
         (ControllerReply::AlterConfigs(results), records)
+    }
+
+    /// Kafka's `createClearElrRecordsAsNeeded`: a change of `min.insync.replicas` empties the
+    /// ELR and last known ELR of the partitions it applies to (the topic's for a topic config,
+    /// every topic's for a broker one). ELR members were left out of an ISR under the old
+    /// minimum; with a lower one, a leader alone in its ISR commits again without them, so
+    /// electing one of them cleanly would lose what it committed since (KIP-966).
+    fn clear_elr_records(&self, records: &[MetadataRecord]) -> Vec<MetadataRecord> {
+        let mut all = false;
+        let mut topics = BTreeSet::new();
+        for r in records {
+            match r {
+                MetadataRecord::TopicConfig(c) if c.key == MIN_INSYNC_REPLICAS => {
+                    topics.insert(c.topic_id);
+                }
+                MetadataRecord::BrokerConfig(c) if c.key == MIN_INSYNC_REPLICAS => all = true,
+                _ => {}
+            }
+        }
+        self.image
+            .topics()
+            .filter(|t| all || topics.contains(&t.id))
+            .flat_map(|t| {
+                t.partitions.iter().enumerate().filter_map(|(i, p)| {
+                    let stale = !p.elr.is_empty() || !p.last_known_elr.is_empty();
+                    stale.then(|| {
+                        MetadataRecord::PartitionChange(PartitionChangeRecord {
+                            topic_id: t.id,
+                            partition: i as i32,
+                            leader: None,
+                            isr: None,
+                            elr: Some(Vec::new()),
+                            last_known_elr: Some(Vec::new()),
+                            replicas: None,
+                        })
+                    })
+                })
+            })
+            .collect()
     }
 
     fn alter_resource(

@@ -38,7 +38,7 @@ mod invariants;
 #[cfg(test)]
 mod scenarios;
 #[cfg(test)]
-mod testkit;
+pub(crate) mod testkit;
 
 pub use error::ControllerError;
 pub use request::*;

@@ -560,3 +560,35 @@ fn a_controller_restored_from_a_snapshot_continues_the_log() {
     run_until(&mut h, until, &[2, 3]);
     assert_eq!(h.partition("t", 0).leader, 2);
 }
+
+/// KIP-966 (Kafka's `createClearElrRecordsAsNeeded`): changing `min.insync.replicas` empties
+/// the ELR. Broker 2 left the ISR below the old minimum; with the new one, leader 1 alone
+/// commits again without it, so 2 must not then lead cleanly (found by the replication
+/// simulator, seed 173).
+#[test]
+fn a_min_isr_change_clears_the_elr() {
+    let mut h = three_brokers();
+    h.create("t", 1, 3, &[("min.insync.replicas", "2")])
+        .unwrap();
+    let p = h.partition("t", 0);
+    alter_isr(&mut h, 1, "t", &p, &[1]).unwrap();
+    assert_eq!(h.partition("t", 0).elr, vec![2, 3]);
+    let set = |resource: ConfigResource| ControllerRequest::AlterConfigs {
+        resources: vec![AlterConfigsResource {
+            resource,
+            changes: vec![ConfigChange {
+                key: "min.insync.replicas".into(),
+                op: ConfigOp::Set,
+                value: Some("1".into()),
+            }],
+        }],
+        replace_all: false,
+        validate_only: false,
+    };
+    h.handle(set(ConfigResource::Topic("t".into())));
+    let p = h.partition("t", 0);
+    assert!(p.elr.is_empty() && p.last_known_elr.is_empty(), "{p:?}");
+    // The leader goes silent: no clean candidate is left.
+    run_until(&mut h, 2 * SESSION_MS, &[2, 3]);
+    assert_eq!(h.partition("t", 0).leader, NO_NODE);
+}

@@ -263,10 +263,17 @@ impl LeaderState {
 
     /// A new committed state from the metadata log while this broker stays leader. An older
     /// partition epoch is ignored (an AlterPartition answer may already have brought a newer
-    /// one). A new leader epoch restarts the followers' bookkeeping, as becoming leader does.
+    /// one), and so is the state this leader already has (the same partition epoch: a replayed
+    /// image, or the record of a change the AlterPartition answer brought first) — it decided
+    /// nothing about a proposal made since, which must keep counting in the maximal ISR until
+    /// its own answer or a newer partition epoch. A new leader epoch restarts the followers'
+    /// bookkeeping, as becoming leader does.
     pub fn update_state(&mut self, state: PartitionState, now_ms: i64) -> LeaderActions {
         debug_assert_eq!(state.leader, self.local);
-        if state.partition_epoch < self.state.partition_epoch {
+        if state.partition_epoch < self.state.partition_epoch
+            || (state.partition_epoch == self.state.partition_epoch
+                && state.leader_epoch == self.state.leader_epoch)
+        {
             return LeaderActions::default();
         }
         let new_epoch = state.leader_epoch > self.state.leader_epoch;

@@ -56,7 +56,7 @@ pub mod validate;
 pub mod wire;
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 pub use config::{QuorumConfig, QuorumTimeouts};
 pub use node::{CompactError, ProposeError, QuorumError, QuorumNode};

@@ -266,3 +266,28 @@ fn a_new_leader_epoch_gives_isr_members_a_full_lag_period() {
     assert_eq!(l.tick(50_000 + LAG).propose, None);
     assert!(l.tick(50_000 + LAG + 1).propose.is_some());
 }
+
+/// The record of a state the leader already has (the AlterPartition answer came first, or the
+/// image was replayed) says nothing of the expansion proposed since: the follower being added
+/// keeps holding the high watermark back. Were it dropped, the controller could commit the
+/// expansion while the leader commits past that follower's log end, and electing the follower
+/// would lose committed records (found by the simulator, seed 29).
+#[test]
+fn the_same_partition_epoch_again_keeps_a_pending_expansion() {
+    let b = Brokers::three();
+    let mut l = LeaderState::new(1, state(&[1, 2], 1, 5), 10, 10, config(1), 0);
+    fetch(&mut l, &b, 2, 10, 1);
+    l.on_append(20, 2);
+    let p = fetch(&mut l, &b, 3, 10, 3).propose.expect("expand");
+    assert_eq!(p.members(), [1, 2, 3]);
+    assert_eq!(
+        l.update_state(state(&[1, 2], 1, 5), 4),
+        LeaderActions::default()
+    );
+    assert_eq!(l.maximal_isr(), [1, 2, 3]);
+    fetch(&mut l, &b, 2, 20, 5);
+    assert_eq!(l.high_watermark(), 10, "3 is at 10: the HW waits for it");
+    l.on_proposal_result(ProposalResult::Committed(state(&[1, 2, 3], 1, 6)), 6);
+    assert_eq!(l.isr(), [1, 2, 3]);
+    assert_eq!(l.high_watermark(), 10);
+}

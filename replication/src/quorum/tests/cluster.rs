@@ -7,8 +7,8 @@ use super::history::History;
 use super::net::{Faults, SimNet};
 use crate::quorum::rng::SplitMix64;
 use crate::quorum::{
-    wire, Leadership, MessageType, Proposal, ProposalResult, QuorumConfig, QuorumNode, QuorumReady,
-    QuorumTimeouts, StepError,
+    wire, Leadership, MessageType, Proposal, ProposalResult, ProposeError, QuorumConfig,
+    QuorumNode, QuorumReady, QuorumTimeouts, StepError,
 };
 use crate::types::NodeId;
 use bytes::Bytes;
@@ -34,6 +34,8 @@ pub struct SimNode {
     /// Proposals this node's driver made and awaits, with their data.
     proposals: BTreeMap<Proposal, Bytes>,
     starts: u64,
+    /// Frozen (SIGSTOP) until this step: no ticks, no input handled, frames wait in the inbox.
+    pub paused_until: u64,
 }
 
 impl SimNode {
@@ -44,6 +46,20 @@ impl SimNode {
     pub fn is_up(&self) -> bool {
         self.node.is_some()
     }
+
+    fn is_paused(&self, now: u64) -> bool {
+        self.paused_until > now
+    }
+}
+
+/// What became of a proposal a driver made with [`Cluster::propose_data`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Committed,
+    /// The node stopped leading before it committed: it may still commit, or not.
+    Indefinite,
+    /// `propose` refused it (not the leader, not yet active, busy).
+    Refused(ProposeError),
 }
 
 pub struct Cluster {
@@ -64,6 +80,9 @@ pub struct Cluster {
     pub snapshots_installed: u64,
     /// Snapshot messages still to lose in transit (a test sets it).
     pub drop_snapshots: u64,
+    /// Outcomes of proposals made with `propose_data`, in the order they were known, for the
+    /// driver above (the replication simulator's controllers) to collect.
+    pub outcomes: Vec<(NodeId, Bytes, Outcome)>,
 }
 
 impl Cluster {
@@ -81,6 +100,7 @@ impl Cluster {
             refused: BTreeMap::new(),
             snapshots_installed: 0,
             drop_snapshots: 0,
+            outcomes: Vec::new(),
         };
         for &id in voters {
             c.nodes.push(SimNode {
@@ -92,6 +112,7 @@ impl Cluster {
                 in_flight: None,
                 proposals: BTreeMap::new(),
                 starts: 0,
+                paused_until: 0,
             });
         }
         for i in 0..voters.len() {
@@ -134,6 +155,7 @@ impl Cluster {
     pub fn crash(&mut self, i: usize) {
         let node = &mut self.nodes[i];
         node.node = None;
+        node.paused_until = 0;
         node.inbox.clear();
         node.in_flight = None;
         node.proposals.clear();
@@ -152,6 +174,12 @@ impl Cluster {
     pub fn propose(&mut self, i: usize) {
         self.proposals_made += 1;
         let data = Bytes::from(format!("n{}-p{}", self.nodes[i].id, self.proposals_made));
+        self.nodes[i].inbox.push_back(Input::Propose(data));
+    }
+
+    /// Asks node `i`'s driver to propose `data` (unique: the history checks that no entry is
+    /// applied twice); its fate is reported in [`Self::outcomes`].
+    pub fn propose_data(&mut self, i: usize, data: Bytes) {
         self.nodes[i].inbox.push_back(Input::Propose(data));
     }
 
@@ -180,11 +208,16 @@ impl Cluster {
         for f in self.net.due(self.now, &mut rng) {
             let i = self.index_of(f.to);
             if self.nodes[i].is_up() {
-                self.nodes[i].inbox.push_back(Input::Frame(f.bytes));
+                self.nodes[i].inbox.push_back(Input::Frame(f.payload));
             }
         }
         self.rng = rng;
-        for node in self.nodes.iter_mut().filter(|n| n.is_up()) {
+        let now = self.now;
+        for node in self
+            .nodes
+            .iter_mut()
+            .filter(|n| n.is_up() && !n.is_paused(now))
+        {
             node.inbox.push_back(Input::Tick);
         }
         let mut order: Vec<usize> = (0..self.nodes.len()).collect();
@@ -219,7 +252,7 @@ impl Cluster {
     /// batches them into one round) and start the next round, until it must wait.
     fn drive(&mut self, i: usize) {
         loop {
-            if !self.nodes[i].is_up() {
+            if !self.nodes[i].is_up() || self.nodes[i].is_paused(self.now) {
                 return;
             }
             if let Some((_, done_at)) = &self.nodes[i].in_flight {
@@ -248,11 +281,12 @@ impl Cluster {
                             *self.refused.entry(e.to_string()).or_default() += 1;
                         }
                     }
-                    Input::Propose(data) => {
-                        if let Ok(p) = q.propose(data.clone()) {
+                    Input::Propose(data) => match q.propose(data.clone()) {
+                        Ok(p) => {
                             node.proposals.insert(p, data);
                         }
-                    }
+                        Err(e) => self.outcomes.push((node.id, data, Outcome::Refused(e))),
+                    },
                 }
             }
             match q.ready() {
@@ -334,9 +368,14 @@ impl Cluster {
             let data = node.proposals.remove(&outcome.proposal);
             match (outcome.result, data) {
                 (ProposalResult::Committed, Some(data)) => {
+                    self.outcomes
+                        .push((node.id, data.clone(), Outcome::Committed));
                     self.history.acked(outcome.proposal, data, seed)
                 }
-                (ProposalResult::Indefinite, Some(_)) => self.history.indefinite += 1,
+                (ProposalResult::Indefinite, Some(data)) => {
+                    self.outcomes.push((node.id, data, Outcome::Indefinite));
+                    self.history.indefinite += 1
+                }
                 (_, None) => panic!("seed {seed}: an outcome for a proposal never made"),
             }
         }

@@ -1,5 +1,7 @@
 //! A simulated network between voters: messages travel as WeirRaft frames (`wire::encode`),
 //! each with a delivery time; the test decides latency, loss, duplication and partitions.
+//! Generic over the payload, so the replication simulator (`crate::sim`) carries its broker
+//! messages over the same rules.
 
 use crate::quorum::rng::SplitMix64;
 use crate::types::NodeId;
@@ -32,23 +34,23 @@ impl Faults {
 }
 
 #[derive(Debug)]
-pub struct Frame {
+pub struct Frame<T = Bytes> {
     pub at: u64,
     pub from: NodeId,
     pub to: NodeId,
-    pub bytes: Bytes,
+    pub payload: T,
 }
 
 #[derive(Debug)]
-pub struct SimNet {
+pub struct SimNet<T = Bytes> {
     pub faults: Faults,
-    in_flight: Vec<Frame>,
+    in_flight: Vec<Frame<T>>,
     /// Links that carry nothing, in both directions.
     cut: BTreeSet<(NodeId, NodeId)>,
     pub sent: u64,
 }
 
-impl SimNet {
+impl<T: Clone> SimNet<T> {
     pub fn new(faults: Faults) -> Self {
         Self {
             faults,
@@ -82,7 +84,7 @@ impl SimNet {
         now: u64,
         from: NodeId,
         to: NodeId,
-        bytes: Bytes,
+        payload: T,
         rng: &mut SplitMix64,
     ) -> bool {
         if self.is_cut(from, to) {
@@ -99,20 +101,20 @@ impl SimNet {
                 at: later,
                 from,
                 to,
-                bytes: bytes.clone(),
+                payload: payload.clone(),
             });
         }
         self.in_flight.push(Frame {
             at,
             from,
             to,
-            bytes,
+            payload,
         });
         true
     }
 
     /// The frames due at `now`, in a shuffled order; frames on a link cut meanwhile are lost.
-    pub fn due(&mut self, now: u64, rng: &mut SplitMix64) -> Vec<Frame> {
+    pub fn due(&mut self, now: u64, rng: &mut SplitMix64) -> Vec<Frame<T>> {
         let (mut due, rest): (Vec<_>, Vec<_>) = self.in_flight.drain(..).partition(|f| f.at <= now);
         self.in_flight = rest;
         due.retain(|f| !self.is_cut(f.from, f.to));
