@@ -335,3 +335,41 @@ def test_a_large_create_topics_is_answered_once(cluster_factory):
         except Exception as e:  # noqa: BLE001 - every topic's outcome is reported below
             errors[t] = str(e)
     assert not errors, f"{len(errors)} of {len(names)} topics failed: {list(errors.values())[:3]}"
+
+
+def test_lowering_min_insync_replicas_at_run_time_commits_what_waited(cluster_factory):
+    """Below its topic's min.insync.replicas a leader's high watermark holds (KIP-966): acks=1
+    writes wait unseen by consumers. Lowering the minimum at run time (IncrementalAlterConfigs,
+    as kafka-configs.sh does) reaches the running leader and commits them."""
+    from confluent_kafka.admin import (AlterConfigOpType, ConfigEntry, ConfigResource,
+                                       ResourceType)
+    c = cluster_factory(COMBINED, REPLICATED)
+    topic = h.topic_name("minisr")
+    h.create_topic(c.bootstrap(), topic, 1, config={"min.insync.replicas": "3"},
+                   replication_factor=3)
+    full_isr(c, topic, "start")
+    leader = partition_state(c.bootstrap(), topic)[0][0]
+    victim = next(n for n in (1, 2, 3) if n != leader)
+    c.node(victim).kill9()
+    wait_until(f"node {victim} out of the ISR",
+               lambda: victim not in partition_state(c.bootstrap(), topic)[0][1],
+               ELECTION_BOUND_S, detail=c.logs)
+    p = h.producer(c.bootstrap(), acks="1")
+    sent = h.produce_and_collect(p, ((None, b"w%d" % i) for i in range(10)), topic, partition=0)
+    assert all(r[0] is None for r in sent), sent[:3]
+    consumer = h.consumer(c.bootstrap())
+    try:
+        lo, hi = consumer.get_watermark_offsets(TopicPartition(topic, 0), timeout=10,
+                                                cached=False)
+        assert hi == 0, f"committed below min.insync.replicas: high watermark {hi}"
+        a = h.admin(c.bootstrap())
+        res = ConfigResource(ResourceType.TOPIC, topic, incremental_configs=[
+            ConfigEntry("min.insync.replicas", "2",
+                        incremental_operation=AlterConfigOpType.SET)])
+        h.future_result(a.incremental_alter_configs([res])[res])
+        wait_until("the waiting writes committed once the minimum is 2",
+                   lambda: consumer.get_watermark_offsets(TopicPartition(topic, 0), timeout=10,
+                                                          cached=False)[1] == 10,
+                   ELECTION_BOUND_S, detail=c.logs)
+    finally:
+        consumer.close()

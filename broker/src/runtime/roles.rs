@@ -27,6 +27,18 @@ impl Core {
         }
     }
 
+    /// A topic's settings changed (its configs, or the broker's it falls back to): a leader
+    /// counts `min.insync.replicas` anew at once, which may move its high watermark (a lower
+    /// minimum commits what was waiting) or hold it.
+    pub(super) fn settings_changed(self: &Rc<Self>, r: &Rc<Replica>) {
+        let config = self.leader_config(r);
+        let actions = match &mut *r.role.borrow_mut() {
+            Role::Leader(l) => l.state.set_config(config),
+            _ => return,
+        };
+        self.leader_actions(r, actions);
+    }
+
     /// Brings a partition's role in line with the committed metadata: lead, follow, or idle.
     pub(super) async fn update_role(self: &Rc<Self>, topic: &str, partition: i32) {
         let Some(r) = self.replica(topic, partition) else {

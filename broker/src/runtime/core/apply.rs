@@ -143,7 +143,7 @@ impl Core {
         }
     }
 
-    fn reconfigure(&self, topic: &str) {
+    fn reconfigure(self: &Rc<Self>, topic: &str) {
         let configs = self
             .image
             .borrow()
@@ -152,8 +152,11 @@ impl Core {
             .unwrap_or_default();
         match (self.settings.resolve_topic)(&configs) {
             Ok(s) => {
-                for r in self.partitions.borrow().of_topic(topic) {
+                let replicas: Vec<Rc<Replica>> =
+                    self.partitions.borrow().of_topic(topic).cloned().collect();
+                for r in replicas {
                     r.set_settings(s.clone());
+                    self.settings_changed(&r);
                 }
             }
             Err(e) => {
