@@ -302,8 +302,16 @@ impl Replica {
         };
         match recorded {
             Ok(actions) => Ok(actions),
-            // Kafka: the (replica, epoch) pair is not valid here yet; the follower retries.
-            Err(FollowerFetchError::NotAReplica(_)) => Err(K::UnknownLeaderEpoch.code()),
+            // Kafka (`Partition.followerReplicaOrThrow`): with the leader epoch given, the
+            // (replica, epoch) pair is not known here yet (a reassignment under way) and the
+            // follower retries; without it, the fetcher is no follower of this partition.
+            Err(FollowerFetchError::NotAReplica(_)) if spec.current_leader_epoch >= 0 => {
+                Err(K::UnknownLeaderEpoch.code())
+            }
+            Err(FollowerFetchError::NotAReplica(id)) => {
+                tracing::warn!(partition = %self.tp, replica = id, "fetch from a broker that is no replica of this partition refused");
+                Err(K::NotLeaderOrFollower.code())
+            }
             Err(e @ FollowerFetchError::StaleBrokerEpoch { .. }) => {
                 tracing::warn!(partition = %self.tp, replica = f.replica_id, error = %e, "fetch from an older incarnation of a follower refused");
                 Err(K::NotLeaderOrFollower.code())

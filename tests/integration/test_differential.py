@@ -316,6 +316,33 @@ def test_offset_for_leader_epoch_matches(broker, kafka_reference):
 
 
 # ---------------------------------------------------------------------------------------------
+# Fetch as a replica that is not one (a forged replica id)
+
+def _forged_replica_fetch(bootstrap):
+    from kafka.protocol.fetch import FetchRequest
+    t = h.topic_name("forged")
+    h.create_topic(bootstrap, t, 1)
+    p = h.producer(bootstrap, acks="all")
+    p.produce(t, value=b"x", partition=0)
+    assert p.flush(30) == 0
+    out = {}
+    with kwire.Conn(bootstrap) as c:
+        for replica, epoch in ((99, -1), (99, 0), (-1, -1), (-1, 0)):
+            resp = c.call(FetchRequest[11](replica, 100, 1, 1 << 20, 0, 0, -1,
+                                           [(t, [(0, epoch, 0, -1, 1 << 20)])], [], ""))
+            [(_t, [(_p, err, *_)])] = resp.topics
+            out[(replica, epoch)] = err
+    return out
+
+
+def test_a_fetch_from_a_forged_replica_id_is_refused_as_kafka_refuses_it(broker, kafka_reference):
+    weir = _forged_replica_fetch(broker.bootstrap)
+    kafka = _forged_replica_fetch(kafka_reference.bootstrap)
+    assert weir == kafka, f"(replica id, current leader epoch): error; Weir {weir}, Kafka {kafka}"
+    assert weir[(-1, 0)] == 0
+
+
+# ---------------------------------------------------------------------------------------------
 # Compaction
 
 def _compaction_scenario(bootstrap, rounds=5, keys=10):
