@@ -123,6 +123,7 @@ def test_unclean_election_at_run_time_records_what_it_discarded(cluster_factory)
         return rows if mine and rows["elections"][0]["leader_log_end"] is not None else None
 
     rows = wait_until("the discarded range recorded", recorded, BOUND_S, detail=c.logs)
+    print(f"\nunclean election at run time: leader {new_leader}; recorded: {rows}")
     [e] = rows["elections"]
     assert (e["partition"], e["leader"]) == (0, new_leader), rows
     kept = e["leader_log_end"]
