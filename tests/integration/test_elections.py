@@ -13,8 +13,8 @@ import time
 import helpers as h
 from cluster import Cluster, wait_until
 from kafka_ref import kafka_tool
-from test_doomsday import (BOUND_S, OVERRIDES, SPLIT6, bring_down, hold_offline, read_back,
-                           start_all, unclean_rows, wait_isr)
+from test_doomsday import (BOUND_S, OVERRIDES, SPLIT6, assert_no_errors, bring_down,
+                           hold_offline, read_back, start_all, unclean_rows, wait_isr)
 
 COMBINED = {i: ["broker", "controller"] for i in (1, 2, 3)}
 REPLICATED = {"default.replication.factor": "3", "min.insync.replicas": "2"}
@@ -150,3 +150,4 @@ def test_unclean_election_at_run_time_records_what_it_discarded(cluster_factory)
     time.sleep(2)  # long enough for a repeated report to be committed
     for n in c.brokers():
         assert unclean_rows(c, t, n) == rows, n.name
+    assert_no_errors(c)
