@@ -11,11 +11,16 @@
   (SIGCONT), `start`, `restart`. Cleanup always kills what is left, by PID.
 * `describe_quorum(addr)`: DescribeQuorum (api 55) written out by hand, as no Python client has
   it; `active_controller()` asks it of any live node.
+* Partitions: `partition_state(addr, topic)` is one broker's Metadata answer for a partition
+  (leader, leader epoch, replicas, ISR), asked of exactly that broker; `Cluster.partition()`
+  asks any live broker, `Cluster.create_topic()` creates a topic and waits for full ISRs.
+* `weir_admin(bootstrap, *args)`: weir-admin's JSON answer.
 
 Every wait is bounded; nothing here asserts speed.
 """
 from __future__ import annotations
 
+import json
 import os
 import signal
 import struct
@@ -25,8 +30,12 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from confluent_kafka.admin import NewTopic
+from kafka.protocol.metadata import MetadataRequest
+
+import helpers as h
 import kwire
-from conftest import READY_TIMEOUT_S, STOP_TIMEOUT_S, _die_with_parent, free_port, weir_bin
+from conftest import REPO, READY_TIMEOUT_S, STOP_TIMEOUT_S, _die_with_parent, free_port, weir_bin
 
 API_DESCRIBE_QUORUM = 55
 METADATA_TOPIC = "__cluster_metadata"
@@ -345,6 +354,88 @@ class Cluster:
     def logs(self) -> str:
         return "\n".join(f"--- {n.name} ({n.log_path}) ---\n{n.log_tail()}"
                          for n in [*self.nodes.values(), *self.extra])
+
+    # -- topics and partitions ------------------------------------------------------------
+    def partition(self, topic: str, partition: int = 0, via: Node | None = None) -> PartitionState:
+        """What `via` (else the first live broker that answers) says of the partition."""
+        last = None
+        for n in [via] if via is not None else self.brokers():
+            try:
+                st = partition_state(n.bootstrap, topic, partition, timeout=5.0)
+                if st is not None:
+                    return st
+            except (OSError, kwire.WireError) as e:
+                last = e
+        raise ClusterError(f"no live broker describes {topic}-{partition} (last error: {last!r})")
+
+    def create_topic(self, name: str, partitions: int = 1, rf: int = 1,
+                     config: dict | None = None, timeout: float = 60.0):
+        """CreateTopics through confluent-kafka (retried, bounded, while no controller answers),
+        then waits until every live broker shows each partition led with all `rf` replicas in
+        its ISR."""
+        a = h.admin(self.bootstrap())
+
+        def attempt():
+            fut = a.create_topics([NewTopic(name, num_partitions=partitions, replication_factor=rf,
+                                            config=config or {})],
+                                  operation_timeout=10, request_timeout=15)[name]
+            try:
+                fut.result(timeout=20)
+            except Exception as e:  # noqa: BLE001
+                if h.kafka_error_of(e).code() != 36:  # TOPIC_ALREADY_EXISTS: an earlier try did
+                    raise
+            return True
+        wait_until(f"CreateTopics {name}", attempt, timeout, interval=0.2)
+
+        def full():
+            return all(
+                (st := partition_state(n.bootstrap, name, p)) is not None
+                and st.leader >= 0 and len(st.isr) == rf
+                for n in self.brokers() for p in range(partitions))
+        wait_until(f"{name}: every partition led with a full ISR on every broker", full, timeout,
+                   interval=0.2, detail=self.logs)
+
+
+# -- partitions and weir-admin ---------------------------------------------------------------------
+
+@dataclass
+class PartitionState:
+    error_code: int
+    leader: int
+    leader_epoch: int
+    replicas: tuple[int, ...]
+    isr: tuple[int, ...]
+
+
+def partition_state(addr: str, topic: str, partition: int = 0,
+                    timeout: float = 10.0) -> PartitionState | None:
+    """Metadata v7 (which has leader epochs) asked of exactly this broker, with kafka-python's
+    protocol structs: the partition as that broker's metadata image has it, or None if the
+    broker does not know it (yet). An offline partition answers leader -1 and
+    LEADER_NOT_AVAILABLE, as in Kafka."""
+    with kwire.Conn(addr, timeout=timeout) as c:
+        resp = c.call(MetadataRequest[7](topics=[topic], allow_auto_topic_creation=False),
+                      timeout=timeout)
+    for t_err, t_name, _internal, parts in resp.topics:
+        if t_name != topic or t_err not in (0, kwire.LEADER_NOT_AVAILABLE):
+            continue
+        for p_err, index, leader, epoch, replicas, isr, _offline in parts:
+            if index == partition:
+                return PartitionState(p_err, leader, epoch, tuple(replicas), tuple(sorted(isr)))
+    return None
+
+
+def weir_admin_bin() -> str:
+    return os.environ.get("WEIR_ADMIN_BIN") or str(REPO / "target" / "debug" / "weir-admin")
+
+
+def weir_admin(bootstrap: str, *args: str, timeout: float = 60.0):
+    """`weir-admin --json ARGS --bootstrap-server BOOTSTRAP`, decoded; fails on a non-zero exit."""
+    out = subprocess.run([weir_admin_bin(), "--json", *args, "--bootstrap-server", bootstrap],
+                         capture_output=True, text=True, timeout=timeout)
+    if out.returncode != 0:
+        raise ClusterError(f"weir-admin {' '.join(args)} exited {out.returncode}: {out.stderr}")
+    return json.loads(out.stdout)
 
 
 # -- DescribeQuorum on the wire (flexible versions: compact arrays and strings, tagged fields) ----

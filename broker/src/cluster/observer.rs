@@ -406,15 +406,26 @@ impl MetadataFetcher {
                 self.applier.push(Applied::Snapshot(snap));
             }
             if let Some(last) = response.entries.last() {
-                let last = last.index;
-                self.next.set(last + 1);
-                self.applier.push(Applied::Entries {
-                    entries: response.entries,
-                    applied_index: Some(last),
-                });
+                self.next.set(last.index + 1);
+            }
+            if let Some(applied) = to_apply(response.entries) {
+                self.applier.push(applied);
             }
         }
     }
+}
+
+/// What fetched committed entries give the applier: the entries carrying data, and the index
+/// all of them bring the state to. The active controller serves its log as it is, with the
+/// empty entry a raft leader appends first in its term; the voters' rounds never hand those
+/// out (`Applied::Entries` lists only entries with data), and decoding one as a batch of
+/// records fails, so a broker would log every new controller term as a corrupt entry.
+fn to_apply(entries: Vec<CommittedEntry>) -> Option<Applied> {
+    let last = entries.last()?.index;
+    Some(Applied::Entries {
+        entries: entries.into_iter().filter(|e| !e.data.is_empty()).collect(),
+        applied_index: Some(last),
+    })
 }
 
 #[cfg(test)]
@@ -461,6 +472,26 @@ mod tests {
         lying.put_u8(0);
         lying.put_u32(u32::MAX);
         assert!(FetchResponse::decode(&lying.freeze()).is_err());
+    }
+
+    #[test]
+    fn a_new_terms_empty_entry_is_not_applied_but_counted() {
+        let entry = |index, data: &'static [u8]| CommittedEntry {
+            index,
+            term: 2,
+            data: Bytes::from_static(data),
+        };
+        assert!(to_apply(Vec::new()).is_none());
+        let Some(Applied::Entries {
+            entries,
+            applied_index,
+        }) = to_apply(vec![entry(1, b""), entry(2, b"records"), entry(3, b"")])
+        else {
+            panic!("entries to apply");
+        };
+        let indexes: Vec<u64> = entries.iter().map(|e| e.index).collect();
+        assert_eq!(indexes, vec![2]);
+        assert_eq!(applied_index, Some(3), "the empty entries are applied past");
     }
 
     #[test]
