@@ -174,17 +174,18 @@ def failover(c: Cluster, a) -> dict:
                        capture_output=True,
                        timeout=300)
     wait_until("every failover partition led by its preferred leader",
-               lambda: sum(1 for (t, _), l in leaders(c.bootstrap()).items()
+               lambda: sum(1 for (t, _), l in leaders(c.node(1).bootstrap).items()
                            if t.startswith("fo-") and l >= 0) == n, 300)
     victim = 2
-    led = [k for k, l in leaders(c.bootstrap()).items() if k[0].startswith("fo-") and l == victim]
+    led = [k for k, l in leaders(c.node(1).bootstrap).items() if k[0].startswith("fo-") and l == victim]
     out: dict = {"partitions": n, "led_by_victim": len(led)}
     result: dict = {}
 
     def run_e2e():
         try:
             result["e2e"] = bench(["e2e", "--bootstrap-server", c.node(1).bootstrap,
-                                   "--topic", "fo-0", "--rate", "1000", "--duration",
+                                   "--topic", "fo-0", "--partitions", "100",
+                                   "--replication-factor", "3", "--rate", "1000", "--duration",
                                    f"{a.seconds + 20}s", "--warmup", "1s",
                                    "--idle-timeout", "60s"], timeout=600)
         except Exception as e:  # noqa: BLE001 - reported with the figures
@@ -195,7 +196,7 @@ def failover(c: Cluster, a) -> dict:
     time.sleep(a.seconds / 2 + 1)
     killed = time.monotonic()
     c.node(victim).kill9()
-    boot = c.bootstrap(exclude=(victim,))
+    boot = c.node(1).bootstrap
     fenced_at = None
     while time.monotonic() - killed < 120:
         now = leaders(boot)

@@ -204,7 +204,7 @@ KAFKA_TOPIC_DEFAULTS = {
     "min.compaction.lag.ms": "0",
     "min.insync.replicas": "1",
     "preallocate": "false",
-    "remote.copy.lag.bytes": "0",
+    "remote.copy.lag.bytes": "-1",  # Kafka 4.4 (test_differential.py compares)
     "remote.copy.lag.ms": "0",
     "remote.log.copy.disable": "false",
     "remote.log.delete.on.disable": "false",
