@@ -10,7 +10,7 @@ step() { printf '\n== %s\n' "$*"; }
 step "format"
 cargo fmt --all -- --check
 
-step "lint"
+step "lint (every target: the criterion benches and examples are compiled and checked here too)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
 step "build the broker and weir-admin (integration tests and the bench tool's test drive them)"
@@ -26,9 +26,6 @@ scripts/fuzz.sh --smoke
 
 step "latency histograms: weir-bench produce, consume and e2e against the broker (verifies counts)"
 cargo test -p weir-bench --locked --test against_broker -- --nocapture
-
-step "benchmarks compile"
-cargo bench --workspace --locked --no-run
 
 step "Java and Maven (the Java client tests, Kafka's tools and the reference Kafka need them)"
 SUDO=""
